@@ -1,0 +1,88 @@
+#include "log.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <nlohmann/json.hpp>
+
+namespace byed {
+namespace {
+
+// A value needs quoting in text form when it is empty or holds a space,
+// quote, backslash or control character.
+std::string text_value(const std::string& v) {
+  bool plain = !v.empty();
+  for (unsigned char c : v) {
+    if (c <= ' ' || c == '"' || c == '\\' || c == 0x7f) plain = false;
+  }
+  if (plain) return v;
+  // JSON string escaping is a fine, well-known quoting for one value.
+  return nlohmann::json(v).dump(-1, ' ', false,
+                                nlohmann::json::error_handler_t::replace);
+}
+
+std::string rfc3339_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  tm utc{};
+  gmtime_r(&ts.tv_sec, &utc);
+  char buf[64];
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
+  snprintf(buf + n, sizeof buf - n, ".%06ldZ", ts.tv_nsec / 1000);
+  return buf;
+}
+
+}  // namespace
+
+const char* level_name(LogLevel level) {
+  switch (level) {
+    case LogLevel::kError:
+      return "error";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kDebug:
+      return "debug";
+  }
+  return "info";
+}
+
+std::string Logger::format(const LogRecord& r) const {
+  if (format_ == LogFormat::kJson) {
+    nlohmann::json j = {{"time", rfc3339_now()},
+                        {"level", level_name(r.level)},
+                        {"byed_pid", pid_},
+                        {"name", name_}};
+    if (r.gen > 0) j["gen"] = r.gen;
+    j["msg"] = r.message;
+    for (const auto& [k, v] : r.fields) j[k] = v;
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+           "\n";
+  }
+  std::string line = "byed[" + std::to_string(pid_) + "]: ";
+  if (r.level == LogLevel::kError) line += "error: ";
+  if (r.level == LogLevel::kWarn) line += "warning: ";
+  if (r.gen > 0) line += "gen=" + std::to_string(r.gen) + " ";
+  line += r.message;
+  for (const auto& [k, v] : r.fields) line += " " + k + "=" + text_value(v);
+  line += "\n";
+  return line;
+}
+
+void Logger::write(const LogRecord& record) const {
+  if (!enabled(record.level)) return;
+  std::string line = format(record);
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(STDERR_FILENO, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // stderr is gone: nothing better to do
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+}  // namespace byed

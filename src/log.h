@@ -1,0 +1,48 @@
+// log.h — byed's own messages on stderr.
+//
+// One line per event: `byed[PID]: gen=N message key=value` in text form, or
+// one JSON object per line with --log-format json. The child's own output
+// never passes through here; it inherits byed's stdout and stderr.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace byed {
+
+enum class LogFormat { kText, kJson };
+enum class LogLevel { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
+
+using LogFields = std::vector<std::pair<std::string, std::string>>;
+
+struct LogRecord {
+  LogLevel level = LogLevel::kInfo;
+  int gen = 0;  // 0: not about one generation
+  std::string message;
+  LogFields fields;
+};
+
+class Logger {
+ public:
+  Logger(LogFormat format, LogLevel level, int pid, std::string name)
+      : format_(format), level_(level), pid_(pid), name_(std::move(name)) {}
+
+  bool enabled(LogLevel level) const { return level <= level_; }
+
+  // The line (with its trailing newline) that write() would print.
+  std::string format(const LogRecord& record) const;
+
+  // Writes the record to stderr in one write(2), if its level is enabled.
+  void write(const LogRecord& record) const;
+
+ private:
+  LogFormat format_;
+  LogLevel level_;
+  int pid_;
+  std::string name_;
+};
+
+const char* level_name(LogLevel level);
+
+}  // namespace byed

@@ -1,0 +1,185 @@
+#include "loop.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "signals.h"
+#include "spawn.h"
+
+namespace byed {
+namespace {
+
+bool consumed_by_byed(const std::string& kv) {
+  static constexpr const char* kExact[] = {"EXIT_DIR", "PIDFILE",
+                                           "NOTIFY_SOCKET"};
+  static constexpr const char* kPrefix[] = {"LISTEN_", "WATCHDOG_", "BYED_"};
+  std::string key = kv.substr(0, kv.find('='));
+  for (const char* k : kExact) {
+    if (key == k) return true;
+  }
+  for (const char* p : kPrefix) {
+    if (key.rfind(p, 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<std::string> child_environment(char** environ_in) {
+  std::vector<std::string> env;
+  for (char** e = environ_in; e != nullptr && *e != nullptr; ++e) {
+    std::string kv = *e;
+    if (!consumed_by_byed(kv)) env.push_back(std::move(kv));
+  }
+  return env;
+}
+
+Runtime::Runtime(Config config, const Logger& logger)
+    : config_(std::move(config)),
+      logger_(logger),
+      core_(SupervisorOptions{config_.stop_timeout, config_.upgrade_signal,
+                              config_.command.front()}),
+      child_env_(child_environment(environ)) {
+  uv_loop_init(&loop_);
+  loop_.data = this;
+}
+
+Runtime::~Runtime() {
+  signals_.clear();
+  timers_.clear();
+  // Let the close callbacks run so every handle is freed before the loop.
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+}
+
+void Runtime::log(LogLevel level, std::string message, LogFields fields) {
+  logger_.write(LogRecord{level, 0, std::move(message), std::move(fields)});
+}
+
+int Runtime::run() {
+  // A closed stderr or a peer that went away must not kill byed.
+  signal(SIGPIPE, SIG_IGN);
+
+  if (getpid() != 1 && config_.subreaper) {
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+      log(LogLevel::kWarn, "cannot become subreaper; orphans go to init",
+          {{"error", strerror(errno)}});
+    }
+  }
+  for (int sig : caught_signals()) {
+    UvHandle<uv_signal_t> h;
+    if (uv_signal_init(&loop_, h.get()) != 0) continue;
+    h.mark_initialized();
+    h->data = this;
+    int rc = uv_signal_start(h.get(), &Runtime::on_signal, sig);
+    if (rc != 0) {
+      log(LogLevel::kDebug, "cannot catch signal",
+          {{"signal", signal_name(sig)}, {"error", uv_strerror(rc)}});
+      continue;
+    }
+    signals_.push_back(std::move(h));
+  }
+  take_terminal_ = own_foreground_terminal();
+
+  dispatch(Start{});
+  if (!exit_code_) uv_run(&loop_, UV_RUN_DEFAULT);
+  reap();  // leave no zombie behind, whoever it was
+  return exit_code_.value_or(1);
+}
+
+void Runtime::dispatch(const Event& event) {
+  for (const Action& a : core_.on(event)) execute(a);
+}
+
+void Runtime::execute(const Action& action) {
+  std::visit(
+      [this](const auto& a) {
+        using T = std::decay_t<decltype(a)>;
+        if constexpr (std::is_same_v<T, SpawnGeneration>) {
+          do_spawn(a.gen);
+        } else if constexpr (std::is_same_v<T, SendSignal>) {
+          do_signal(a);
+        } else if constexpr (std::is_same_v<T, ArmTimer>) {
+          arm_timer(a.id, a.after);
+        } else if constexpr (std::is_same_v<T, CancelTimer>) {
+          timers_.erase(a.id);
+        } else if constexpr (std::is_same_v<T, Log>) {
+          logger_.write(a.record);
+        } else if constexpr (std::is_same_v<T, ExitProcess>) {
+          exit_code_ = a.code;
+          uv_stop(&loop_);
+        }
+      },
+      action);
+}
+
+void Runtime::do_spawn(int gen) {
+  SpawnRequest req;
+  req.argv = config_.command;
+  req.env = child_env_;
+  req.take_terminal = take_terminal_;
+  SpawnResult r = spawn_child(req);
+  dispatch(Spawned{gen, r.pid, r.message});
+}
+
+void Runtime::do_signal(const SendSignal& s) {
+  if (s.pid <= 0) return;  // never kill(0) or kill(-1)
+  if (s.group && ::kill(-s.pid, s.sig) == 0) return;
+  if (::kill(s.pid, s.sig) != 0 && errno != ESRCH) {
+    log(LogLevel::kWarn, "kill failed",
+        {{"pid", std::to_string(s.pid)},
+         {"signal", signal_name(s.sig)},
+         {"error", strerror(errno)}});
+  }
+}
+
+void Runtime::arm_timer(const TimerId& id, Millis after) {
+  timers_.erase(id);
+  UvHandle<uv_timer_t> h;
+  uv_timer_init(&loop_, h.get());
+  h.mark_initialized();
+  h->data = this;
+  uv_timer_start(h.get(), &Runtime::on_timer,
+                 static_cast<uint64_t>(after.count()), 0);
+  timers_.emplace(id, std::move(h));
+}
+
+void Runtime::on_timer(uv_timer_t* handle) {
+  auto* self = static_cast<Runtime*>(handle->data);
+  for (auto it = self->timers_.begin(); it != self->timers_.end(); ++it) {
+    if (it->second.get() != handle) continue;
+    TimerId id = it->first;
+    self->timers_.erase(it);  // one-shot: close the handle now
+    self->dispatch(TimerFired{id});
+    return;
+  }
+}
+
+void Runtime::on_signal(uv_signal_t* handle, int signum) {
+  auto* self = static_cast<Runtime*>(handle->data);
+  if (signum == SIGCHLD) {
+    self->reap();
+    return;
+  }
+  self->dispatch(SignalReceived{signum});
+}
+
+void Runtime::reap() {
+  while (true) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid > 0) {
+      dispatch(ChildExited{pid, status});
+      continue;
+    }
+    if (pid < 0 && errno == EINTR) continue;
+    return;  // 0: children left but none exited; -1/ECHILD: none left
+  }
+}
+
+}  // namespace byed

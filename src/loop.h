@@ -1,0 +1,61 @@
+// loop.h — the libuv shell around the pure core.
+//
+// Runtime owns the event loop and every OS resource byed holds while it
+// runs: signal handles, timers, the reaper. It turns each OS event into a
+// Supervisor Event and carries out the Actions it gets back (fork/exec, kill,
+// timers, logs, exit). It holds no policy of its own.
+#pragma once
+
+#include <uv.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "log.h"
+#include "supervisor.h"
+#include "uv_handle.h"
+
+namespace byed {
+
+class Runtime {
+ public:
+  Runtime(Config config, const Logger& logger);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Runs until the supervisor decides to exit; returns byed's exit code.
+  int run();
+
+ private:
+  void dispatch(const Event& event);
+  void execute(const Action& action);
+  void do_spawn(int gen);
+  void do_signal(const SendSignal& s);
+  void arm_timer(const TimerId& id, Millis after);
+  void reap();
+  void log(LogLevel level, std::string message, LogFields fields = {});
+
+  static void on_signal(uv_signal_t* handle, int signum);
+  static void on_timer(uv_timer_t* handle);
+
+  Config config_;
+  const Logger& logger_;
+  uv_loop_t loop_{};
+  Supervisor core_;
+  std::vector<std::string> child_env_;
+  bool take_terminal_ = false;
+  std::vector<UvHandle<uv_signal_t>> signals_;
+  std::map<TimerId, UvHandle<uv_timer_t>> timers_;
+  std::optional<int> exit_code_;
+};
+
+// byed's environment less what byed consumes (EXIT_DIR, PIDFILE, LISTEN_*,
+// NOTIFY_SOCKET, WATCHDOG_*, BYED_*): the base of every child's environment.
+std::vector<std::string> child_environment(char** environ_in);
+
+}  // namespace byed

@@ -1,0 +1,111 @@
+// main.cc — command line -> Config, then run. Nothing else lives here.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+
+#include "config.h"
+#include "loop.h"
+#include "signals.h"
+#include "version.h"
+
+namespace {
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::fprintf(stderr, "byed: %s (see 'byed --help')\n", message.c_str());
+  std::exit(2);
+}
+
+byed::Millis duration_arg(const std::string& flag, const std::string& value) {
+  auto d = byed::parse_duration(value);
+  if (!d) {
+    usage_error(flag + " '" + value +
+                "': not a duration (use e.g. 500ms, 30s, 2m, or 0)");
+  }
+  return *d;
+}
+
+int signal_arg(const std::string& flag, const std::string& value) {
+  auto s = byed::parse_signal(value);
+  if (!s) usage_error(flag + " '" + value + "': not a catchable signal name");
+  return *s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "byed: a supervisor that starts PROGRAM as its child and stays in front "
+      "of it: forwards signals, reaps zombies, returns the child's status.",
+      "byed"};
+  app.footer("Run: byed [OPTIONS] -- PROGRAM [ARGS...]");
+  app.set_version_flag("--version", std::string("byed ") + BYED_VERSION + " (" +
+                                        BYED_GIT_REVISION + ")");
+
+  byed::Config cfg;
+  std::string stop_timeout = "30s", upgrade_signal = "USR1";
+  std::string log_format = "text";
+  bool quiet = false, verbose = false, no_subreaper = false;
+
+  app.add_option("--stop-timeout", stop_timeout,
+                 "after a stop signal, SIGKILL what is still running when "
+                 "this passes; 0 = never")
+      ->type_name("DUR")
+      ->capture_default_str();
+  app.add_option("--upgrade-signal", upgrade_signal,
+                 "signal that starts an upgrade; never forwarded")
+      ->type_name("SIG")
+      ->capture_default_str();
+  app.add_option("--name", cfg.name,
+                 "this member's name: log tag (default: program basename)")
+      ->envname("BYED_NAME");
+  app.add_option("--log-format", log_format, "byed's own messages on stderr")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.add_flag("-q,--quiet", quiet, "log errors and warnings only");
+  app.add_flag("-v,--verbose", verbose, "also log debug messages");
+  app.add_flag("--no-subreaper", no_subreaper,
+               "do not adopt orphaned grandchildren (when not PID 1)");
+  // Everything from the first non-option (or after "--") is the command,
+  // passed through untouched: `byed -- prog -x` and `byed prog -x` alike.
+  app.prefix_command();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    usage_error(e.what());
+  }
+  cfg.command = app.remaining();
+  if (!cfg.command.empty() && cfg.command.front() == "--") {
+    cfg.command.erase(cfg.command.begin());
+  } else if (!cfg.command.empty() && cfg.command.front().size() > 1 &&
+             cfg.command.front()[0] == '-') {
+    usage_error("unknown option '" + cfg.command.front() + "'");
+  }
+
+  cfg.stop_timeout = duration_arg("--stop-timeout", stop_timeout);
+  cfg.upgrade_signal = signal_arg("--upgrade-signal", upgrade_signal);
+  cfg.log_format =
+      log_format == "json" ? byed::LogFormat::kJson : byed::LogFormat::kText;
+  if (quiet) cfg.log_level = byed::LogLevel::kWarn;
+  if (verbose) cfg.log_level = byed::LogLevel::kDebug;
+  cfg.subreaper = !no_subreaper;
+  if (cfg.name.empty()) cfg.name = byed::default_name(cfg.command);
+  try {
+    byed::validate(cfg);
+  } catch (const byed::ConfigError& e) {
+    usage_error(e.what());
+  }
+
+  byed::Logger logger(cfg.log_format, cfg.log_level, getpid(), cfg.name);
+  byed::Runtime runtime(std::move(cfg), logger);
+  return runtime.run();
+}

@@ -1,0 +1,256 @@
+#include "spawn.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "fd.h"
+
+namespace byed {
+namespace {
+
+constexpr char kListenPidPrefix[] = "LISTEN_PID=";
+
+// What the child reports over the error pipe before it exits.
+struct ChildFailure {
+  int stage;  // 0: setting up, 1: exec
+  int err;
+};
+
+[[noreturn]] void child_fail(int errfd, int stage, int err) {
+  ChildFailure f{stage, err};
+  ssize_t n;
+  do {
+    n = ::write(errfd, &f, sizeof f);
+  } while (n < 0 && errno == EINTR);
+  _exit(stage == 1 && (err == ENOENT || err == ENOTDIR) ? 127 : 126);
+}
+
+void write_decimal(char* out, long v) {  // async-signal-safe
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
+  while (n > 0) *out++ = tmp[--n];
+  *out = '\0';
+}
+
+void close_from(unsigned first, unsigned last) {
+  if (first > last) return;
+  if (syscall(SYS_close_range, first, last, 0) == 0) return;
+  // Kernels before 5.9: byed's own fds are close-on-exec anyway; this also
+  // closes what byed inherited, up to a sane bound.
+  rlimit rl{};
+  unsigned top = 65536;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < top) {
+    top = static_cast<unsigned>(rl.rlim_cur);
+  }
+  for (unsigned fd = first; fd <= last && fd < top; ++fd) ::close(fd);
+}
+
+struct ChildPlan {
+  const std::vector<std::string>* candidates;
+  char* const* argv;
+  char* const* envp;
+  char* listen_pid_digits;  // inside envp, or null
+  const int* sources;       // fds to place at 3..3+n-1
+  int nsources;
+  int errfd;
+  pid_t parent;
+  bool take_terminal;
+  const sigset_t* child_mask;
+};
+
+[[noreturn]] void child_main(const ChildPlan& p) {
+  // Every signal is blocked here (the parent blocked them before fork), so
+  // byed's handlers cannot run in the child before they are reset below.
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(p.errfd, 0, errno);
+  if (getppid() != p.parent) _exit(1);  // byed died before prctl
+  setpgid(0, 0);
+  if (p.take_terminal) tcsetpgrp(STDIN_FILENO, getpid());
+
+  // Move sources and the error pipe above the target range first, so that a
+  // source already sitting on a target number is not overwritten, then dup2
+  // them down: dup2 onto another number leaves the new fd without CLOEXEC.
+  const int high = 3 + p.nsources;
+  int moved[256];
+  for (int i = 0; i < p.nsources; ++i) {
+    moved[i] = fcntl(p.sources[i], F_DUPFD_CLOEXEC, high);
+    if (moved[i] < 0) child_fail(p.errfd, 0, errno);
+  }
+  int errfd = fcntl(p.errfd, F_DUPFD_CLOEXEC, high);
+  if (errfd < 0) child_fail(p.errfd, 0, errno);
+  for (int i = 0; i < p.nsources; ++i) {
+    if (dup2(moved[i], 3 + i) < 0) child_fail(errfd, 0, errno);
+  }
+  // Everything from `high` up is byed's: close it all but the error pipe,
+  // which close-on-exec closes once exec succeeds.
+  close_from(static_cast<unsigned>(high), static_cast<unsigned>(errfd) - 1);
+  close_from(static_cast<unsigned>(errfd) + 1, ~0U);
+
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    sigaction(sig, &dfl, nullptr);  // fails harmlessly for glibc's reserved
+  }
+  sigprocmask(SIG_SETMASK, p.child_mask, nullptr);
+
+  if (p.listen_pid_digits != nullptr) {
+    write_decimal(p.listen_pid_digits, static_cast<long>(getpid()));
+  }
+
+  int err = ENOENT;
+  bool saw_eacces = false;
+  for (const std::string& path : *p.candidates) {
+    execve(path.c_str(), p.argv, p.envp);
+    err = errno;
+    if (err == EACCES) {
+      saw_eacces = true;
+    } else if (err != ENOENT && err != ENOTDIR && err != ESTALE &&
+               err != ENODEV && err != ETIMEDOUT) {
+      break;  // found, but it cannot run: stop looking, as execvp does
+    }
+  }
+  if (saw_eacces && (err == ENOENT || err == ENOTDIR)) err = EACCES;
+  child_fail(errfd, 1, err);
+}
+
+std::string env_value(const std::vector<std::string>& env,
+                      const std::string& key) {
+  for (const auto& kv : env) {
+    if (kv.size() > key.size() && kv.compare(0, key.size(), key) == 0 &&
+        kv[key.size()] == '=') {
+      return kv.substr(key.size() + 1);
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::vector<std::string> exec_candidates(const std::string& argv0,
+                                         const std::string& path) {
+  if (argv0.find('/') != std::string::npos) return {argv0};
+  std::vector<std::string> out;
+  std::string p = path.empty() ? "/usr/local/bin:/usr/bin:/bin" : path;
+  size_t start = 0;
+  while (true) {
+    size_t colon = p.find(':', start);
+    std::string dir = p.substr(
+        start, colon == std::string::npos ? std::string::npos : colon - start);
+    if (dir.empty()) dir = ".";  // an empty PATH entry means the cwd
+    out.push_back(dir + "/" + argv0);
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  return out;
+}
+
+bool own_foreground_terminal() {
+  if (!isatty(STDIN_FILENO)) return false;
+  return tcgetpgrp(STDIN_FILENO) == getpgrp();
+}
+
+SpawnResult spawn_child(const SpawnRequest& req) {
+  SpawnResult result;
+  const std::string& argv0 = req.argv.at(0);
+  std::vector<std::string> candidates =
+      exec_candidates(argv0, env_value(req.env, "PATH"));
+
+  // Environment: the caller's, then what the fd layout implies.
+  std::vector<std::string> env = req.env;
+  std::vector<int> sources = req.listen_fds;
+  size_t listen_pid_index = std::string::npos;
+  if (!req.listen_fds.empty()) {
+    env.push_back("LISTEN_FDS=" + std::to_string(req.listen_fds.size()));
+    std::string names;
+    for (size_t i = 0; i < req.listen_fds.size(); ++i) {
+      if (i > 0) names += ':';
+      names += i < req.listen_names.size() ? req.listen_names[i] : "unknown";
+    }
+    env.push_back("LISTEN_FDNAMES=" + names);
+    listen_pid_index = env.size();
+    env.push_back(std::string(kListenPidPrefix) + std::string(20, '0'));
+  }
+  if (req.upgrade_fd >= 0) {
+    env.push_back("UPGRADE_FD=" + std::to_string(3 + sources.size()));
+    sources.push_back(req.upgrade_fd);
+  }
+  if (sources.size() > 256) {
+    result.error = EMFILE;
+    result.message = "too many sockets to pass (at most 255)";
+    return result;
+  }
+
+  std::vector<char*> argv;
+  for (const auto& a : req.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) {
+    result.error = errno;
+    result.message = std::string("pipe: ") + strerror(errno);
+    return result;
+  }
+  UniqueFd err_read(pipefd[0]), err_write(pipefd[1]);
+
+  sigset_t all, old, empty;
+  sigfillset(&all);
+  sigemptyset(&empty);
+  sigprocmask(SIG_SETMASK, &all, &old);
+
+  ChildPlan plan{
+      &candidates,
+      argv.data(),
+      envp.data(),
+      listen_pid_index == std::string::npos
+          ? nullptr
+          : env[listen_pid_index].data() + sizeof kListenPidPrefix - 1,
+      sources.data(),
+      static_cast<int>(sources.size()),
+      err_write.get(),
+      getpid(),
+      req.take_terminal,
+      &empty};
+
+  pid_t pid = fork();
+  if (pid == 0) child_main(plan);
+  int fork_errno = errno;
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) {
+    result.error = fork_errno;
+    result.message = std::string("fork: ") + strerror(fork_errno);
+    return result;
+  }
+  result.pid = pid;
+  err_write.reset();
+
+  // EOF means exec succeeded (close-on-exec closed the child's end).
+  ChildFailure f{};
+  ssize_t n;
+  do {
+    n = ::read(err_read.get(), &f, sizeof f);
+  } while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(sizeof f)) {
+    result.error = f.err;
+    result.message = (f.stage == 1 ? "cannot run '" + argv0 + "': "
+                                   : "cannot set up '" + argv0 + "': ") +
+                     strerror(f.err);
+  }
+  return result;
+}
+
+}  // namespace byed

@@ -1,0 +1,57 @@
+// fdlist — prints what a program started under byed inherits.
+//
+// One line each: "fds 0 1 2 ..." (open descriptors, from /proc/self/fd),
+// "sigblk HEX" and "sigign HEX" (blocked and ignored signal masks from
+// /proc/self/status), "pgid P pid P ppid P", then every argument it was given
+// as "arg VALUE" and the environment variables named by FDLIST_ENV
+// (comma-separated) as "env NAME=VALUE".
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+int main(int argc, char** argv) {
+  std::vector<int> fds;
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return 3;
+  int self = dirfd(d);
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    int fd = atoi(e->d_name);
+    if (fd != self) fds.push_back(fd);
+  }
+  closedir(d);
+  std::sort(fds.begin(), fds.end());
+  printf("fds");
+  for (int fd : fds) printf(" %d", fd);
+  printf("\n");
+
+  FILE* st = fopen("/proc/self/status", "r");
+  char line[256];
+  while (st != nullptr && fgets(line, sizeof line, st) != nullptr) {
+    if (strncmp(line, "SigBlk:", 7) == 0) printf("sigblk %s", line + 8);
+    if (strncmp(line, "SigIgn:", 7) == 0) printf("sigign %s", line + 8);
+  }
+  if (st != nullptr) fclose(st);
+  printf("pgid %d pid %d ppid %d\n", static_cast<int>(getpgrp()),
+         static_cast<int>(getpid()), static_cast<int>(getppid()));
+  for (int i = 1; i < argc; ++i) printf("arg %s\n", argv[i]);
+  if (const char* names = getenv("FDLIST_ENV")) {
+    std::string all = names;
+    size_t start = 0;
+    while (start <= all.size()) {
+      size_t comma = all.find(',', start);
+      std::string name = all.substr(start, comma - start);
+      const char* v = getenv(name.c_str());
+      printf("env %s=%s\n", name.c_str(), v ? v : "<unset>");
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return 0;
+}

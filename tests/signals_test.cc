@@ -1,0 +1,65 @@
+#include "signals.h"
+
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <algorithm>
+
+using byed::parse_signal;
+
+TEST_CASE("signal names parse in every usual spelling") {
+  CHECK(parse_signal("TERM") == SIGTERM);
+  CHECK(parse_signal("SIGTERM") == SIGTERM);
+  CHECK(parse_signal("term") == SIGTERM);
+  CHECK(parse_signal("15") == SIGTERM);
+  CHECK(parse_signal("USR1") == SIGUSR1);
+  CHECK(parse_signal("sigwinch") == SIGWINCH);
+  CHECK(parse_signal("RTMIN") == SIGRTMIN);
+  CHECK(parse_signal("RTMIN+2") == SIGRTMIN + 2);
+  CHECK(parse_signal("RTMAX-1") == SIGRTMAX - 1);
+}
+
+TEST_CASE("uncatchable or unknown signals are rejected") {
+  for (const char* bad :
+       {"KILL", "SIGSTOP", "9", "19", "0", "65", "", "SIG", "FOO", "RTMIN-1",
+        "RTMAX+1", "RTMIN+", "1x", "-1", "32", "33"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_signal(bad).has_value());
+  }
+}
+
+TEST_CASE("names round-trip") {
+  for (int sig : byed::caught_signals()) {
+    CAPTURE(sig);
+    CHECK(parse_signal(byed::signal_name(sig)) == sig);
+  }
+}
+
+TEST_CASE("classification") {
+  using byed::classify_signal;
+  using byed::SignalClass;
+  CHECK(classify_signal(SIGTERM, SIGUSR1) == SignalClass::kStop);
+  CHECK(classify_signal(SIGINT, SIGUSR1) == SignalClass::kStop);
+  CHECK(classify_signal(SIGQUIT, SIGUSR1) == SignalClass::kStop);
+  CHECK(classify_signal(SIGUSR1, SIGUSR1) == SignalClass::kUpgrade);
+  CHECK(classify_signal(SIGUSR1, SIGUSR2) == SignalClass::kForward);
+  CHECK(classify_signal(SIGCHLD, SIGUSR1) == SignalClass::kReap);
+  CHECK(classify_signal(SIGHUP, SIGUSR1) == SignalClass::kForward);
+}
+
+TEST_CASE("caught set: forwardable ones in, faults and PIPE out") {
+  auto s = byed::caught_signals();
+  auto has = [&](int sig) { return std::count(s.begin(), s.end(), sig) == 1; };
+  for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGCHLD,
+                  SIGWINCH, SIGTTIN, SIGTTOU, SIGALRM, SIGCONT, SIGTSTP}) {
+    CAPTURE(sig);
+    CHECK(has(sig));
+  }
+  CHECK(has(SIGRTMIN));
+  CHECK(has(SIGRTMAX));
+  for (int sig : {SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGPIPE,
+                  SIGABRT, SIGTRAP, SIGSYS, 32, 33}) {
+    CAPTURE(sig);
+    CHECK_FALSE(has(sig));
+  }
+}

@@ -1,0 +1,173 @@
+// The pure core: events in, actions out, no process started.
+#include "supervisor.h"
+
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+using namespace byed;
+
+namespace {
+
+int exited(int code) { return (code & 0xff) << 8; }  // a wait status
+int killed(int sig) { return sig; }
+
+template <typename T>
+std::vector<T> only(const std::vector<Action>& actions) {
+  std::vector<T> out;
+  for (const auto& a : actions) {
+    if (auto* p = std::get_if<T>(&a)) out.push_back(*p);
+  }
+  return out;
+}
+
+std::optional<int> exit_of(const std::vector<Action>& actions) {
+  auto e = only<ExitProcess>(actions);
+  if (e.empty()) return std::nullopt;
+  return e.front().code;
+}
+
+Supervisor started(int pid = 100, Millis stop_timeout = Millis{30000}) {
+  Supervisor s(SupervisorOptions{stop_timeout, SIGUSR1, "./server"});
+  auto a = s.on(Start{});
+  REQUIRE(only<SpawnGeneration>(a).size() == 1);
+  s.on(Spawned{1, pid, ""});
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("wait status maps to the shell's exit code") {
+  CHECK(exit_code_from_wait_status(exited(0)) == 0);
+  CHECK(exit_code_from_wait_status(exited(3)) == 3);
+  CHECK(exit_code_from_wait_status(exited(255)) == 255);
+  CHECK(exit_code_from_wait_status(killed(SIGTERM)) == 143);
+  CHECK(exit_code_from_wait_status(killed(SIGKILL)) == 137);
+  CHECK(describe_wait_status(killed(SIGTERM)) == "killed by signal TERM");
+  CHECK(describe_wait_status(exited(4)) == "exit code 4");
+}
+
+TEST_CASE("start spawns generation 1 exactly once") {
+  Supervisor s(SupervisorOptions{Millis{1000}, SIGUSR1, "x"});
+  auto a = s.on(Start{});
+  auto spawn = only<SpawnGeneration>(a);
+  REQUIRE(spawn.size() == 1);
+  CHECK(spawn[0].gen == 1);
+  CHECK(only<SpawnGeneration>(s.on(Start{})).empty());
+}
+
+TEST_CASE("the child's exit code is byed's") {
+  for (int code : {0, 1, 2, 42, 127, 255}) {
+    auto s = started();
+    CHECK(exit_of(s.on(ChildExited{100, exited(code)})) == code);
+    CHECK(s.exited());
+  }
+  auto s = started();
+  CHECK(exit_of(s.on(ChildExited{100, killed(SIGSEGV)})) == 128 + SIGSEGV);
+}
+
+TEST_CASE("orphans are reaped quietly and do not end byed") {
+  auto s = started();
+  auto a = s.on(ChildExited{555, exited(0)});
+  CHECK_FALSE(exit_of(a));
+  CHECK(only<SendSignal>(a).empty());
+  CHECK(exit_of(s.on(ChildExited{100, exited(7)})) == 7);
+}
+
+TEST_CASE("stop signals are forwarded, arm the kill timer once, and repeat") {
+  auto s = started();
+  auto a = s.on(SignalReceived{SIGTERM});
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
+  CHECK(sent[0].sig == SIGTERM);
+  auto timers = only<ArmTimer>(a);
+  REQUIRE(timers.size() == 1);
+  CHECK(timers[0].after == Millis{30000});
+  CHECK(s.stopping());
+
+  // The same signal again is forwarded again; the timer is not re-armed.
+  a = s.on(SignalReceived{SIGTERM});
+  CHECK(only<SendSignal>(a).size() == 1);
+  CHECK(only<ArmTimer>(a).empty());
+  a = s.on(SignalReceived{SIGINT});
+  REQUIRE(only<SendSignal>(a).size() == 1);
+  CHECK(only<SendSignal>(a)[0].sig == SIGINT);
+
+  // The child dies of TERM: 143, and the timer is cancelled.
+  a = s.on(ChildExited{100, killed(SIGTERM)});
+  CHECK(exit_of(a) == 143);
+  CHECK(only<CancelTimer>(a).size() == 1);
+}
+
+TEST_CASE("stop timeout sends SIGKILL to the generation's group") {
+  auto s = started(100, Millis{1000});
+  s.on(SignalReceived{SIGQUIT});
+  auto a = s.on(TimerFired{TimerId{TimerKind::kStopKill, 0}});
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
+  CHECK(sent[0].sig == SIGKILL);
+  CHECK(sent[0].group);
+  CHECK(exit_of(s.on(ChildExited{100, killed(SIGKILL)})) == 137);
+}
+
+TEST_CASE("stop timeout 0 never arms a timer") {
+  auto s = started(100, Millis{0});
+  auto a = s.on(SignalReceived{SIGTERM});
+  CHECK(only<ArmTimer>(a).empty());
+  CHECK(only<SendSignal>(a).size() == 1);
+  CHECK(only<CancelTimer>(s.on(ChildExited{100, exited(0)})).empty());
+}
+
+TEST_CASE("other signals go to the current generation unchanged") {
+  auto s = started();
+  for (int sig :
+       {SIGHUP, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU, SIGALRM, SIGCONT}) {
+    CAPTURE(sig);
+    auto sent = only<SendSignal>(s.on(SignalReceived{sig}));
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0].pid == 100);
+    CHECK(sent[0].sig == sig);
+    CHECK_FALSE(sent[0].group);
+  }
+  CHECK_FALSE(s.stopping());
+}
+
+TEST_CASE("the upgrade signal is never forwarded and never stops") {
+  auto s = started();
+  auto a = s.on(SignalReceived{SIGUSR1});
+  CHECK(only<SendSignal>(a).empty());
+  CHECK_FALSE(exit_of(a));
+  CHECK_FALSE(s.stopping());
+  CHECK(only<Log>(a).size() == 1);
+}
+
+TEST_CASE("CHLD is the shell's business") {
+  auto s = started();
+  CHECK(s.on(SignalReceived{SIGCHLD}).empty());
+}
+
+TEST_CASE("exec failure is logged; the child's 127 becomes byed's") {
+  Supervisor s(SupervisorOptions{Millis{1000}, SIGUSR1, "./nope"});
+  s.on(Start{});
+  auto a = s.on(Spawned{1, 100, "cannot run './nope': No such file"});
+  auto logs = only<Log>(a);
+  REQUIRE(logs.size() == 1);
+  CHECK(logs[0].record.level == LogLevel::kError);
+  CHECK(exit_of(s.on(ChildExited{100, exited(127)})) == 127);
+}
+
+TEST_CASE("fork failure ends byed with 1") {
+  Supervisor s(SupervisorOptions{Millis{1000}, SIGUSR1, "x"});
+  s.on(Start{});
+  CHECK(exit_of(s.on(
+            Spawned{1, -1, "fork: Resource temporarily unavailable"})) == 1);
+}
+
+TEST_CASE("nothing happens after exit") {
+  auto s = started();
+  s.on(ChildExited{100, exited(0)});
+  CHECK(s.on(SignalReceived{SIGTERM}).empty());
+  CHECK(s.on(ChildExited{101, exited(0)}).empty());
+}
