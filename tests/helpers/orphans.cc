@@ -1,11 +1,12 @@
-// orphans N — leaves N orphaned grandchildren for byed to reap.
+// orphans N [REAPER] — leaves N orphaned grandchildren for byed to reap.
 //
 // Forks N intermediates; each forks a grandchild and exits at once, so the
 // grandchild is re-parented to byed (PID 1 or subreaper). The grandchildren
 // block on a pipe; once all are orphans this program closes the pipe, they
 // exit, and it watches /proc until every one is fully reaped or 5 s pass.
 // Prints "orphans=N reparented=R unreaped=U" and exits 0 only when all N
-// were re-parented to its own parent and none is left unreaped.
+// were re-parented to REAPER (default: its own parent) and none is left
+// unreaped.
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -39,6 +40,7 @@ double now() {
 
 int main(int argc, char** argv) {
   int n = argc > 1 ? std::atoi(argv[1]) : 100;
+  int reaper = argc > 2 ? std::atoi(argv[2]) : static_cast<int>(getppid());
   int hold[2], report[2];
   if (pipe(hold) != 0 || pipe(report) != 0) return 3;
   for (int i = 0; i < n; ++i) {
@@ -48,6 +50,7 @@ int main(int argc, char** argv) {
       pid_t g = fork();
       if (g == 0) {
         close(hold[1]);
+        close(report[1]);  // or the parent never sees EOF on report
         char c;
         while (read(hold[0], &c, 1) > 0) {
         }
@@ -68,7 +71,7 @@ int main(int argc, char** argv) {
 
   int reparented = 0;
   for (int g : grand) {
-    if (parent_of(g) == getppid()) ++reparented;
+    if (parent_of(g) == reaper) ++reparented;
   }
   close(hold[1]);  // let the grandchildren exit
 

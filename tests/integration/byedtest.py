@@ -1,0 +1,171 @@
+"""Shared helpers for byed's integration tests.
+
+Each test runs the built byed (path in $BYED) against real programs: the
+helpers built in tests/helpers ($BYED_HELPERS), /bin/sh, python3 servers.
+Waiting is always on an observable state (a line, a file, a process gone)
+with a deadline, never a bare sleep.
+"""
+
+import json
+import os
+import select
+import signal
+import subprocess
+import time
+import unittest
+
+BYED = os.environ.get("BYED", "")
+HELPERS = os.environ.get("BYED_HELPERS", "")
+
+
+def helper(name):
+    return os.path.join(HELPERS, name)
+
+
+def wait_until(predicate, timeout=5.0, interval=0.005, what="condition"):
+    """Polls predicate until it returns a truthy value or timeout passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def process_state(pid):
+    """'R', 'S', 'Z', ... or None once the pid is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def alive(pid):
+    state = process_state(pid)
+    return state is not None and state != "Z"
+
+
+class Byed:
+    """A running byed with its stdout and stderr on pipes."""
+
+    def __init__(self, args, env=None, **popen_kw):
+        full_env = dict(os.environ)
+        full_env.pop("NOTIFY_SOCKET", None)
+        if env:
+            full_env.update(env)
+        self.proc = subprocess.Popen(
+            [BYED] + list(args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=full_env,
+            **popen_kw,
+        )
+        self.pid = self.proc.pid
+        self._out = b""
+        self._err = b""
+
+    def _pump(self, timeout):
+        fds = [f for f in (self.proc.stdout, self.proc.stderr) if f and not f.closed]
+        if not fds:
+            return False
+        ready, _, _ = select.select(fds, [], [], timeout)
+        got = False
+        for f in ready:
+            chunk = os.read(f.fileno(), 65536)
+            if f is self.proc.stdout:
+                self._out += chunk
+            else:
+                self._err += chunk
+            got = got or bool(chunk)
+        return got
+
+    def read_line(self, prefix, timeout=5.0, stream="out"):
+        """Waits for a stdout (or stderr) line starting with prefix; returns it
+        and consumes everything up to it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            buf = self._out if stream == "out" else self._err
+            for i, line in enumerate(buf.split(b"\n")[:-1]):
+                text = line.decode(errors="replace")
+                if text.startswith(prefix) or (stream == "err" and prefix in text):
+                    rest = b"\n".join(buf.split(b"\n")[i + 1:])
+                    if stream == "out":
+                        self._out = rest
+                    else:
+                        self._err = rest
+                    return text
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(
+                    f"no line {prefix!r} on std{stream} within {timeout}s; "
+                    f"stdout={self._out!r} stderr={self._err!r}")
+            if not self._pump(left) and self.proc.poll() is not None:
+                self._pump(0)
+                if not self._pump(0):
+                    raise AssertionError(
+                        f"byed exited ({self.proc.returncode}) before {prefix!r}; "
+                        f"stdout={self._out!r} stderr={self._err!r}")
+
+    def child_pid(self):
+        """For helpers that print 'ready pid=N'."""
+        return int(self.read_line("ready pid=").split("=", 1)[1])
+
+    def signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def wait(self, timeout=10.0):
+        """Waits for exit; returns (code, stdout, stderr) with all output."""
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                raise AssertionError(f"byed did not exit within {timeout}s")
+            self._pump(min(0.05, max(0.0, deadline - time.monotonic())))
+        while self._pump(0):
+            pass
+        return (self.proc.returncode, self._out.decode(errors="replace"),
+                self._err.decode(errors="replace"))
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self):
+        self.kill()
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f:
+                f.close()
+
+
+def run_byed(args, timeout=10.0, **kw):
+    """Runs byed to completion: (code, stdout, stderr)."""
+    b = Byed(args, **kw)
+    try:
+        return b.wait(timeout)
+    finally:
+        b.close()
+
+
+class ByedTestCase(unittest.TestCase):
+    def setUp(self):
+        if not BYED or not os.access(BYED, os.X_OK):
+            self.fail("BYED must name the built byed binary")
+        self._running = []
+
+    def tearDown(self):
+        for b in self._running:
+            b.close()
+
+    def start(self, args, **kw):
+        b = Byed(args, **kw)
+        self._running.append(b)
+        return b
+
+    @staticmethod
+    def json_lines(text):
+        return [json.loads(l) for l in text.splitlines() if l.strip()]
