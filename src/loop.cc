@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,14 +44,15 @@ Runtime::Runtime(Config config, const Logger& logger)
     : config_(std::move(config)),
       logger_(logger),
       core_(SupervisorOptions{config_.stop_timeout, config_.upgrade_signal,
-                              config_.command.front()}),
+                              config_.command.front(),
+                              logger.enabled(LogLevel::kDebug)}),
       child_env_(child_environment(environ)) {
   uv_loop_init(&loop_);
   loop_.data = this;
 }
 
 Runtime::~Runtime() {
-  signals_.clear();
+  signal_poll_.reset();
   timers_.clear();
   // Let the close callbacks run so every handle is freed before the loop.
   uv_run(&loop_, UV_RUN_DEFAULT);
@@ -71,19 +73,27 @@ int Runtime::run() {
           {{"error", strerror(errno)}});
     }
   }
-  for (int sig : caught_signals()) {
-    UvHandle<uv_signal_t> h;
-    if (uv_signal_init(&loop_, h.get()) != 0) continue;
-    h.mark_initialized();
-    h->data = this;
-    int rc = uv_signal_start(h.get(), &Runtime::on_signal, sig);
-    if (rc != 0) {
-      log(LogLevel::kDebug, "cannot catch signal",
-          {{"signal", signal_name(sig)}, {"error", uv_strerror(rc)}});
-      continue;
-    }
-    signals_.push_back(std::move(h));
+  // Signals arrive through a signalfd watched by the loop: they stay blocked
+  // (so nothing runs in signal context and no syscall sees EINTR), and a
+  // blocked signal is queued even for PID 1, whose default-disposition
+  // signals the kernel would otherwise drop. spawn.cc unblocks them in the
+  // child.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : caught_signals()) sigaddset(&set, sig);
+  if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) {
+    log(LogLevel::kError, "cannot block signals", {{"error", strerror(errno)}});
+    return 1;
   }
+  signal_fd_.reset(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signal_fd_ ||
+      uv_poll_init(&loop_, signal_poll_.get(), signal_fd_.get()) != 0) {
+    log(LogLevel::kError, "cannot watch signals", {{"error", strerror(errno)}});
+    return 1;
+  }
+  signal_poll_.mark_initialized();
+  signal_poll_->data = this;
+  uv_poll_start(signal_poll_.get(), UV_READABLE, &Runtime::on_signals);
   take_terminal_ = own_foreground_terminal();
 
   dispatch(Start{});
@@ -160,13 +170,27 @@ void Runtime::on_timer(uv_timer_t* handle) {
   }
 }
 
-void Runtime::on_signal(uv_signal_t* handle, int signum) {
+void Runtime::on_signals(uv_poll_t* handle, int status, int /*events*/) {
   auto* self = static_cast<Runtime*>(handle->data);
-  if (signum == SIGCHLD) {
-    self->reap();
+  if (status < 0) {
+    self->log(LogLevel::kError, "signal watch failed",
+              {{"error", uv_strerror(status)}});
     return;
   }
-  self->dispatch(SignalReceived{signum});
+  signalfd_siginfo info[16];
+  while (!self->exit_code_) {
+    ssize_t n = ::read(self->signal_fd_.get(), info, sizeof info);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // EAGAIN: drained
+    for (size_t i = 0; i < static_cast<size_t>(n) / sizeof info[0]; ++i) {
+      int sig = static_cast<int>(info[i].ssi_signo);
+      if (sig == SIGCHLD) {
+        self->reap();
+      } else {
+        self->dispatch(SignalReceived{sig});
+      }
+    }
+  }
 }
 
 void Runtime::reap() {

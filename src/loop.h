@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config.h"
+#include "fd.h"
 #include "log.h"
 #include "supervisor.h"
 #include "uv_handle.h"
@@ -40,7 +41,7 @@ class Runtime {
   void reap();
   void log(LogLevel level, std::string message, LogFields fields = {});
 
-  static void on_signal(uv_signal_t* handle, int signum);
+  static void on_signals(uv_poll_t* handle, int status, int events);
   static void on_timer(uv_timer_t* handle);
 
   Config config_;
@@ -49,7 +50,8 @@ class Runtime {
   Supervisor core_;
   std::vector<std::string> child_env_;
   bool take_terminal_ = false;
-  std::vector<UvHandle<uv_signal_t>> signals_;
+  UniqueFd signal_fd_;
+  UvHandle<uv_poll_t> signal_poll_;
   std::map<TimerId, UvHandle<uv_timer_t>> timers_;
   std::optional<int> exit_code_;
 };

@@ -138,8 +138,9 @@ std::vector<Action> Supervisor::on_signal(int sig) {
     case SignalClass::kForward: {
       Generation* g = find_gen(current_);
       if (g != nullptr && g->state == GenState::kRunning) {
-        log(out, LogLevel::kDebug, g->num, "forwarding signal",
-            {{"signal", signal_name(sig)}, {"pid", std::to_string(g->pid)}});
+        if (opt_.log_debug)
+          log(out, LogLevel::kDebug, g->num, "forwarding signal",
+              {{"signal", signal_name(sig)}, {"pid", std::to_string(g->pid)}});
         out.push_back(SendSignal{g->pid, sig});
       }
       return out;

@@ -95,7 +95,8 @@ std::string describe_wait_status(int wait_status);
 struct SupervisorOptions {
   Millis stop_timeout{30000};
   int upgrade_signal = 0;
-  std::string program;  // for messages
+  std::string program;     // for messages
+  bool log_debug = false;  // build debug records (hot paths skip them if not)
 };
 
 class Supervisor {
