@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "log.h"
+#include "sockets.h"
 
 namespace byed {
 
@@ -41,6 +42,8 @@ struct Config {
   LogFormat log_format = LogFormat::kText;
   LogLevel log_level = LogLevel::kInfo;
   std::string name;  // member name, log tag; default basename(PROGRAM)
+
+  std::vector<ListenAddress> listen;  // --listen / BYED_LISTEN, in order
 };
 
 // Checks what the parsers cannot see alone (e.g. an upgrade signal that is

@@ -40,8 +40,10 @@ std::vector<std::string> child_environment(char** environ_in) {
   return env;
 }
 
-Runtime::Runtime(Config config, const Logger& logger)
+Runtime::Runtime(Config config, std::vector<HeldSocket> sockets,
+                 const Logger& logger)
     : config_(std::move(config)),
+      sockets_(std::move(sockets)),
       logger_(logger),
       core_(SupervisorOptions{config_.stop_timeout, config_.upgrade_signal,
                               config_.command.front(),
@@ -57,6 +59,7 @@ Runtime::~Runtime() {
   // Let the close callbacks run so every handle is freed before the loop.
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
+  unlink_bound_sockets(sockets_);
 }
 
 void Runtime::log(LogLevel level, std::string message, LogFields fields) {
@@ -95,6 +98,14 @@ int Runtime::run() {
   signal_poll_->data = this;
   uv_poll_start(signal_poll_.get(), UV_READABLE, &Runtime::on_signals);
   take_terminal_ = own_foreground_terminal();
+  for (size_t i = 0; i < sockets_.size(); ++i) {
+    const HeldSocket& s = sockets_[i];
+    log(LogLevel::kInfo, "holding socket",
+        {{"child_fd", std::to_string(3 + i)},
+         {"name", s.name},
+         {"address", s.address},
+         {"from", s.from_systemd ? "systemd" : "listen"}});
+  }
 
   dispatch(Start{});
   if (!exit_code_) uv_run(&loop_, UV_RUN_DEFAULT);
@@ -133,6 +144,10 @@ void Runtime::do_spawn(int gen) {
   req.argv = config_.command;
   req.env = child_env_;
   req.take_terminal = take_terminal_;
+  for (const HeldSocket& s : sockets_) {
+    req.listen_fds.push_back(s.fd.get());
+    req.listen_names.push_back(s.name);
+  }
   SpawnResult r = spawn_child(req);
   dispatch(Spawned{gen, r.pid, r.message});
 }

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "fd.h"
 #include "log.h"
+#include "sockets.h"
 #include "supervisor.h"
 #include "uv_handle.h"
 
@@ -24,7 +25,8 @@ namespace byed {
 
 class Runtime {
  public:
-  Runtime(Config config, const Logger& logger);
+  // sockets: what byed holds and passes to every generation (sockets.h).
+  Runtime(Config config, std::vector<HeldSocket> sockets, const Logger& logger);
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
@@ -45,6 +47,7 @@ class Runtime {
   static void on_timer(uv_timer_t* handle);
 
   Config config_;
+  std::vector<HeldSocket> sockets_;
   const Logger& logger_;
   uv_loop_t loop_{};
   Supervisor core_;

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "config.h"
@@ -27,6 +28,21 @@ byed::Millis duration_arg(const std::string& flag, const std::string& value) {
   return *d;
 }
 
+std::vector<std::string> split_commas(const char* text) {
+  std::vector<std::string> out;
+  if (text == nullptr) return out;
+  std::string all = text;
+  size_t start = 0;
+  while (start <= all.size()) {
+    size_t comma = all.find(',', start);
+    std::string part = all.substr(start, comma - start);
+    if (!part.empty()) out.push_back(part);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 int signal_arg(const std::string& flag, const std::string& value) {
   auto s = byed::parse_signal(value);
   if (!s) usage_error(flag + " '" + value + "': not a catchable signal name");
@@ -48,6 +64,7 @@ int main(int argc, char** argv) {
   std::string stop_timeout = "30s", upgrade_signal = "USR1";
   std::string log_format = "text";
   bool quiet = false, verbose = false, no_subreaper = false;
+  std::vector<std::string> listen;
 
   app.add_option("--stop-timeout", stop_timeout,
                  "after a stop signal, SIGKILL what is still running when "
@@ -58,6 +75,12 @@ int main(int argc, char** argv) {
                  "signal that starts an upgrade; never forwarded")
       ->type_name("SIG")
       ->capture_default_str();
+  app.add_option("-l,--listen", listen,
+                 "socket to hold and pass to every generation: [NAME=]PORT, "
+                 "HOST:PORT, [V6]:PORT or unix:/path (repeatable; env "
+                 "BYED_LISTEN, comma-separated)")
+      ->type_name("[NAME=]ADDR")
+      ->allow_extra_args(false);
   app.add_option("--name", cfg.name,
                  "this member's name: log tag (default: program basename)")
       ->envname("BYED_NAME");
@@ -99,13 +122,27 @@ int main(int argc, char** argv) {
   if (verbose) cfg.log_level = byed::LogLevel::kDebug;
   cfg.subreaper = !no_subreaper;
   if (cfg.name.empty()) cfg.name = byed::default_name(cfg.command);
+  if (listen.empty()) listen = split_commas(std::getenv("BYED_LISTEN"));
+  std::vector<byed::HeldSocket> sockets;
   try {
     byed::validate(cfg);
+    for (const auto& l : listen) cfg.listen.push_back(byed::parse_listen(l));
+    // Sockets are bound before the first generation starts, and a bad
+    // LISTEN_FDS is an error before anything runs.
+    sockets = byed::open_sockets(
+        byed::parse_listen_env(std::getenv("LISTEN_FDS"),
+                               std::getenv("LISTEN_PID"),
+                               std::getenv("LISTEN_FDNAMES"), getpid()),
+        cfg.listen);
   } catch (const byed::ConfigError& e) {
     usage_error(e.what());
+  } catch (const byed::SocketError& e) {
+    if (e.exit_code() == 2) usage_error(e.what());
+    std::fprintf(stderr, "byed: %s\n", e.what());
+    return e.exit_code();
   }
 
   byed::Logger logger(cfg.log_format, cfg.log_level, getpid(), cfg.name);
-  byed::Runtime runtime(std::move(cfg), logger);
+  byed::Runtime runtime(std::move(cfg), std::move(sockets), logger);
   return runtime.run();
 }

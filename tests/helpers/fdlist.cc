@@ -1,13 +1,18 @@
 // fdlist — prints what a program started under byed inherits.
 //
 // One line each: "fds 0 1 2 ..." (open descriptors, from /proc/self/fd),
+// "sock FD ADDR" for each socket,
 // "sigblk HEX" and "sigign HEX" (blocked and ignored signal masks from
 // /proc/self/status), "pgid P pid P ppid P", then every argument it was given
 // as "arg VALUE" and the environment variables named by FDLIST_ENV
 // (comma-separated) as "env NAME=VALUE".
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +35,24 @@ int main(int argc, char** argv) {
   printf("fds");
   for (int fd : fds) printf(" %d", fd);
   printf("\n");
+  for (int fd : fds) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) continue;
+    char host[INET6_ADDRSTRLEN] = "";
+    if (ss.ss_family == AF_INET) {
+      auto& s4 = reinterpret_cast<sockaddr_in&>(ss);
+      inet_ntop(AF_INET, &s4.sin_addr, host, sizeof host);
+      printf("sock %d %s:%d\n", fd, host, ntohs(s4.sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+      auto& s6 = reinterpret_cast<sockaddr_in6&>(ss);
+      inet_ntop(AF_INET6, &s6.sin6_addr, host, sizeof host);
+      printf("sock %d [%s]:%d\n", fd, host, ntohs(s6.sin6_port));
+    } else if (ss.ss_family == AF_UNIX) {
+      printf("sock %d unix:%s\n", fd,
+             reinterpret_cast<sockaddr_un&>(ss).sun_path);
+    }
+  }
 
   FILE* st = fopen("/proc/self/status", "r");
   char line[256];

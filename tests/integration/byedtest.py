@@ -169,3 +169,56 @@ class ByedTestCase(unittest.TestCase):
     @staticmethod
     def json_lines(text):
         return [json.loads(l) for l in text.splitlines() if l.strip()]
+
+
+def free_port(family=None):
+    """A TCP port nothing listens on right now (for tools that need a fixed
+    one; byed itself can take :0 and report the port)."""
+    import socket
+    s = socket.socket(family or socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1" if s.family == socket.AF_INET else "::1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def http_get(host, port, path="/", timeout=5.0, family=None):
+    """GET over a fresh connection; returns (status, body)."""
+    import socket
+    fam = family or (socket.AF_INET6 if ":" in host else socket.AF_INET)
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect((host, port))
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split()[1]) if head else 0
+    return status, body.decode(errors="replace")
+
+
+def http_get_retry(host, port, timeout=10.0, **kw):
+    """GET, retrying while the server is still starting (connection reset or
+    closed before a response); raises after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            status, body = http_get(host, port, **kw)
+            if status:
+                return status, body
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no HTTP answer on {host}:{port}")
+        time.sleep(0.02)
+
+
+def held_address(byed, name=None):
+    """Reads byed's 'holding socket' log line; returns the address."""
+    line = byed.read_line("holding socket", stream="err")
+    fields = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+    return fields["address"]

@@ -1,0 +1,22 @@
+# byed in a container image.
+#
+# The builder stage runs the same script CI runs (install packages, build,
+# run the test suite), then builds the static binary that the final stage
+# ships. Use the final stage as a base, or copy the binary into your image:
+#
+#   COPY --from=byed /byed /byed
+#   ENTRYPOINT ["/byed", "--"]
+#   CMD ["/app/server"]
+
+FROM debian:12 AS builder
+WORKDIR /src
+COPY . .
+RUN bash .ci/install-deps \
+ && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBYED_STATIC=ON \
+ && cmake --build build -j"$(nproc)" \
+ && ctest --test-dir build -j"$(nproc)" --output-on-failure \
+ && strip -o /byed build/byed
+
+FROM scratch
+COPY --from=builder /byed /byed
+ENTRYPOINT ["/byed", "--"]
