@@ -12,11 +12,17 @@ FROM debian:12 AS builder
 WORKDIR /src
 COPY . .
 RUN bash .ci/install-deps \
- && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBYED_STATIC=ON \
+ && cmake -S . -B build -DCMAKE_BUILD_TYPE=MinSizeRel -DBYED_STATIC=ON \
  && cmake --build build -j"$(nproc)" \
  && ctest --test-dir build -j"$(nproc)" --output-on-failure \
  && strip -o /byed build/byed
 
+# A small Debian image with byed at /usr/local/bin/byed, for the Kubernetes
+# examples in packaging/kubernetes:  docker build --target demo -t byed-demo .
+FROM debian:12-slim AS demo
+COPY --from=builder /byed /usr/local/bin/byed
+
+# The default: byed alone, to copy into your own image or run as is.
 FROM scratch
 COPY --from=builder /byed /byed
 ENTRYPOINT ["/byed", "--"]

@@ -77,6 +77,28 @@ void validate(const Config& config) {
   }
 }
 
+void parse_exit_role(std::string_view text, Config& config) {
+  bool leader = false, follower = false;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string_view part = text.substr(
+        start, comma == std::string_view::npos ? text.npos : comma - start);
+    if (part == "leader") {
+      leader = true;
+    } else if (part == "follower") {
+      follower = true;
+    } else {
+      throw ConfigError("--exit-role '" + std::string(text) +
+                        "': expected leader, follower or leader,follower");
+    }
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  config.exit_leader = leader;
+  config.exit_follower = follower;
+}
+
 std::string default_name(const std::vector<std::string>& command) {
   if (command.empty()) return "byed";
   const std::string& p = command.front();

@@ -44,7 +44,14 @@ struct Config {
   std::string name;  // member name, log tag; default basename(PROGRAM)
 
   std::vector<ListenAddress> listen;  // --listen / BYED_LISTEN, in order
+
+  std::string exit_dir;       // --exit-dir / EXIT_DIR; empty: none
+  bool exit_leader = true;    // --exit-role leader: write NAME.exit
+  bool exit_follower = true;  // --exit-role follower: stop on an entry
 };
+
+// "leader", "follower", "leader,follower" (either order). Throws ConfigError.
+void parse_exit_role(std::string_view text, Config& config);
 
 // Checks what the parsers cannot see alone (e.g. an upgrade signal that is
 // also a stop signal). Throws ConfigError.

@@ -5,6 +5,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -45,15 +46,18 @@ Runtime::Runtime(Config config, std::vector<HeldSocket> sockets,
     : config_(std::move(config)),
       sockets_(std::move(sockets)),
       logger_(logger),
-      core_(SupervisorOptions{config_.stop_timeout, config_.upgrade_signal,
-                              config_.command.front(),
-                              logger.enabled(LogLevel::kDebug)}),
+      core_(SupervisorOptions{
+          config_.stop_timeout, config_.upgrade_signal, config_.command.front(),
+          logger.enabled(LogLevel::kDebug),
+          !config_.exit_dir.empty() && config_.exit_leader,
+          !config_.exit_dir.empty() && config_.exit_follower}),
       child_env_(child_environment(environ)) {
   uv_loop_init(&loop_);
   loop_.data = this;
 }
 
 Runtime::~Runtime() {
+  exit_watch_.reset();
   signal_poll_.reset();
   timers_.clear();
   // Let the close callbacks run so every handle is freed before the loop.
@@ -107,7 +111,22 @@ int Runtime::run() {
          {"from", s.from_systemd ? "systemd" : "listen"}});
   }
 
-  dispatch(Start{});
+  if (!config_.exit_dir.empty() && config_.exit_follower) {
+    // Watch (and scan) before the first generation: an entry already there
+    // means the group is stopping, and the child is not started at all.
+    exit_watch_ = std::make_unique<ExitDirWatcher>(
+        &loop_, config_.exit_dir, marker_name(config_.name),
+        [this](const std::string& entry) { dispatch(ExitDirEntry{entry}); },
+        [this](bool error, const std::string& message) {
+          log(error ? LogLevel::kError : LogLevel::kWarn, message);
+        });
+    std::string error = exit_watch_->start();
+    if (!error.empty()) {
+      log(LogLevel::kError, error);
+      return 2;
+    }
+  }
+  if (!exit_code_) dispatch(Start{});
   if (!exit_code_) uv_run(&loop_, UV_RUN_DEFAULT);
   reap();  // leave no zombie behind, whoever it was
   return exit_code_.value_or(1);
@@ -131,6 +150,8 @@ void Runtime::execute(const Action& action) {
           timers_.erase(a.id);
         } else if constexpr (std::is_same_v<T, Log>) {
           logger_.write(a.record);
+        } else if constexpr (std::is_same_v<T, WriteExitMarker>) {
+          write_marker(a);
         } else if constexpr (std::is_same_v<T, ExitProcess>) {
           exit_code_ = a.code;
           uv_stop(&loop_);
@@ -148,6 +169,9 @@ void Runtime::do_spawn(int gen) {
     req.listen_fds.push_back(s.fd.get());
     req.listen_names.push_back(s.name);
   }
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  started_at_[gen] = now;
   SpawnResult r = spawn_child(req);
   dispatch(Spawned{gen, r.pid, r.message});
 }
@@ -205,6 +229,29 @@ void Runtime::on_signals(uv_poll_t* handle, int status, int /*events*/) {
         self->dispatch(SignalReceived{sig});
       }
     }
+  }
+}
+
+void Runtime::write_marker(const WriteExitMarker& m) {
+  ExitRecord r;
+  r.name = config_.name;
+  r.pid = m.pid;
+  if (WIFSIGNALED(m.wait_status)) {
+    r.signal = WTERMSIG(m.wait_status);
+  } else {
+    r.exit_code = exit_code_from_wait_status(m.wait_status);
+  }
+  r.started_at = started_at_[m.gen];
+  clock_gettime(CLOCK_REALTIME, &r.exited_at);
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  r.host = host;
+  std::string error = write_exit_marker(config_.exit_dir, r);
+  if (!error.empty()) {
+    log(LogLevel::kError, error);
+  } else {
+    log(LogLevel::kInfo, "left exit marker",
+        {{"path", config_.exit_dir + "/" + marker_name(config_.name)}});
   }
 }
 

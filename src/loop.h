@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config.h"
+#include "exit_dir.h"
 #include "fd.h"
 #include "log.h"
 #include "sockets.h"
@@ -41,6 +42,7 @@ class Runtime {
   void do_signal(const SendSignal& s);
   void arm_timer(const TimerId& id, Millis after);
   void reap();
+  void write_marker(const WriteExitMarker& m);
   void log(LogLevel level, std::string message, LogFields fields = {});
 
   static void on_signals(uv_poll_t* handle, int status, int events);
@@ -57,6 +59,8 @@ class Runtime {
   UvHandle<uv_poll_t> signal_poll_;
   std::map<TimerId, UvHandle<uv_timer_t>> timers_;
   std::optional<int> exit_code_;
+  std::unique_ptr<ExitDirWatcher> exit_watch_;
+  std::map<int, timespec> started_at_;  // per generation, for the marker
 };
 
 // byed's environment less what byed consumes (EXIT_DIR, PIDFILE, LISTEN_*,

@@ -1,5 +1,6 @@
 // main.cc — command line -> Config, then run. Nothing else lives here.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
   std::string log_format = "text";
   bool quiet = false, verbose = false, no_subreaper = false;
   std::vector<std::string> listen;
+  std::string exit_role = "leader,follower";
 
   app.add_option("--stop-timeout", stop_timeout,
                  "after a stop signal, SIGKILL what is still running when "
@@ -81,8 +83,19 @@ int main(int argc, char** argv) {
                  "BYED_LISTEN, comma-separated)")
       ->type_name("[NAME=]ADDR")
       ->allow_extra_args(false);
+  app.add_option("--exit-dir", cfg.exit_dir,
+                 "coordinated-exit directory shared by a group (must exist)")
+      ->type_name("DIR")
+      ->envname("EXIT_DIR");
+  app.add_option("--exit-role", exit_role,
+                 "leader: leave NAME.exit when the child ends; follower: stop "
+                 "the child when an entry appears")
+      ->type_name("ROLES")
+      ->envname("BYED_EXIT_ROLE")
+      ->capture_default_str();
   app.add_option("--name", cfg.name,
-                 "this member's name: log tag (default: program basename)")
+                 "this member's name: marker file NAME.exit and log tag "
+                 "(default: program basename)")
       ->envname("BYED_NAME");
   app.add_option("--log-format", log_format, "byed's own messages on stderr")
       ->check(CLI::IsMember({"text", "json"}))
@@ -126,6 +139,15 @@ int main(int argc, char** argv) {
   std::vector<byed::HeldSocket> sockets;
   try {
     byed::validate(cfg);
+    byed::parse_exit_role(exit_role, cfg);
+    if (!cfg.exit_dir.empty()) {
+      struct stat st {};
+      if (stat(cfg.exit_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        throw byed::ConfigError("--exit-dir '" + cfg.exit_dir +
+                                "': no such directory (it is not created "
+                                "for you)");
+      }
+    }
     for (const auto& l : listen) cfg.listen.push_back(byed::parse_listen(l));
     // Sockets are bound before the first generation starts, and a bad
     // LISTEN_FDS is an error before anything runs.

@@ -44,6 +44,7 @@ std::vector<Action> Supervisor::on(const Event& event) {
         if constexpr (std::is_same_v<T, Spawned>) return on_spawned(e);
         if constexpr (std::is_same_v<T, ChildExited>) return on_exited(e);
         if constexpr (std::is_same_v<T, TimerFired>) return on_timer(e.id);
+        if constexpr (std::is_same_v<T, ExitDirEntry>) return on_exit_dir(e);
       },
       event);
 }
@@ -71,6 +72,15 @@ bool Supervisor::any_alive() const {
 std::vector<Action> Supervisor::on_start() {
   std::vector<Action> out;
   if (!gens_.empty()) return out;
+  if (stopped_by_exit_dir_) {
+    // The group was already told to stop: do not start what would be
+    // stopped at once.
+    log(out, LogLevel::kInfo, 0,
+        "not starting: the exit dir already has an entry");
+    exited_ = true;
+    out.push_back(ExitProcess{0});
+    return out;
+  }
   gens_.push_back(Generation{1, -1, GenState::kStarting, 0});
   current_ = 1;
   out.push_back(SpawnGeneration{1});
@@ -85,7 +95,10 @@ std::vector<Action> Supervisor::on_spawned(const Spawned& e) {
     // fork failed: there is no process to wait for.
     g->state = GenState::kExited;
     log(out, LogLevel::kError, e.gen, e.error);
-    if (e.gen == current_ && !exit_code_) exit_code_ = 1;
+    if (e.gen == current_ && !final_status_) {
+      final_status_ = 1 << 8;  // as if it had exited 1
+      final_pid_ = 0;
+    }
     maybe_exit(out);
     return out;
   }
@@ -115,24 +128,14 @@ std::vector<Action> Supervisor::on_signal(int sig) {
           "upgrade not available yet: " + signal_name(sig) + " ignored");
       return out;
     case SignalClass::kStop: {
-      if (!stopping_) {
-        stopping_ = true;
-        log(out, LogLevel::kInfo, 0, "stopping",
-            {{"signal", signal_name(sig)}});
-        if (opt_.stop_timeout.count() > 0) {
-          out.push_back(
-              ArmTimer{TimerId{TimerKind::kStopKill, 0}, opt_.stop_timeout});
-        }
-      } else {
+      if (stopping_) {
         log(out, LogLevel::kInfo, 0, "stop signal forwarded again",
             {{"signal", signal_name(sig)}});
+      } else {
+        log(out, LogLevel::kInfo, 0, "stopping",
+            {{"signal", signal_name(sig)}});
       }
-      for (const auto& g : gens_) {
-        if (g.state == GenState::kRunning) {
-          out.push_back(SendSignal{g.pid, sig});
-        }
-      }
-      maybe_exit(out);
+      begin_stop(out, sig);
       return out;
     }
     case SignalClass::kForward: {
@@ -163,8 +166,9 @@ std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
   log(out, LogLevel::kInfo, g->num, "exited",
       {{"pid", std::to_string(g->pid)},
        {"status", describe_wait_status(e.wait_status)}});
-  if (g->num == current_ && !exit_code_) {
-    exit_code_ = exit_code_from_wait_status(e.wait_status);
+  if (g->num == current_ && !final_status_) {
+    final_status_ = e.wait_status;
+    final_pid_ = g->pid;
   }
   maybe_exit(out);
   return out;
@@ -185,15 +189,48 @@ std::vector<Action> Supervisor::on_timer(const TimerId& id) {
   return out;
 }
 
+std::vector<Action> Supervisor::on_exit_dir(const ExitDirEntry& e) {
+  std::vector<Action> out;
+  if (!opt_.exit_follower || stopping_) return out;
+  stopped_by_exit_dir_ = true;
+  log(out, LogLevel::kInfo, 0, "exit dir entry appeared: stopping",
+      {{"entry", e.name}});
+  if (!gens_.empty()) begin_stop(out, SIGTERM);
+  return out;
+}
+
+// Sends sig to every running generation; the first call arms the kill timer.
+void Supervisor::begin_stop(std::vector<Action>& out, int sig) {
+  if (!stopping_) {
+    stopping_ = true;
+    if (opt_.stop_timeout.count() > 0) {
+      out.push_back(
+          ArmTimer{TimerId{TimerKind::kStopKill, 0}, opt_.stop_timeout});
+    }
+  }
+  for (const auto& g : gens_) {
+    if (g.state == GenState::kRunning) out.push_back(SendSignal{g.pid, sig});
+  }
+  maybe_exit(out);
+}
+
 // byed ends when the current generation has ended and nothing else it started
 // is still running.
 void Supervisor::maybe_exit(std::vector<Action>& out) {
-  if (!exit_code_ || any_alive()) return;
+  if (!final_status_ || any_alive()) return;
   if (stopping_ && opt_.stop_timeout.count() > 0) {
     out.push_back(CancelTimer{TimerId{TimerKind::kStopKill, 0}});
   }
+  int status = *final_status_;
+  int code = exit_code_from_wait_status(status);
+  if (stopped_by_exit_dir_) {
+    // A member told to stop by the group did not fail when it stopped.
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) code = 0;
+  } else if (opt_.exit_leader) {
+    out.push_back(WriteExitMarker{current_, final_pid_, status});
+  }
   exited_ = true;
-  out.push_back(ExitProcess{*exit_code_});
+  out.push_back(ExitProcess{code});
 }
 
 }  // namespace byed

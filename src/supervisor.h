@@ -38,6 +38,11 @@ struct ChildExited {
   int wait_status;
 };
 
+// An entry appeared in EXIT_DIR (already filtered: not ours, not a temp).
+struct ExitDirEntry {
+  std::string name;
+};
+
 enum class TimerKind { kStopKill };
 struct TimerId {
   TimerKind kind;
@@ -53,8 +58,8 @@ struct TimerFired {
   TimerId id;
 };
 
-using Event =
-    std::variant<Start, SignalReceived, Spawned, ChildExited, TimerFired>;
+using Event = std::variant<Start, SignalReceived, Spawned, ChildExited,
+                           TimerFired, ExitDirEntry>;
 
 // ---- actions --------------------------------------------------------------
 
@@ -78,12 +83,18 @@ struct CancelTimer {
 struct Log {
   LogRecord record;
 };
+// Leader: leave NAME.exit in EXIT_DIR for generation `gen` (pid, status).
+struct WriteExitMarker {
+  int gen;
+  int pid;
+  int wait_status;
+};
 struct ExitProcess {
   int code;
 };
 
 using Action = std::variant<SpawnGeneration, SendSignal, ArmTimer, CancelTimer,
-                            Log, ExitProcess>;
+                            Log, WriteExitMarker, ExitProcess>;
 
 // ---- the core -------------------------------------------------------------
 
@@ -95,8 +106,10 @@ std::string describe_wait_status(int wait_status);
 struct SupervisorOptions {
   Millis stop_timeout{30000};
   int upgrade_signal = 0;
-  std::string program;     // for messages
-  bool log_debug = false;  // build debug records (hot paths skip them if not)
+  std::string program;       // for messages
+  bool log_debug = false;    // build debug records (hot paths skip them if not)
+  bool exit_leader = false;  // write a marker when the child ends
+  bool exit_follower = false;  // stop when an EXIT_DIR entry appears
 };
 
 class Supervisor {
@@ -124,6 +137,8 @@ class Supervisor {
   std::vector<Action> on_spawned(const Spawned& e);
   std::vector<Action> on_exited(const ChildExited& e);
   std::vector<Action> on_timer(const TimerId& id);
+  std::vector<Action> on_exit_dir(const ExitDirEntry& e);
+  void begin_stop(std::vector<Action>& out, int sig);
 
   Generation* find_gen(int num);
   Generation* find_pid(int pid);
@@ -134,8 +149,10 @@ class Supervisor {
   std::vector<Generation> gens_;
   int current_ = 0;  // generation that receives forwarded signals
   bool stopping_ = false;
+  bool stopped_by_exit_dir_ = false;
   bool exited_ = false;
-  std::optional<int> exit_code_;  // decided when the current generation ends
+  std::optional<int> final_status_;  // wait status of the current generation
+  int final_pid_ = 0;
 };
 
 }  // namespace byed

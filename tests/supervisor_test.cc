@@ -171,3 +171,83 @@ TEST_CASE("nothing happens after exit") {
   CHECK(s.on(SignalReceived{SIGTERM}).empty());
   CHECK(s.on(ChildExited{101, exited(0)}).empty());
 }
+
+// ---- EXIT_DIR ---------------------------------------------------------------
+
+namespace {
+
+Supervisor group_member(bool leader, bool follower) {
+  SupervisorOptions o{Millis{5000}, SIGUSR1, "./srv"};
+  o.exit_leader = leader;
+  o.exit_follower = follower;
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("follower: an entry stops the child like TERM; TERM death exits 0") {
+  auto s = group_member(false, true);
+  auto a = s.on(ExitDirEntry{"main.exit"});
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGTERM);
+  CHECK(only<ArmTimer>(a).size() == 1);
+  // A second entry does not stop twice.
+  CHECK(only<SendSignal>(s.on(ExitDirEntry{"other"})).empty());
+  CHECK(exit_of(s.on(ChildExited{100, killed(SIGTERM)})) == 0);
+}
+
+TEST_CASE("follower: a code the child chose passes through") {
+  auto s = group_member(false, true);
+  s.on(ExitDirEntry{"main.exit"});
+  CHECK(exit_of(s.on(ChildExited{100, exited(5)})) == 5);
+  auto k = group_member(false, true);
+  k.on(ExitDirEntry{"main.exit"});
+  k.on(TimerFired{TimerId{TimerKind::kStopKill, 0}});
+  CHECK(exit_of(k.on(ChildExited{100, killed(SIGKILL)})) == 137);
+}
+
+TEST_CASE("follower: an entry present before start means no child at all") {
+  SupervisorOptions o{Millis{5000}, SIGUSR1, "./srv"};
+  o.exit_follower = true;
+  o.exit_leader = true;
+  Supervisor s(o);
+  s.on(ExitDirEntry{"main.exit"});
+  auto a = s.on(Start{});
+  CHECK(only<SpawnGeneration>(a).empty());
+  CHECK(only<WriteExitMarker>(a).empty());
+  CHECK(exit_of(a) == 0);
+}
+
+TEST_CASE("entries mean nothing to a leader-only member") {
+  auto s = group_member(true, false);
+  CHECK(s.on(ExitDirEntry{"x"}).empty());
+  CHECK_FALSE(s.stopping());
+}
+
+TEST_CASE("leader: a marker for every end but an exit-dir stop") {
+  auto s = group_member(true, true);
+  auto a = s.on(ChildExited{100, exited(3)});
+  auto m = only<WriteExitMarker>(a);
+  REQUIRE(m.size() == 1);
+  CHECK(m[0].pid == 100);
+  CHECK(m[0].gen == 1);
+  CHECK(WEXITSTATUS(m[0].wait_status) == 3);
+  // The marker comes before the exit.
+  CHECK(std::holds_alternative<ExitProcess>(a.back()));
+
+  auto t = group_member(true, true);
+  t.on(SignalReceived{SIGTERM});
+  CHECK(only<WriteExitMarker>(t.on(ChildExited{100, killed(SIGTERM)})).size() ==
+        1);
+
+  auto f = group_member(true, true);
+  f.on(ExitDirEntry{"main.exit"});
+  CHECK(only<WriteExitMarker>(f.on(ChildExited{100, killed(SIGTERM)})).empty());
+
+  auto none = group_member(false, true);
+  CHECK(only<WriteExitMarker>(none.on(ChildExited{100, exited(0)})).empty());
+}

@@ -5,6 +5,12 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build="$root/build-bench"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j"$(nproc)" --target byed bench_core >/dev/null
-"$build/tests/bench/bench_core" "$build/byed" "${1:-300}"
+runs="${1:-300}"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=MinSizeRel >/dev/null
+cmake --build "$build" -j"$(nproc)" --target byed bench_core bench_exitdir \
+  >/dev/null
+echo "== core: signal forwarding, start-to-exit, idle RSS"
+"$build/tests/bench/bench_core" "$build/byed" "$runs"
+echo
+echo "== EXIT_DIR reaction time"
+"$build/tests/bench/bench_exitdir" "$build/byed" "$runs"

@@ -1,0 +1,225 @@
+#include "exit_dir.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <nlohmann/json.hpp>
+
+namespace byed {
+namespace {
+
+constexpr uint32_t kWatchMask =
+    IN_CREATE | IN_MOVED_TO | IN_ONLYDIR | IN_DELETE_SELF | IN_MOVE_SELF;
+
+bool write_all(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::string err(const std::string& what, int e) {
+  return what + ": " + strerror(e);
+}
+
+// O_TMPFILE + linkat: the name appears once, with its content complete.
+// Returns 0, or the errno that says to fall back (or to give up).
+int write_via_tmpfile(int dirfd, const std::string& name,
+                      const std::string& body) {
+  UniqueFd fd(openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644));
+  if (!fd) return errno;
+  if (fchmod(fd.get(), 0644) != 0 || !write_all(fd.get(), body) ||
+      fsync(fd.get()) != 0) {
+    return errno ? errno : EIO;
+  }
+  // A marker left by an earlier run of this member is replaced.
+  if (unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) return errno;
+  if (linkat(fd.get(), "", dirfd, name.c_str(), AT_EMPTY_PATH) == 0) return 0;
+  // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc works without it.
+  std::string proc = "/proc/self/fd/" + std::to_string(fd.get());
+  if (linkat(AT_FDCWD, proc.c_str(), dirfd, name.c_str(), AT_SYMLINK_FOLLOW) ==
+      0) {
+    return 0;
+  }
+  return errno;
+}
+
+int write_via_rename(int dirfd, const std::string& name,
+                     const std::string& body) {
+  std::string tmp = "." + name + ".tmp." + std::to_string(getpid());
+  UniqueFd fd(openat(dirfd, tmp.c_str(),
+                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                     0644));
+  if (!fd) return errno;
+  int e = 0;
+  if (fchmod(fd.get(), 0644) != 0 || !write_all(fd.get(), body) ||
+      fsync(fd.get()) != 0) {
+    e = errno ? errno : EIO;
+  } else if (renameat(dirfd, tmp.c_str(), dirfd, name.c_str()) != 0) {
+    e = errno;
+  }
+  if (e != 0) unlinkat(dirfd, tmp.c_str(), 0);
+  return e;
+}
+
+}  // namespace
+
+std::string marker_name(const std::string& member) { return member + ".exit"; }
+
+bool is_exit_trigger(const std::string& entry, const std::string& own_marker) {
+  if (entry.empty() || entry[0] == '.') return false;  // ., .., temp names
+  return entry != own_marker;
+}
+
+std::string rfc3339(const timespec& ts) {
+  tm utc{};
+  gmtime_r(&ts.tv_sec, &utc);
+  char buf[64];
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
+  snprintf(buf + n, sizeof buf - n, ".%03ldZ", ts.tv_nsec / 1000000);
+  return buf;
+}
+
+std::string exit_record_json(const ExitRecord& r) {
+  nlohmann::json j = {
+      {"name", r.name},
+      {"pid", r.pid},
+      {"exit_code", r.exit_code ? nlohmann::json(*r.exit_code) : nullptr},
+      {"signal", r.signal ? nlohmann::json(*r.signal) : nullptr},
+      {"started_at", rfc3339(r.started_at)},
+      {"exited_at", rfc3339(r.exited_at)},
+      {"host", r.host},
+  };
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+         "\n";
+}
+
+std::string write_exit_marker(const std::string& dir, const ExitRecord& r) {
+  std::string name = marker_name(r.name);
+  std::string where = "write marker " + dir + "/" + name;
+  UniqueFd dirfd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dirfd) return err(where, errno);
+  std::string body = exit_record_json(r);
+  int e = write_via_tmpfile(dirfd.get(), name, body);
+  if (e == 0) return "";
+  if (e == EOPNOTSUPP || e == EISDIR || e == EINVAL || e == ENOENT ||
+      e == EPERM || e == EACCES || e == EXDEV) {
+    e = write_via_rename(dirfd.get(), name, body);
+    if (e == 0) return "";
+  }
+  return err(where, e);
+}
+
+ExitDirWatcher::ExitDirWatcher(uv_loop_t* loop, std::string dir,
+                               std::string own_marker, EntryFn on_entry,
+                               NoteFn on_note)
+    : loop_(loop),
+      dir_(std::move(dir)),
+      own_marker_(std::move(own_marker)),
+      on_entry_(std::move(on_entry)),
+      on_note_(std::move(on_note)) {}
+
+std::string ExitDirWatcher::start() {
+  struct stat st {};
+  if (stat(dir_.c_str(), &st) != 0) return err("exit dir " + dir_, errno);
+  if (!S_ISDIR(st.st_mode)) return "exit dir " + dir_ + ": not a directory";
+
+  inotify_.reset(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (!inotify_) {
+    start_polling(err("inotify_init1", errno));
+  } else if (inotify_add_watch(inotify_.get(), dir_.c_str(), kWatchMask) < 0) {
+    int e = errno;
+    inotify_.reset();
+    if (e == ENOENT || e == ENOTDIR) return err("exit dir " + dir_, e);
+    start_polling(err("inotify_add_watch " + dir_, e));
+  } else {
+    uv_poll_init(loop_, poll_.get(), inotify_.get());
+    poll_.mark_initialized();
+    poll_->data = this;
+    uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
+      static_cast<ExitDirWatcher*>(h->data)->on_readable();
+    });
+  }
+  scan();  // after the watch: an entry created in between is seen twice at
+           // worst, never missed
+  return "";
+}
+
+void ExitDirWatcher::start_polling(const std::string& why) {
+  on_note_(false, "no inotify watch for the exit dir (" + why +
+                      "): polling it every 100ms instead");
+  uv_timer_init(loop_, timer_.get());
+  timer_.mark_initialized();
+  timer_->data = this;
+  uv_timer_start(
+      timer_.get(),
+      [](uv_timer_t* h) { static_cast<ExitDirWatcher*>(h->data)->scan(); }, 100,
+      100);
+}
+
+void ExitDirWatcher::scan() {
+  DIR* d = opendir(dir_.c_str());
+  if (d == nullptr) {
+    if (!gone_) {
+      gone_ = true;
+      on_note_(true, err("exit dir " + dir_ + " cannot be read", errno) +
+                         "; the child keeps running");
+    }
+    return;
+  }
+  gone_ = false;
+  std::vector<std::string> found;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (is_exit_trigger(name, own_marker_) && reported_.insert(name).second) {
+      found.push_back(name);
+    }
+  }
+  closedir(d);
+  for (const auto& name : found) on_entry_(name);
+}
+
+void ExitDirWatcher::on_readable() {
+  alignas(inotify_event) char buf[16 * 1024];
+  while (true) {
+    ssize_t n = ::read(inotify_.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    bool rescan = false;
+    for (char* p = buf; p < buf + n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(p);
+      p += sizeof(inotify_event) + ev->len;
+      if (ev->mask & IN_Q_OVERFLOW) {
+        rescan = true;
+      } else if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
+        if (!gone_) {
+          gone_ = true;
+          on_note_(true, "exit dir " + dir_ +
+                             " was removed or moved away: no longer watched; "
+                             "the child keeps running");
+        }
+      } else if (ev->len > 0) {
+        std::string name = ev->name;
+        if (is_exit_trigger(name, own_marker_) &&
+            reported_.insert(name).second) {
+          on_entry_(name);
+        }
+      }
+    }
+    if (rescan) {
+      on_note_(false, "inotify queue overflowed: rescanning the exit dir");
+      scan();
+    }
+  }
+}
+
+}  // namespace byed

@@ -1,0 +1,79 @@
+// exit_dir.h — the EXIT_DIR protocol (exitdir, moved out of the program).
+//
+// Follower side: ExitDirWatcher adds an inotify watch on the directory first
+// and then scans it, so no entry can slip between the two; every entry
+// present or appearing later (created, moved in, mkdir) is reported, except
+// this member's own marker and dot-prefixed temp names. A queue overflow
+// rescans. If no inotify watch can be had, it polls the directory every
+// 100 ms and says so.
+//
+// Leader side: write_exit_marker creates NAME.exit atomically — its JSON is
+// complete before the name becomes visible (O_TMPFILE + linkat, else a
+// dot-prefixed temp file + rename).
+#pragma once
+
+#include <uv.h>
+
+#include <ctime>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "fd.h"
+#include "uv_handle.h"
+
+namespace byed {
+
+// "NAME.exit": the marker a member leaves.
+std::string marker_name(const std::string& member);
+
+// Whether a directory entry tells this member to stop.
+bool is_exit_trigger(const std::string& entry, const std::string& own_marker);
+
+struct ExitRecord {
+  std::string name;
+  int pid = 0;
+  std::optional<int> exit_code;  // set for a normal exit
+  std::optional<int> signal;     // set for death by signal
+  timespec started_at{};         // CLOCK_REALTIME
+  timespec exited_at{};
+  std::string host;
+};
+
+std::string rfc3339(const timespec& ts);
+std::string exit_record_json(const ExitRecord& r);
+
+// Returns "" on success, else what failed ("write marker /d/x.exit: ...").
+std::string write_exit_marker(const std::string& dir, const ExitRecord& r);
+
+class ExitDirWatcher {
+ public:
+  using EntryFn = std::function<void(const std::string& entry)>;
+  using NoteFn = std::function<void(bool error, const std::string& message)>;
+
+  ExitDirWatcher(uv_loop_t* loop, std::string dir, std::string own_marker,
+                 EntryFn on_entry, NoteFn on_note);
+
+  // Watch, then scan. Returns "" or an error (the directory is missing or
+  // not a directory), in which case nothing is watched.
+  std::string start();
+
+ private:
+  void scan();
+  void on_readable();
+  void start_polling(const std::string& why);
+
+  uv_loop_t* loop_;
+  std::string dir_;
+  std::string own_marker_;
+  EntryFn on_entry_;
+  NoteFn on_note_;
+  UniqueFd inotify_;
+  UvHandle<uv_poll_t> poll_;
+  UvHandle<uv_timer_t> timer_;  // fallback when inotify is unavailable
+  std::set<std::string> reported_;
+  bool gone_ = false;
+};
+
+}  // namespace byed

@@ -1,0 +1,108 @@
+#include "exit_dir.h"
+
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+using namespace byed;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char t[] = "/tmp/byed-exitdir-test-XXXXXX";
+    REQUIRE(mkdtemp(t) != nullptr);
+    path = t;
+  }
+  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+};
+
+std::string slurp(const std::string& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+ExitRecord record(const std::string& name) {
+  ExitRecord r;
+  r.name = name;
+  r.pid = 1234;
+  r.exit_code = 3;
+  r.started_at = {1700000000, 5000000};
+  r.exited_at = {1700000001, 999000000};
+  r.host = "h";
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("which entries stop a follower") {
+  CHECK(is_exit_trigger("main.exit", "side.exit"));
+  CHECK(is_exit_trigger("anything", "side.exit"));
+  CHECK(is_exit_trigger("dir", "side.exit"));
+  CHECK_FALSE(is_exit_trigger("side.exit", "side.exit"));
+  CHECK_FALSE(is_exit_trigger(".main.exit.tmp.12", "side.exit"));
+  CHECK_FALSE(is_exit_trigger(".", "side.exit"));
+  CHECK_FALSE(is_exit_trigger("..", "side.exit"));
+  CHECK_FALSE(is_exit_trigger("", "side.exit"));
+}
+
+TEST_CASE("marker JSON has every field, RFC 3339 UTC times") {
+  auto j = nlohmann::json::parse(exit_record_json(record("main")));
+  CHECK(j["name"] == "main");
+  CHECK(j["pid"] == 1234);
+  CHECK(j["exit_code"] == 3);
+  CHECK(j["signal"].is_null());
+  CHECK(j["started_at"] == "2023-11-14T22:13:20.005Z");
+  CHECK(j["exited_at"] == "2023-11-14T22:13:21.999Z");
+  CHECK(j["host"] == "h");
+
+  ExitRecord k = record("x");
+  k.exit_code.reset();
+  k.signal = 9;
+  j = nlohmann::json::parse(exit_record_json(k));
+  CHECK(j["exit_code"].is_null());
+  CHECK(j["signal"] == 9);
+}
+
+TEST_CASE("marker is written complete, 0644, and replaces an old one") {
+  TempDir d;
+  mode_t old = umask(077);  // the marker is for other users too
+  CHECK(write_exit_marker(d.path, record("main")) == "");
+  umask(old);
+  std::string p = d.path + "/main.exit";
+  struct stat st {};
+  REQUIRE(stat(p.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0644);
+  CHECK(nlohmann::json::parse(slurp(p))["exit_code"] == 3);
+
+  ExitRecord r = record("main");
+  r.exit_code = 0;
+  CHECK(write_exit_marker(d.path, r) == "");
+  CHECK(nlohmann::json::parse(slurp(p))["exit_code"] == 0);
+}
+
+TEST_CASE("a symlink planted at the marker path is replaced, not followed") {
+  TempDir d;
+  std::string victim = d.path + "/victim";
+  { std::ofstream(victim) << "keep"; }
+  REQUIRE(symlink(victim.c_str(), (d.path + "/main.exit").c_str()) == 0);
+  CHECK(write_exit_marker(d.path, record("main")) == "");
+  CHECK(slurp(victim) == "keep");
+  struct stat st {};
+  REQUIRE(lstat((d.path + "/main.exit").c_str(), &st) == 0);
+  CHECK(S_ISREG(st.st_mode));
+}
+
+TEST_CASE("a missing directory is an error with context") {
+  std::string e = write_exit_marker("/nonexistent-dir", record("main"));
+  CHECK(e ==
+        "write marker /nonexistent-dir/main.exit: No such file or directory");
+}
