@@ -70,10 +70,29 @@ void validate(const Config& config) {
   if (config.command.front().empty()) {
     throw ConfigError("the program name is empty");
   }
+  if (config.drain_signal <= 0) throw ConfigError("--drain-signal is not set");
+  if (config.ready_timeout.count() <= 0) {
+    throw ConfigError("--ready-timeout must be longer than 0");
+  }
   auto cls = classify_signal(config.upgrade_signal, 0);
   if (cls != SignalClass::kForward || config.upgrade_signal <= 0) {
     throw ConfigError("--upgrade-signal " + signal_name(config.upgrade_signal) +
                       ": TERM, INT, QUIT and CHLD keep their own meaning");
+  }
+}
+
+void parse_ready(std::string_view text, Config& config) {
+  if (text == "auto") {
+    config.ready_mode = ReadyMode::kAuto;
+    config.ready_delay = Millis{1000};
+  } else if (text == "message") {
+    config.ready_mode = ReadyMode::kMessage;
+  } else if (auto d = parse_duration(text); d && d->count() > 0) {
+    config.ready_mode = ReadyMode::kDelay;
+    config.ready_delay = *d;
+  } else {
+    throw ConfigError("--ready '" + std::string(text) +
+                      "': expected auto, message, or a duration like 2s");
   }
 }
 

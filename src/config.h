@@ -32,12 +32,21 @@ std::optional<Millis> parse_duration(std::string_view text);
 // "1m30s" style rendering for logs and status.
 std::string format_duration(Millis d);
 
+// --ready: auto (1 s alive, until some generation has sent a message),
+// message (a pipe byte or READY=1 only), or a duration alive.
+enum class ReadyMode { kAuto, kMessage, kDelay };
+
 struct Config {
   std::vector<std::string> command;  // PROGRAM ARGS...
 
   Millis stop_timeout{30000};  // 0: never SIGKILL
   int upgrade_signal = 0;      // set by main (SIGUSR1 by default)
-  bool subreaper = true;       // PR_SET_CHILD_SUBREAPER when not PID 1
+  int drain_signal = 15;       // sent to a replaced generation (SIGTERM)
+  ReadyMode ready_mode = ReadyMode::kAuto;
+  Millis ready_delay{1000};
+  Millis ready_timeout{60000};
+  std::string pidfile;    // --pidfile / PIDFILE; empty: none
+  bool subreaper = true;  // PR_SET_CHILD_SUBREAPER when not PID 1
 
   LogFormat log_format = LogFormat::kText;
   LogLevel log_level = LogLevel::kInfo;
@@ -49,6 +58,9 @@ struct Config {
   bool exit_leader = true;    // --exit-role leader: write NAME.exit
   bool exit_follower = true;  // --exit-role follower: stop on an entry
 };
+
+// "auto", "message" or a duration. Throws ConfigError.
+void parse_ready(std::string_view text, Config& config);
 
 // "leader", "follower", "leader,follower" (either order). Throws ConfigError.
 void parse_exit_role(std::string_view text, Config& config);

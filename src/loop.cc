@@ -1,5 +1,6 @@
 #include "loop.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -10,6 +11,8 @@
 
 #include <cerrno>
 
+#include "notify.h"
+#include "pidfile.h"
 #include "signals.h"
 #include "spawn.h"
 
@@ -50,14 +53,18 @@ Runtime::Runtime(Config config, std::vector<HeldSocket> sockets,
           config_.stop_timeout, config_.upgrade_signal, config_.command.front(),
           logger.enabled(LogLevel::kDebug),
           !config_.exit_dir.empty() && config_.exit_leader,
-          !config_.exit_dir.empty() && config_.exit_follower}),
+          !config_.exit_dir.empty() && config_.exit_follower,
+          config_.drain_signal, config_.ready_mode, config_.ready_delay,
+          config_.ready_timeout}),
       child_env_(child_environment(environ)) {
+  if (const char* n = getenv("NOTIFY_SOCKET")) own_notify_ = n;
   uv_loop_init(&loop_);
   loop_.data = this;
 }
 
 Runtime::~Runtime() {
   exit_watch_.reset();
+  gen_io_.clear();
   signal_poll_.reset();
   timers_.clear();
   // Let the close callbacks run so every handle is freed before the loop.
@@ -129,6 +136,7 @@ int Runtime::run() {
   if (!exit_code_) dispatch(Start{});
   if (!exit_code_) uv_run(&loop_, UV_RUN_DEFAULT);
   reap();  // leave no zombie behind, whoever it was
+  if (pidfile_written_) remove_pidfile(config_.pidfile, getpid());
   return exit_code_.value_or(1);
 }
 
@@ -150,6 +158,19 @@ void Runtime::execute(const Action& action) {
           timers_.erase(a.id);
         } else if constexpr (std::is_same_v<T, Log>) {
           logger_.write(a.record);
+        } else if constexpr (std::is_same_v<T, NotifySystemd>) {
+          notify_systemd(a.state);
+        } else if constexpr (std::is_same_v<T, WritePidfile>) {
+          if (config_.pidfile.empty()) return;
+          std::string error = write_pidfile(config_.pidfile, getpid());
+          if (!error.empty()) {
+            log(LogLevel::kError, error);
+          } else {
+            pidfile_written_ = true;
+          }
+        } else if constexpr (std::is_same_v<T, UpgradeFinished>) {
+          // The core has logged it; waiters on the control socket will
+          // hear it here.
         } else if constexpr (std::is_same_v<T, WriteExitMarker>) {
           write_marker(a);
         } else if constexpr (std::is_same_v<T, ExitProcess>) {
@@ -169,11 +190,128 @@ void Runtime::do_spawn(int gen) {
     req.listen_fds.push_back(s.fd.get());
     req.listen_names.push_back(s.name);
   }
+  auto io = std::make_unique<GenIo>();
+  io->runtime = this;
+  io->gen = gen;
+  // UPGRADE_FD: the write end goes to the child, we keep the read end.
+  int p[2];
+  UniqueFd ready_write;
+  if (pipe2(p, O_CLOEXEC) == 0) {
+    io->ready_read.reset(p[0]);
+    ready_write.reset(p[1]);
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    req.upgrade_fd = ready_write.get();
+  } else {
+    log(LogLevel::kError, "ready pipe", {{"error", strerror(errno)}});
+  }
+  NotifyEndpoint ep = open_notify_endpoint(gen);
+  if (ep.fd) {
+    io->notify = std::move(ep.fd);
+    req.env.push_back("NOTIFY_SOCKET=" + ep.address);
+  } else {
+    log(LogLevel::kError, ep.address);
+  }
+
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
   started_at_[gen] = now;
   SpawnResult r = spawn_child(req);
+  ready_write.reset();  // only the child holds the write end now
+  if (r.pid > 0 && r.error == 0) {
+    io->pid = r.pid;
+    GenIo* raw = io.get();
+    if (io->ready_read) {
+      uv_poll_init(&loop_, io->ready_poll.get(), io->ready_read.get());
+      io->ready_poll.mark_initialized();
+      io->ready_poll->data = raw;
+      uv_poll_start(io->ready_poll.get(), UV_READABLE,
+                    [](uv_poll_t* h, int, int) {
+                      auto* g = static_cast<GenIo*>(h->data);
+                      g->runtime->read_ready_pipe(*g);
+                    });
+    }
+    if (io->notify) {
+      uv_poll_init(&loop_, io->notify_poll.get(), io->notify.get());
+      io->notify_poll.mark_initialized();
+      io->notify_poll->data = raw;
+      uv_poll_start(io->notify_poll.get(), UV_READABLE,
+                    [](uv_poll_t* h, int, int) {
+                      auto* g = static_cast<GenIo*>(h->data);
+                      g->runtime->read_notify(*g);
+                    });
+    }
+    gen_io_[gen] = std::move(io);
+  }
   dispatch(Spawned{gen, r.pid, r.message});
+}
+
+// A byte on UPGRADE_FD: ready (bye's protocol, once per pid). Later bytes
+// are read and dropped, so a chatty child never blocks on a full pipe.
+void Runtime::read_ready_pipe(GenIo& io) {
+  char buf[4096];
+  bool got = false;
+  for (int i = 0; i < 16; ++i) {  // bounded: a flood cannot starve the loop
+    ssize_t n = ::read(io.ready_read.get(), buf, sizeof buf);
+    if (n > 0) {
+      got = true;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) {  // every writer closed it
+      io.ready_poll.reset();
+      io.ready_read.reset();
+    }
+    break;
+  }
+  if (got && !io.ready_said) {
+    io.ready_said = true;
+    dispatch(ChildReady{io.gen, "pipe"});
+  }
+}
+
+// Datagrams on this generation's NOTIFY_SOCKET. READY=1 from a process of
+// this generation counts; anything from outside it is logged and dropped.
+void Runtime::read_notify(GenIo& io) {
+  NotifyDatagram d;
+  for (int i = 0; i < 64 && receive_notify(io.notify.get(), d); ++i) {
+    if (!sender_in_generation(d.sender, io.pid)) {
+      if (logger_.enabled(LogLevel::kDebug)) {
+        log(LogLevel::kDebug,
+            "notify message from outside the generation "
+            "ignored",
+            {{"gen", std::to_string(io.gen)},
+             {"sender", std::to_string(d.sender)}});
+      }
+      continue;
+    }
+    auto kv = parse_notify(d.text);
+    auto status = kv.find("STATUS");
+    if (status != kv.end()) {
+      logger_.write(LogRecord{
+          LogLevel::kInfo, io.gen, "status", {{"status", status->second}}});
+    }
+    auto ready = kv.find("READY");
+    if (ready != kv.end() && ready->second == "1") {
+      dispatch(ChildReady{io.gen, "notify"});
+    }
+  }
+}
+
+void Runtime::notify_systemd(const std::string& state) {
+  if (own_notify_.empty()) return;
+  std::string msg = state;
+  if (msg.rfind("READY=1", 0) == 0) {
+    msg += "\nMAINPID=" + std::to_string(getpid());
+  }
+  if (msg.rfind("RELOADING=1", 0) == 0) {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    msg += "\nMONOTONIC_USEC=" +
+           std::to_string(static_cast<long long>(ts.tv_sec) * 1000000 +
+                          ts.tv_nsec / 1000);
+  }
+  std::string error = send_notify(own_notify_, msg);
+  if (!error.empty()) log(LogLevel::kWarn, error);
 }
 
 void Runtime::do_signal(const SendSignal& s) {
@@ -259,12 +397,20 @@ void Runtime::reap() {
   while (true) {
     int status = 0;
     pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid > 0) {
-      dispatch(ChildExited{pid, status});
-      continue;
-    }
     if (pid < 0 && errno == EINTR) continue;
-    return;  // 0: children left but none exited; -1/ECHILD: none left
+    if (pid <= 0) return;  // 0: none exited; -1/ECHILD: no children left
+    // A generation that said "ready" and exited at once: hear what it said
+    // before hearing that it died.
+    auto io = gen_io_.end();
+    for (auto it = gen_io_.begin(); it != gen_io_.end(); ++it) {
+      if (it->second->pid == pid) io = it;
+    }
+    if (io != gen_io_.end()) {
+      if (io->second->ready_read) read_ready_pipe(*io->second);
+      if (io->second->notify) read_notify(*io->second);
+    }
+    dispatch(ChildExited{pid, status});
+    if (io != gen_io_.end()) gen_io_.erase(io);
   }
 }
 

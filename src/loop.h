@@ -1,9 +1,11 @@
 // loop.h — the libuv shell around the pure core.
 //
 // Runtime owns the event loop and every OS resource byed holds while it
-// runs: signal handles, timers, the reaper. It turns each OS event into a
-// Supervisor Event and carries out the Actions it gets back (fork/exec, kill,
-// timers, logs, exit). It holds no policy of its own.
+// runs: the signalfd, timers, the held sockets, each generation's ready pipe
+// and notify socket, the EXIT_DIR watch. It turns each OS event into a
+// Supervisor Event and carries out the Actions it gets back (fork/exec,
+// kill, timers, notify, pidfile, marker, exit). It holds no policy of its
+// own.
 #pragma once
 
 #include <uv.h>
@@ -36,13 +38,28 @@ class Runtime {
   int run();
 
  private:
+  // The fds through which one generation says it is ready.
+  struct GenIo {
+    Runtime* runtime = nullptr;
+    int gen = 0;
+    int pid = -1;
+    UniqueFd ready_read;  // UPGRADE_FD's other end
+    UvHandle<uv_poll_t> ready_poll;
+    bool ready_said = false;
+    UniqueFd notify;  // this generation's NOTIFY_SOCKET
+    UvHandle<uv_poll_t> notify_poll;
+  };
+
   void dispatch(const Event& event);
   void execute(const Action& action);
   void do_spawn(int gen);
   void do_signal(const SendSignal& s);
   void arm_timer(const TimerId& id, Millis after);
-  void reap();
+  void notify_systemd(const std::string& state);
   void write_marker(const WriteExitMarker& m);
+  void reap();
+  void read_ready_pipe(GenIo& io);
+  void read_notify(GenIo& io);
   void log(LogLevel level, std::string message, LogFields fields = {});
 
   static void on_signals(uv_poll_t* handle, int status, int events);
@@ -54,10 +71,13 @@ class Runtime {
   uv_loop_t loop_{};
   Supervisor core_;
   std::vector<std::string> child_env_;
+  std::string own_notify_;  // byed's NOTIFY_SOCKET from systemd, if any
   bool take_terminal_ = false;
+  bool pidfile_written_ = false;
   UniqueFd signal_fd_;
   UvHandle<uv_poll_t> signal_poll_;
   std::map<TimerId, UvHandle<uv_timer_t>> timers_;
+  std::map<int, std::unique_ptr<GenIo>> gen_io_;  // by generation
   std::optional<int> exit_code_;
   std::unique_ptr<ExitDirWatcher> exit_watch_;
   std::map<int, timespec> started_at_;  // per generation, for the marker

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   bool quiet = false, verbose = false, no_subreaper = false;
   std::vector<std::string> listen;
   std::string exit_role = "leader,follower";
+  std::string ready = "auto", ready_timeout = "60s", drain_signal = "TERM";
 
   app.add_option("--stop-timeout", stop_timeout,
                  "after a stop signal, SIGKILL what is still running when "
@@ -97,6 +98,27 @@ int main(int argc, char** argv) {
                  "this member's name: marker file NAME.exit and log tag "
                  "(default: program basename)")
       ->envname("BYED_NAME");
+  app.add_option("--ready", ready,
+                 "when a generation is ready: auto (a message, else 1s alive "
+                 "while no generation ever sent one), message (a byte on "
+                 "UPGRADE_FD or READY=1 on NOTIFY_SOCKET), or a duration "
+                 "alive")
+      ->type_name("MODE")
+      ->envname("BYED_READY")
+      ->capture_default_str();
+  app.add_option("--ready-timeout", ready_timeout,
+                 "a generation not ready by then has failed")
+      ->type_name("DUR")
+      ->capture_default_str();
+  app.add_option("--drain-signal", drain_signal,
+                 "sent to the old generation once the new one is ready")
+      ->type_name("SIG")
+      ->capture_default_str();
+  app.add_option("--pidfile", cfg.pidfile,
+                 "write byed's own pid here once the first generation is "
+                 "ready (the pid to send the upgrade signal to)")
+      ->type_name("PATH")
+      ->envname("PIDFILE");
   app.add_option("--log-format", log_format, "byed's own messages on stderr")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -129,6 +151,8 @@ int main(int argc, char** argv) {
 
   cfg.stop_timeout = duration_arg("--stop-timeout", stop_timeout);
   cfg.upgrade_signal = signal_arg("--upgrade-signal", upgrade_signal);
+  cfg.drain_signal = signal_arg("--drain-signal", drain_signal);
+  cfg.ready_timeout = duration_arg("--ready-timeout", ready_timeout);
   cfg.log_format =
       log_format == "json" ? byed::LogFormat::kJson : byed::LogFormat::kText;
   if (quiet) cfg.log_level = byed::LogLevel::kWarn;
@@ -140,6 +164,7 @@ int main(int argc, char** argv) {
   try {
     byed::validate(cfg);
     byed::parse_exit_role(exit_role, cfg);
+    byed::parse_ready(ready, cfg);
     if (!cfg.exit_dir.empty()) {
       struct stat st {};
       if (stat(cfg.exit_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {

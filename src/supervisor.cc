@@ -15,6 +15,8 @@ void log(std::vector<Action>& out, LogLevel level, int gen, std::string msg,
   out.push_back(Log{LogRecord{level, gen, std::move(msg), std::move(fields)}});
 }
 
+std::string pid_str(int pid) { return std::to_string(pid); }
+
 }  // namespace
 
 int exit_code_from_wait_status(int ws) {
@@ -41,8 +43,12 @@ std::vector<Action> Supervisor::on(const Event& event) {
         if constexpr (std::is_same_v<T, Start>) return on_start();
         if constexpr (std::is_same_v<T, SignalReceived>)
           return on_signal(e.sig);
+        if constexpr (std::is_same_v<T, UpgradeRequested>) {
+          return on_upgrade_request(e.source);
+        }
         if constexpr (std::is_same_v<T, Spawned>) return on_spawned(e);
         if constexpr (std::is_same_v<T, ChildExited>) return on_exited(e);
+        if constexpr (std::is_same_v<T, ChildReady>) return on_ready(e);
         if constexpr (std::is_same_v<T, TimerFired>) return on_timer(e.id);
         if constexpr (std::is_same_v<T, ExitDirEntry>) return on_exit_dir(e);
       },
@@ -69,6 +75,8 @@ bool Supervisor::any_alive() const {
   });
 }
 
+// ---- start and spawn --------------------------------------------------------
+
 std::vector<Action> Supervisor::on_start() {
   std::vector<Action> out;
   if (!gens_.empty()) return out;
@@ -81,20 +89,39 @@ std::vector<Action> Supervisor::on_start() {
     out.push_back(ExitProcess{0});
     return out;
   }
-  gens_.push_back(Generation{1, -1, GenState::kStarting, 0});
   current_ = 1;
-  out.push_back(SpawnGeneration{1});
+  spawn(out, 1);
   return out;
+}
+
+void Supervisor::spawn(std::vector<Action>& out, int gen) {
+  gens_.push_back(Generation{gen, -1, GenState::kStarting, 0, false, ""});
+  out.push_back(SpawnGeneration{gen});
+  out.push_back(
+      ArmTimer{TimerId{TimerKind::kReadyTimeout, gen}, opt_.ready_timeout});
+  bool by_time = opt_.ready_mode == ReadyMode::kDelay ||
+                 (opt_.ready_mode == ReadyMode::kAuto && !ever_messaged_);
+  if (by_time) {
+    out.push_back(
+        ArmTimer{TimerId{TimerKind::kReadyDelay, gen}, opt_.ready_delay});
+  }
 }
 
 std::vector<Action> Supervisor::on_spawned(const Spawned& e) {
   std::vector<Action> out;
   Generation* g = find_gen(e.gen);
-  if (g == nullptr || g->pid >= 0) return out;
+  if (g == nullptr || g->spawned) return out;
+  g->spawned = true;
+  g->error = e.error;
   if (e.pid < 0) {
     // fork failed: there is no process to wait for.
     g->state = GenState::kExited;
     log(out, LogLevel::kError, e.gen, e.error);
+    cancel_ready_timers(out, e.gen);
+    if (e.gen == upgrading_) {
+      fail_starting(out, *g, e.error);
+      return out;
+    }
     if (e.gen == current_ && !final_status_) {
       final_status_ = 1 << 8;  // as if it had exited 1
       final_pid_ = 0;
@@ -103,14 +130,13 @@ std::vector<Action> Supervisor::on_spawned(const Spawned& e) {
     return out;
   }
   g->pid = e.pid;
-  g->state = GenState::kRunning;
   if (!e.error.empty()) {
     // exec failed; the child exits 126/127 and ChildExited follows.
     log(out, LogLevel::kError, e.gen, e.error);
     return out;
   }
   log(out, LogLevel::kInfo, e.gen, "started",
-      {{"pid", std::to_string(e.pid)}, {"program", opt_.program}});
+      {{"pid", pid_str(e.pid)}, {"program", opt_.program}});
   if (stopping_) {
     // A stop arrived before this generation existed: it is stopped too.
     out.push_back(SendSignal{e.pid, SIGTERM});
@@ -118,15 +144,144 @@ std::vector<Action> Supervisor::on_spawned(const Spawned& e) {
   return out;
 }
 
+// ---- readiness --------------------------------------------------------------
+
+std::vector<Action> Supervisor::on_ready(const ChildReady& e) {
+  std::vector<Action> out;
+  ever_messaged_ = true;  // from now on auto mode waits for a message
+  Generation* g = find_gen(e.gen);
+  if (g == nullptr || g->state != GenState::kStarting || g->pid < 0) {
+    return out;  // late, repeated, or from a generation on its way out
+  }
+  become_ready(out, *g, e.via);
+  return out;
+}
+
+void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
+                              const std::string& via) {
+  cancel_ready_timers(out, g.num);
+  if (stopping_) {
+    return;  // being stopped: nothing to hand over to
+  }
+  g.state = GenState::kReady;
+  std::string status =
+      "gen " + std::to_string(g.num) + " ready (pid " + pid_str(g.pid) + ")";
+  if (g.num == upgrading_) {
+    Generation* old = find_gen(current_);
+    upgrading_ = 0;
+    current_ = g.num;
+    log(out, LogLevel::kInfo, g.num, "upgrade done: ready",
+        {{"pid", pid_str(g.pid)},
+         {"via", via},
+         {"old_gen", old ? std::to_string(old->num) : "-"}});
+    if (old != nullptr && old->state == GenState::kReady) {
+      drain(out, *old, opt_.drain_signal);
+    }
+    out.push_back(NotifySystemd{"READY=1\nSTATUS=" + status});
+    last_upgrade_ = LastUpgrade{true, g.num, ""};
+    out.push_back(UpgradeFinished{true, g.num, g.pid, ""});
+  } else {
+    log(out, LogLevel::kInfo, g.num, "ready",
+        {{"pid", pid_str(g.pid)}, {"via", via}});
+  }
+  if (!first_ready_) {
+    first_ready_ = true;
+    out.push_back(WritePidfile{});
+    out.push_back(NotifySystemd{"READY=1\nSTATUS=" + status});
+  }
+  if (upgrade_pending_) {
+    upgrade_pending_ = false;
+    start_upgrade(out);
+  }
+}
+
+void Supervisor::cancel_ready_timers(std::vector<Action>& out, int gen) {
+  out.push_back(CancelTimer{TimerId{TimerKind::kReadyTimeout, gen}});
+  out.push_back(CancelTimer{TimerId{TimerKind::kReadyDelay, gen}});
+}
+
+// A starting generation died or was not ready in time.
+void Supervisor::fail_starting(std::vector<Action>& out, Generation& g,
+                               const std::string& reason) {
+  if (g.num == upgrading_) {
+    upgrading_ = 0;
+    log(out, LogLevel::kError, g.num, "upgrade failed: " + reason,
+        {{"serving_gen", std::to_string(current_)}});
+    out.push_back(NotifySystemd{"READY=1\nSTATUS=upgrade failed: " + reason});
+    last_upgrade_ = LastUpgrade{false, g.num, reason};
+    out.push_back(UpgradeFinished{false, g.num, g.pid, reason});
+    if (g.state != GenState::kExited) drain(out, g, SIGTERM);
+    if (upgrade_pending_ && !stopping_) {
+      upgrade_pending_ = false;
+      start_upgrade(out);
+    }
+    return;
+  }
+  // The first generation: byed has nothing to serve with.
+  log(out, LogLevel::kError, g.num, "not ready: " + reason + "; stopping");
+  forced_exit_code_ = 1;
+  if (g.state != GenState::kExited && !stopping_) {
+    out.push_back(NotifySystemd{"STOPPING=1\nSTATUS=not ready: " + reason});
+    begin_stop(out, SIGTERM);
+  }
+}
+
+// Tells a generation to stop, and SIGKILLs it after stop-timeout.
+void Supervisor::drain(std::vector<Action>& out, Generation& g, int sig) {
+  g.state = GenState::kDraining;
+  log(out, LogLevel::kInfo, g.num, "draining",
+      {{"pid", pid_str(g.pid)}, {"signal", signal_name(sig)}});
+  out.push_back(SendSignal{g.pid, sig});
+  if (opt_.stop_timeout.count() > 0) {
+    out.push_back(
+        ArmTimer{TimerId{TimerKind::kDrainKill, g.num}, opt_.stop_timeout});
+  }
+}
+
+// ---- upgrades ---------------------------------------------------------------
+
+std::vector<Action> Supervisor::on_upgrade_request(const std::string& source) {
+  std::vector<Action> out;
+  if (stopping_) {
+    log(out, LogLevel::kWarn, 0, "upgrade ignored: stopping",
+        {{"source", source}});
+    return out;
+  }
+  Generation* cur = find_gen(current_);
+  if (upgrading_ != 0 || cur == nullptr || cur->state != GenState::kReady) {
+    // In flight, or the first generation is not ready yet: coalesce into
+    // at most one more, run when this one is settled.
+    if (!upgrade_pending_) {
+      log(out, LogLevel::kInfo, 0, "upgrade queued",
+          {{"source", source},
+           {"waiting_for",
+            std::to_string(upgrading_ ? upgrading_ : current_)}});
+    }
+    upgrade_pending_ = true;
+    return out;
+  }
+  log(out, LogLevel::kInfo, 0, "upgrade requested", {{"source", source}});
+  start_upgrade(out);
+  return out;
+}
+
+void Supervisor::start_upgrade(std::vector<Action>& out) {
+  int gen = gens_.empty() ? 1 : gens_.back().num + 1;
+  upgrading_ = gen;
+  out.push_back(NotifySystemd{"RELOADING=1\nSTATUS=upgrading: starting gen " +
+                              std::to_string(gen)});
+  spawn(out, gen);
+}
+
+// ---- signals, stop, exit-dir ----------------------------------------------
+
 std::vector<Action> Supervisor::on_signal(int sig) {
   std::vector<Action> out;
   switch (classify_signal(sig, opt_.upgrade_signal)) {
     case SignalClass::kReap:
       return out;  // the shell reaps; exits arrive as ChildExited
     case SignalClass::kUpgrade:
-      log(out, LogLevel::kWarn, 0,
-          "upgrade not available yet: " + signal_name(sig) + " ignored");
-      return out;
+      return on_upgrade_request("signal " + signal_name(sig));
     case SignalClass::kStop: {
       if (stopping_) {
         log(out, LogLevel::kInfo, 0, "stop signal forwarded again",
@@ -134,56 +289,21 @@ std::vector<Action> Supervisor::on_signal(int sig) {
       } else {
         log(out, LogLevel::kInfo, 0, "stopping",
             {{"signal", signal_name(sig)}});
+        out.push_back(NotifySystemd{"STOPPING=1"});
       }
       begin_stop(out, sig);
       return out;
     }
     case SignalClass::kForward: {
       Generation* g = find_gen(current_);
-      if (g != nullptr && g->state == GenState::kRunning) {
-        if (opt_.log_debug)
+      if (g != nullptr && g->pid > 0 && g->state != GenState::kExited) {
+        if (opt_.log_debug) {
           log(out, LogLevel::kDebug, g->num, "forwarding signal",
-              {{"signal", signal_name(sig)}, {"pid", std::to_string(g->pid)}});
+              {{"signal", signal_name(sig)}, {"pid", pid_str(g->pid)}});
+        }
         out.push_back(SendSignal{g->pid, sig});
       }
       return out;
-    }
-  }
-  return out;
-}
-
-std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
-  std::vector<Action> out;
-  Generation* g = find_pid(e.pid);
-  if (g == nullptr) {
-    log(out, LogLevel::kDebug, 0, "reaped orphan",
-        {{"pid", std::to_string(e.pid)},
-         {"status", describe_wait_status(e.wait_status)}});
-    return out;
-  }
-  g->state = GenState::kExited;
-  g->wait_status = e.wait_status;
-  log(out, LogLevel::kInfo, g->num, "exited",
-      {{"pid", std::to_string(g->pid)},
-       {"status", describe_wait_status(e.wait_status)}});
-  if (g->num == current_ && !final_status_) {
-    final_status_ = e.wait_status;
-    final_pid_ = g->pid;
-  }
-  maybe_exit(out);
-  return out;
-}
-
-std::vector<Action> Supervisor::on_timer(const TimerId& id) {
-  std::vector<Action> out;
-  if (id.kind == TimerKind::kStopKill) {
-    for (const auto& g : gens_) {
-      if (g.state != GenState::kRunning) continue;
-      log(out, LogLevel::kWarn, g.num,
-          "still running after stop-timeout, sending KILL",
-          {{"pid", std::to_string(g.pid)},
-           {"stop_timeout", format_duration(opt_.stop_timeout)}});
-      out.push_back(SendSignal{g.pid, SIGKILL, true});
     }
   }
   return out;
@@ -195,23 +315,128 @@ std::vector<Action> Supervisor::on_exit_dir(const ExitDirEntry& e) {
   stopped_by_exit_dir_ = true;
   log(out, LogLevel::kInfo, 0, "exit dir entry appeared: stopping",
       {{"entry", e.name}});
-  if (!gens_.empty()) begin_stop(out, SIGTERM);
+  if (!gens_.empty()) {
+    out.push_back(NotifySystemd{"STOPPING=1"});
+    begin_stop(out, SIGTERM);
+  }
   return out;
 }
 
-// Sends sig to every running generation; the first call arms the kill timer.
+// Sends sig to every live generation; the first call abandons an upgrade in
+// flight and arms the kill timer.
 void Supervisor::begin_stop(std::vector<Action>& out, int sig) {
   if (!stopping_) {
     stopping_ = true;
+    upgrade_pending_ = false;
+    if (upgrading_ != 0) {
+      cancel_ready_timers(out, upgrading_);
+      last_upgrade_ = LastUpgrade{false, upgrading_, "stopped"};
+      out.push_back(UpgradeFinished{false, upgrading_, -1, "byed is stopping"});
+      upgrading_ = 0;
+    }
     if (opt_.stop_timeout.count() > 0) {
       out.push_back(
           ArmTimer{TimerId{TimerKind::kStopKill, 0}, opt_.stop_timeout});
     }
   }
   for (const auto& g : gens_) {
-    if (g.state == GenState::kRunning) out.push_back(SendSignal{g.pid, sig});
+    if (g.state != GenState::kExited && g.pid > 0) {
+      out.push_back(SendSignal{g.pid, sig});
+    }
   }
   maybe_exit(out);
+}
+
+// ---- exits and timers -----------------------------------------------------
+
+std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
+  std::vector<Action> out;
+  Generation* g = find_pid(e.pid);
+  if (g == nullptr) {
+    if (opt_.log_debug) {
+      log(out, LogLevel::kDebug, 0, "reaped orphan",
+          {{"pid", pid_str(e.pid)},
+           {"status", describe_wait_status(e.wait_status)}});
+    }
+    return out;
+  }
+  GenState was = g->state;
+  g->state = GenState::kExited;
+  g->wait_status = e.wait_status;
+  log(out, LogLevel::kInfo, g->num, "exited",
+      {{"pid", pid_str(g->pid)},
+       {"status", describe_wait_status(e.wait_status)}});
+  out.push_back(CancelTimer{TimerId{TimerKind::kDrainKill, g->num}});
+
+  if (was == GenState::kStarting) {
+    cancel_ready_timers(out, g->num);
+    std::string reason = g->error.empty()
+                             ? "exited before it was ready (" +
+                                   describe_wait_status(e.wait_status) + ")"
+                             : g->error;
+    if (g->num == upgrading_) {
+      fail_starting(out, *g, reason);
+      maybe_exit(out);
+      return out;
+    }
+  }
+  if (g->num == current_) {
+    if (!final_status_) {
+      final_status_ = e.wait_status;
+      final_pid_ = g->pid;
+    }
+    // The serving generation is gone: byed ends, after what else it runs.
+    if (!stopping_ && any_alive()) {
+      log(out, LogLevel::kInfo, 0,
+          "current generation ended: stopping the others");
+      out.push_back(NotifySystemd{"STOPPING=1"});
+      begin_stop(out, SIGTERM);
+    }
+  }
+  maybe_exit(out);
+  return out;
+}
+
+std::vector<Action> Supervisor::on_timer(const TimerId& id) {
+  std::vector<Action> out;
+  switch (id.kind) {
+    case TimerKind::kStopKill:
+      for (const auto& g : gens_) {
+        if (g.state == GenState::kExited || g.pid <= 0) continue;
+        log(out, LogLevel::kWarn, g.num,
+            "still running after stop-timeout, sending KILL",
+            {{"pid", pid_str(g.pid)},
+             {"stop_timeout", format_duration(opt_.stop_timeout)}});
+        out.push_back(SendSignal{g.pid, SIGKILL, true});
+      }
+      break;
+    case TimerKind::kDrainKill: {
+      Generation* g = find_gen(id.gen);
+      if (g == nullptr || g->state != GenState::kDraining) break;
+      log(out, LogLevel::kWarn, g->num,
+          "still running after stop-timeout, sending KILL",
+          {{"pid", pid_str(g->pid)},
+           {"stop_timeout", format_duration(opt_.stop_timeout)}});
+      out.push_back(SendSignal{g->pid, SIGKILL, true});
+      break;
+    }
+    case TimerKind::kReadyTimeout: {
+      Generation* g = find_gen(id.gen);
+      if (g == nullptr || g->state != GenState::kStarting || g->pid < 0) break;
+      fail_starting(out, *g,
+                    "not ready within " + format_duration(opt_.ready_timeout));
+      break;
+    }
+    case TimerKind::kReadyDelay: {
+      Generation* g = find_gen(id.gen);
+      if (g == nullptr || g->state != GenState::kStarting || g->pid < 0) break;
+      // auto mode: a message from any generation since makes time not count.
+      if (opt_.ready_mode == ReadyMode::kAuto && ever_messaged_) break;
+      become_ready(out, *g, "alive " + format_duration(opt_.ready_delay));
+      break;
+    }
+  }
+  return out;
 }
 
 // byed ends when the current generation has ended and nothing else it started
@@ -223,6 +448,7 @@ void Supervisor::maybe_exit(std::vector<Action>& out) {
   }
   int status = *final_status_;
   int code = exit_code_from_wait_status(status);
+  if (forced_exit_code_) code = *forced_exit_code_;
   if (stopped_by_exit_dir_) {
     // A member told to stop by the group did not fail when it stopped.
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) code = 0;

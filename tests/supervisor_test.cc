@@ -21,6 +21,13 @@ std::vector<T> only(const std::vector<Action>& actions) {
   return out;
 }
 
+bool cancels(const std::vector<Action>& actions, TimerKind kind) {
+  for (const auto& c : only<CancelTimer>(actions)) {
+    if (c.id.kind == kind) return true;
+  }
+  return false;
+}
+
 std::optional<int> exit_of(const std::vector<Action>& actions) {
   auto e = only<ExitProcess>(actions);
   if (e.empty()) return std::nullopt;
@@ -97,7 +104,7 @@ TEST_CASE("stop signals are forwarded, arm the kill timer once, and repeat") {
   // The child dies of TERM: 143, and the timer is cancelled.
   a = s.on(ChildExited{100, killed(SIGTERM)});
   CHECK(exit_of(a) == 143);
-  CHECK(only<CancelTimer>(a).size() == 1);
+  CHECK(cancels(a, TimerKind::kStopKill));
 }
 
 TEST_CASE("stop timeout sends SIGKILL to the generation's group") {
@@ -117,7 +124,7 @@ TEST_CASE("stop timeout 0 never arms a timer") {
   auto a = s.on(SignalReceived{SIGTERM});
   CHECK(only<ArmTimer>(a).empty());
   CHECK(only<SendSignal>(a).size() == 1);
-  CHECK(only<CancelTimer>(s.on(ChildExited{100, exited(0)})).empty());
+  CHECK_FALSE(cancels(s.on(ChildExited{100, exited(0)}), TimerKind::kStopKill));
 }
 
 TEST_CASE("other signals go to the current generation unchanged") {
@@ -250,4 +257,278 @@ TEST_CASE("leader: a marker for every end but an exit-dir stop") {
 
   auto none = group_member(false, true);
   CHECK(only<WriteExitMarker>(none.on(ChildExited{100, exited(0)})).empty());
+}
+
+// ---- readiness and upgrades -------------------------------------------------
+
+namespace {
+
+SupervisorOptions upgrade_options(ReadyMode mode = ReadyMode::kMessage) {
+  SupervisorOptions o{Millis{5000}, SIGUSR1, "./srv"};
+  o.ready_mode = mode;
+  o.ready_delay = Millis{1000};
+  o.ready_timeout = Millis{60000};
+  return o;
+}
+
+// Gen 1 started as pid 100 and ready via the pipe.
+Supervisor serving(ReadyMode mode = ReadyMode::kMessage) {
+  Supervisor s(upgrade_options(mode));
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  REQUIRE(s.current() == 1);
+  return s;
+}
+
+bool arms(const std::vector<Action>& a, TimerKind kind, int gen) {
+  for (const auto& t : only<ArmTimer>(a)) {
+    if (t.id.kind == kind && t.id.gen == gen) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> notes(const std::vector<Action>& a) {
+  std::vector<std::string> out;
+  for (const auto& n : only<NotifySystemd>(a)) out.push_back(n.state);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("first ready: pidfile, READY=1, and timers by mode") {
+  Supervisor s(upgrade_options(ReadyMode::kMessage));
+  auto a = s.on(Start{});
+  CHECK(arms(a, TimerKind::kReadyTimeout, 1));
+  CHECK_FALSE(arms(a, TimerKind::kReadyDelay, 1));  // message: no clock
+  s.on(Spawned{1, 100, ""});
+  a = s.on(ChildReady{1, "notify"});
+  CHECK(only<WritePidfile>(a).size() == 1);
+  REQUIRE(notes(a).size() == 1);
+  CHECK(notes(a)[0].rfind("READY=1\nSTATUS=gen 1 ready (pid 100)", 0) == 0);
+  CHECK(cancels(a, TimerKind::kReadyTimeout));
+  // A second message changes nothing.
+  CHECK(only<WritePidfile>(s.on(ChildReady{1, "pipe"})).empty());
+
+  Supervisor d(upgrade_options(ReadyMode::kDelay));
+  CHECK(arms(d.on(Start{}), TimerKind::kReadyDelay, 1));
+  d.on(Spawned{1, 100, ""});
+  a = d.on(TimerFired{TimerId{TimerKind::kReadyDelay, 1}});
+  CHECK(only<WritePidfile>(a).size() == 1);
+}
+
+TEST_CASE("auto: time counts only until some generation sends a message") {
+  Supervisor s(upgrade_options(ReadyMode::kAuto));
+  CHECK(arms(s.on(Start{}), TimerKind::kReadyDelay, 1));
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});  // gen 1 speaks the protocol
+  auto a = s.on(SignalReceived{SIGUSR1});
+  CHECK(only<SpawnGeneration>(a).size() == 1);
+  CHECK_FALSE(arms(a, TimerKind::kReadyDelay, 2));  // gen 2 must speak too
+  s.on(Spawned{2, 200, ""});
+  // Even a stale delay timer does not make it ready.
+  CHECK(s.on(TimerFired{TimerId{TimerKind::kReadyDelay, 2}}).empty());
+  CHECK(s.upgrading() == 2);
+
+  Supervisor q(upgrade_options(ReadyMode::kAuto));
+  q.on(Start{});
+  q.on(Spawned{1, 100, ""});
+  a = q.on(TimerFired{TimerId{TimerKind::kReadyDelay, 1}});
+  CHECK(only<WritePidfile>(a).size() == 1);  // silent program: 1 s alive
+}
+
+TEST_CASE("upgrade: RELOADING, spawn, then drain old and READY on ready") {
+  auto s = serving();
+  auto a = s.on(SignalReceived{SIGUSR1});
+  REQUIRE(notes(a).size() == 1);
+  CHECK(notes(a)[0].rfind("RELOADING=1", 0) == 0);
+  auto sp = only<SpawnGeneration>(a);
+  REQUIRE(sp.size() == 1);
+  CHECK(sp[0].gen == 2);
+  CHECK(only<SendSignal>(a).empty());  // never forwarded
+  CHECK(s.current() == 1);
+
+  // Signals still go to the old generation until the new one is ready.
+  s.on(Spawned{2, 200, ""});
+  auto fw = only<SendSignal>(s.on(SignalReceived{SIGHUP}));
+  REQUIRE(fw.size() == 1);
+  CHECK(fw[0].pid == 100);
+
+  a = s.on(ChildReady{2, "pipe"});
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
+  CHECK(sent[0].sig == SIGTERM);  // --drain-signal default
+  CHECK(arms(a, TimerKind::kDrainKill, 1));
+  CHECK(notes(a).at(0).rfind("READY=1\nSTATUS=gen 2 ready (pid 200)", 0) == 0);
+  auto fin = only<UpgradeFinished>(a);
+  REQUIRE(fin.size() == 1);
+  CHECK(fin[0].ok);
+  CHECK(fin[0].pid == 200);
+  CHECK(s.current() == 2);
+  CHECK(only<WritePidfile>(a).empty());  // byed's pid did not change
+
+  fw = only<SendSignal>(s.on(SignalReceived{SIGHUP}));
+  REQUIRE(fw.size() == 1);
+  CHECK(fw[0].pid == 200);
+
+  // The old one drains and goes; byed carries on.
+  a = s.on(ChildExited{100, exited(0)});
+  CHECK_FALSE(exit_of(a));
+  CHECK(cancels(a, TimerKind::kDrainKill));
+  // A drain that takes too long ends in SIGKILL (checked on a fresh upgrade).
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{3, 300, ""});
+  s.on(ChildReady{3, "notify"});
+  sent = only<SendSignal>(s.on(TimerFired{TimerId{TimerKind::kDrainKill, 2}}));
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 200);
+  CHECK(sent[0].sig == SIGKILL);
+}
+
+TEST_CASE("custom drain signal") {
+  auto o = upgrade_options();
+  o.drain_signal = SIGQUIT;
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  auto sent = only<SendSignal>(s.on(ChildReady{2, "pipe"}));
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGQUIT);
+}
+
+TEST_CASE("rollback: new generation dies before ready, old untouched") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  auto a = s.on(ChildExited{200, exited(1)});
+  CHECK(only<SendSignal>(a).empty());  // the old one is not touched
+  CHECK_FALSE(exit_of(a));
+  auto fin = only<UpgradeFinished>(a);
+  REQUIRE(fin.size() == 1);
+  CHECK_FALSE(fin[0].ok);
+  CHECK(fin[0].reason == "exited before it was ready (exit code 1)");
+  REQUIRE(notes(a).size() == 1);
+  CHECK(notes(a)[0] ==
+        "READY=1\nSTATUS=upgrade failed: exited before it was ready (exit "
+        "code 1)");
+  CHECK(s.current() == 1);
+  CHECK(s.upgrading() == 0);
+  REQUIRE(s.last_upgrade().has_value());
+  CHECK_FALSE(s.last_upgrade()->ok);
+}
+
+TEST_CASE("rollback: exec failure names the reason") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, "cannot run './srv': No such file or directory"});
+  auto fin = only<UpgradeFinished>(s.on(ChildExited{200, exited(127)}));
+  REQUIRE(fin.size() == 1);
+  CHECK(fin[0].reason == "cannot run './srv': No such file or directory");
+}
+
+TEST_CASE("rollback: fork failure") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  auto a = s.on(Spawned{2, -1, "fork: Resource temporarily unavailable"});
+  auto fin = only<UpgradeFinished>(a);
+  REQUIRE(fin.size() == 1);
+  CHECK_FALSE(fin[0].ok);
+  CHECK_FALSE(exit_of(a));
+  CHECK(s.current() == 1);
+}
+
+TEST_CASE("rollback: not ready in time -> TERM the new one, keep the old") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  auto a = s.on(TimerFired{TimerId{TimerKind::kReadyTimeout, 2}});
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 200);
+  CHECK(sent[0].sig == SIGTERM);
+  CHECK(arms(a, TimerKind::kDrainKill, 2));
+  CHECK(only<UpgradeFinished>(a).at(0).reason == "not ready within 1m");
+  // Ready too late: ignored.
+  CHECK(only<SendSignal>(s.on(ChildReady{2, "pipe"})).empty());
+  CHECK(s.current() == 1);
+  CHECK_FALSE(exit_of(s.on(ChildExited{200, killed(SIGTERM)})));
+}
+
+TEST_CASE("first generation not ready in time: stop, exit 1") {
+  Supervisor s(upgrade_options());
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  auto a = s.on(TimerFired{TimerId{TimerKind::kReadyTimeout, 1}});
+  CHECK(only<SendSignal>(a).size() == 1);
+  CHECK(exit_of(s.on(ChildExited{100, killed(SIGTERM)})) == 1);
+}
+
+TEST_CASE("first generation that ends before ready passes its status on") {
+  Supervisor s(upgrade_options());
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  CHECK(exit_of(s.on(ChildExited{100, exited(0)})) == 0);
+}
+
+TEST_CASE("coalescing: a storm of upgrade requests runs at most one more") {
+  auto s = serving();
+  int spawned = static_cast<int>(
+      only<SpawnGeneration>(s.on(SignalReceived{SIGUSR1})).size());
+  for (int i = 0; i < 1000; ++i) {
+    spawned += static_cast<int>(
+        only<SpawnGeneration>(s.on(SignalReceived{SIGUSR1})).size());
+    spawned += static_cast<int>(
+        only<SpawnGeneration>(s.on(UpgradeRequested{"control"})).size());
+  }
+  CHECK(spawned == 1);
+  s.on(Spawned{2, 200, ""});
+  auto a = s.on(ChildReady{2, "pipe"});
+  auto sp = only<SpawnGeneration>(a);
+  REQUIRE(sp.size() == 1);  // the one coalesced request
+  CHECK(sp[0].gen == 3);
+  s.on(Spawned{3, 300, ""});
+  CHECK(only<SpawnGeneration>(s.on(ChildReady{3, "pipe"})).empty());
+}
+
+TEST_CASE("an upgrade asked for before the first ready waits for it") {
+  Supervisor s(upgrade_options());
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  CHECK(only<SpawnGeneration>(s.on(SignalReceived{SIGUSR1})).empty());
+  auto sp = only<SpawnGeneration>(s.on(ChildReady{1, "pipe"}));
+  REQUIRE(sp.size() == 1);
+  CHECK(sp[0].gen == 2);
+}
+
+TEST_CASE("stop during an upgrade stops every generation") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  auto a = s.on(SignalReceived{SIGTERM});
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 2);
+  CHECK(notes(a).at(0) == "STOPPING=1");
+  CHECK(only<UpgradeFinished>(a).size() == 1);
+  CHECK(s.upgrading() == 0);
+  // Late readiness of the new one hands nothing over.
+  CHECK(only<SendSignal>(s.on(ChildReady{2, "pipe"})).empty());
+  // No upgrade starts while stopping.
+  CHECK(only<SpawnGeneration>(s.on(SignalReceived{SIGUSR1})).empty());
+  CHECK_FALSE(exit_of(s.on(ChildExited{200, killed(SIGTERM)})));
+  CHECK(exit_of(s.on(ChildExited{100, killed(SIGTERM)})) == 143);
+}
+
+TEST_CASE("the serving generation dying mid-upgrade stops byed") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  auto a = s.on(ChildExited{100, exited(3)});
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 200);
+  CHECK(exit_of(s.on(ChildExited{200, killed(SIGTERM)})) == 3);
 }

@@ -1,7 +1,8 @@
 // fdlist — prints what a program started under byed inherits.
 //
 // One line each: "fds 0 1 2 ..." (open descriptors, from /proc/self/fd),
-// "sock FD ADDR" for each socket,
+// "kind FD pipe|socket|PATH" for each fd above 2, "sock FD ADDR" for each
+// socket,
 // "sigblk HEX" and "sigign HEX" (blocked and ignored signal masks from
 // /proc/self/status), "pgid P pid P ppid P", then every argument it was given
 // as "arg VALUE" and the environment variables named by FDLIST_ENV
@@ -36,6 +37,16 @@ int main(int argc, char** argv) {
   for (int fd : fds) printf(" %d", fd);
   printf("\n");
   for (int fd : fds) {
+    char target[256] = "";
+    std::string link = "/proc/self/fd/" + std::to_string(fd);
+    ssize_t tn = readlink(link.c_str(), target, sizeof target - 1);
+    if (fd > 2 && tn > 0) {
+      target[tn] = '\0';
+      // "pipe", "socket", or a path: what kind of thing was inherited.
+      std::string kind = target;
+      kind = kind.substr(0, kind.find(':'));
+      printf("kind %d %s\n", fd, kind.c_str());
+    }
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) continue;

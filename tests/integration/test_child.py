@@ -15,17 +15,22 @@ def _block_and_ignore():
 
 
 class ChildTests(ByedTestCase):
-    def test_child_has_only_fds_0_1_2(self):
+    def test_child_has_only_stdio_and_its_ready_pipe(self):
         # An fd byed itself inherited (not close-on-exec) must not pass on.
+        # The child gets 0, 1, 2 and the write end of its ready pipe, named
+        # by UPGRADE_FD (bye's protocol) — nothing else of byed's.
         r, w = os.pipe()
         try:
             code, out, err = run_byed(["-q", "--", helper("fdlist")],
-                                      pass_fds=(r, w))
+                                      pass_fds=(r, w),
+                                      env={"FDLIST_ENV": "UPGRADE_FD"})
         finally:
             os.close(r)
             os.close(w)
         self.assertEqual(code, 0, err)
-        self.assertIn("fds 0 1 2\n", out)
+        self.assertIn("fds 0 1 2 3\n", out)
+        self.assertIn("kind 3 pipe\n", out)
+        self.assertIn("env UPGRADE_FD=3\n", out)
 
     def test_clean_signal_mask_and_default_dispositions(self):
         code, out, err = run_byed(["-q", "--", helper("fdlist")],

@@ -13,7 +13,7 @@ from byedtest import (BYED, ByedTestCase, free_port, held_address, helper,
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
-LISTEN_ENV = {"FDLIST_ENV": "LISTEN_FDS,LISTEN_PID,LISTEN_FDNAMES"}
+LISTEN_ENV = {"FDLIST_ENV": "LISTEN_FDS,LISTEN_PID,LISTEN_FDNAMES,UPGRADE_FD"}
 
 
 def parse_fdlist(out):
@@ -85,7 +85,8 @@ class SocketActivationTests(ByedTestCase):
         code, out, err = run_byed(["-q", "--", helper("fdlist")], env=env)
         self.assertEqual(code, 0, err)
         info = parse_fdlist(out)
-        self.assertEqual(info["fds"], [0, 1, 2])
+        self.assertEqual(info["fds"], [0, 1, 2, 3])  # 3: UPGRADE_FD
+        self.assertEqual(info["env"]["UPGRADE_FD"], "3")
         self.assertEqual(info["env"]["LISTEN_FDS"], "<unset>")
 
     def test_listen_fds_that_are_not_sockets_exit_2(self):
@@ -119,7 +120,8 @@ class ListenTests(ByedTestCase):
             self.assertEqual(code, 0, err)
             self.assertFalse(os.path.exists(path), "unix socket file removed on exit")
         info = parse_fdlist(out)
-        self.assertEqual(info["fds"], [0, 1, 2, 3, 4, 5])
+        self.assertEqual(info["fds"], [0, 1, 2, 3, 4, 5, 6])
+        self.assertEqual(info["env"]["UPGRADE_FD"], "6")  # after the sockets
         self.assertEqual(info["socks"][3], f"127.0.0.1:{port}")
         self.assertTrue(info["socks"][4].startswith("[::1]:"))
         self.assertEqual(info["socks"][5], f"unix:{path}")

@@ -1,0 +1,137 @@
+#include "notify.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+
+namespace byed {
+namespace {
+
+bool to_sockaddr(const std::string& address, sockaddr_un& su, socklen_t& len) {
+  su = {};
+  su.sun_family = AF_UNIX;
+  if (address.empty() || address.size() >= sizeof su.sun_path) return false;
+  if (address[0] != '/' && address[0] != '@') return false;
+  memcpy(su.sun_path, address.data(), address.size());
+  if (address[0] == '@') su.sun_path[0] = '\0';  // abstract namespace
+  len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) +
+                               address.size() + (address[0] == '/' ? 1 : 0));
+  return true;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> parse_notify(std::string_view d) {
+  std::map<std::string, std::string> out;
+  size_t start = 0;
+  while (start < d.size()) {
+    size_t nl = d.find('\n', start);
+    std::string_view line =
+        d.substr(start, nl == std::string_view::npos ? d.npos : nl - start);
+    size_t eq = line.find('=');
+    if (eq != std::string_view::npos && eq > 0) {
+      out[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+    }
+    if (nl == std::string_view::npos) break;
+    start = nl + 1;
+  }
+  return out;
+}
+
+std::string send_notify(const std::string& address, const std::string& state) {
+  sockaddr_un su{};
+  socklen_t len = 0;
+  if (!to_sockaddr(address, su, len)) {
+    return "NOTIFY_SOCKET '" + address + "': not a unix socket address";
+  }
+  UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return std::string("notify: socket: ") + strerror(errno);
+  if (sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL,
+             reinterpret_cast<sockaddr*>(&su), len) < 0) {
+    return "notify " + address + ": " + strerror(errno);
+  }
+  return "";
+}
+
+NotifyEndpoint open_notify_endpoint(int gen) {
+  NotifyEndpoint ep;
+  unsigned char rnd[8] = {};
+  if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd) {
+    // Unguessability is a bonus: the credential check is what filters.
+    for (auto& b : rnd) b = static_cast<unsigned char>(rand());
+  }
+  char hex[17];
+  for (int i = 0; i < 8; ++i) snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+  std::string address = "@byed/" + std::to_string(getpid()) + "/" +
+                        std::to_string(gen) + "/" + hex;
+  UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) {
+    ep.address = std::string("notify socket: ") + strerror(errno);
+    return ep;
+  }
+  int one = 1;
+  setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+  sockaddr_un su{};
+  socklen_t len = 0;
+  to_sockaddr(address, su, len);
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&su), len) != 0) {
+    ep.address = "notify socket " + address + ": " + strerror(errno);
+    return ep;
+  }
+  ep.fd = std::move(fd);
+  ep.address = address;
+  return ep;
+}
+
+bool receive_notify(int fd, NotifyDatagram& out) {
+  char buf[4096];
+  alignas(cmsghdr) char
+      ctrl[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * 16)];
+  iovec iov{buf, sizeof buf - 1};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctrl;
+  msg.msg_controllen = sizeof ctrl;
+  ssize_t n;
+  do {
+    n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return false;
+  out.text.assign(buf, static_cast<size_t>(n));
+  out.sender = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr;
+       c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    if (c->cmsg_type == SCM_CREDENTIALS) {
+      ucred cred{};
+      memcpy(&cred, CMSG_DATA(c), sizeof cred);
+      out.sender = cred.pid;
+    } else if (c->cmsg_type == SCM_RIGHTS) {
+      // FDSTORE=1 and the like: byed keeps no fds for a child; close them.
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int passed;
+        memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
+        close(passed);
+      }
+    }
+  }
+  return true;
+}
+
+bool sender_in_generation(pid_t pid, pid_t leader) {
+  if (pid <= 0 || leader <= 0) return false;
+  if (pid == leader) return true;
+  pid_t pgid = getpgid(pid);
+  return pgid == leader;
+}
+
+}  // namespace byed

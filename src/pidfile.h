@@ -1,0 +1,25 @@
+// pidfile.h — PIDFILE: byed's own pid, for whoever sends it USR1.
+//
+// Written atomically (a temp file in the same directory, then rename), mode
+// 0644, "PID\n". rename replaces whatever is at the final path — a symlink
+// planted there is replaced, never followed. Removed on exit only while it
+// still holds our pid.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+namespace byed {
+
+// Returns "" or what failed, with context.
+std::string write_pidfile(const std::string& path, pid_t pid);
+
+// Removes path if it is a regular file holding exactly "pid\n".
+void remove_pidfile(const std::string& path, pid_t pid);
+
+// The pid a pidfile holds, or -1 if it holds none (absent, not a regular
+// file, malformed).
+pid_t read_pidfile(const std::string& path);
+
+}  // namespace byed
