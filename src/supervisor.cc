@@ -196,8 +196,8 @@ void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
 }
 
 void Supervisor::cancel_ready_timers(std::vector<Action>& out, int gen) {
-  out.push_back(CancelTimer{TimerId{TimerKind::kReadyTimeout, gen}});
-  out.push_back(CancelTimer{TimerId{TimerKind::kReadyDelay, gen}});
+  out.emplace_back(CancelTimer{TimerId{TimerKind::kReadyTimeout, gen}});
+  out.emplace_back(CancelTimer{TimerId{TimerKind::kReadyDelay, gen}});
 }
 
 // A starting generation died or was not ready in time.

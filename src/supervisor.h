@@ -120,9 +120,9 @@ struct WriteExitMarker {
 };
 // How an upgrade ended, for whoever waits on it (control socket).
 struct UpgradeFinished {
-  bool ok;
-  int gen;
-  int pid;
+  bool ok = false;
+  int gen = 0;
+  int pid = 0;
   std::string reason;  // empty when ok
 };
 struct ExitProcess {

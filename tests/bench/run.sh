@@ -14,3 +14,8 @@ echo "== core: signal forwarding, start-to-exit, idle RSS"
 echo
 echo "== EXIT_DIR reaction time"
 "$build/tests/bench/bench_exitdir" "$build/byed" "$runs"
+echo
+echo "== zero-downtime upgrades under wrk"
+cmake --build "$build" -j"$(nproc)" --target byeserver >/dev/null
+python3 "$root/tests/bench/bench_upgrade.py" "$build/byed" \
+  "$build/tests/helpers/byeserver" "${BENCH_SECONDS:-20}" "${BENCH_UPGRADES:-100}"

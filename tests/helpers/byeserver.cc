@@ -10,7 +10,9 @@
 // Each response body is "pid=P\n". Behaviour for fault tests comes from the
 // file named by BYESERVER_MODE_FILE, read at start: "ok" (default), "fail"
 // (exit 1 at once), "hang" (serve but never say ready), "slow MS" (wait MS
-// before binding and saying ready).
+// before binding and saying ready). With BYESERVER_TIMES set it also prints
+// "times pid=P main=T ready=T" and, on exit, "drain pid=P t=T" (monotonic
+// seconds) for the upgrade benchmark.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +33,12 @@
 namespace {
 
 volatile sig_atomic_t g_drain = 0;
-void on_term(int) { g_drain = 1; }
+timespec g_drain_at{};
+
+void on_term(int) {
+  if (!g_drain) clock_gettime(CLOCK_MONOTONIC, &g_drain_at);
+  g_drain = 1;
+}
 
 double now() {
   timespec ts{};
@@ -66,6 +73,7 @@ struct Conn {
 }  // namespace
 
 int main() {
+  const double started = now();
   std::string mode = "ok";
   if (const char* f = getenv("BYESERVER_MODE_FILE")) {
     std::ifstream in(f);
@@ -87,7 +95,14 @@ int main() {
       close(atoi(u));
     }
   }
+  const double ready = now();
   printf("ready pid=%d\n", static_cast<int>(getpid()));
+  // For the upgrade benchmark: when main started and when it said ready
+  // (CLOCK_MONOTONIC seconds), and below, when the drain signal came.
+  if (getenv("BYESERVER_TIMES")) {
+    printf("times pid=%d main=%.6f ready=%.6f\n", static_cast<int>(getpid()),
+           started, ready);
+  }
   fflush(stdout);
 
   std::string body = "pid=" + std::to_string(getpid()) + "\n";
@@ -151,5 +166,10 @@ int main() {
     conns = std::move(keep);
   }
   for (auto& c : conns) close(c.fd);
+  if (getenv("BYESERVER_TIMES")) {
+    printf("drain pid=%d t=%.6f\n", static_cast<int>(getpid()),
+           g_drain_at.tv_sec + g_drain_at.tv_nsec / 1e9);
+    fflush(stdout);
+  }
   return 0;
 }

@@ -226,3 +226,157 @@ class RollbackTests(UpgradeTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SystemdAndPidfileTests(UpgradeTestCase):
+    def recorder(self):
+        import socket
+        path = os.path.join(self.tmp, "notify.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(path)
+        self.addCleanup(s.close)
+        return s, path
+
+    @staticmethod
+    def messages(sock, until, timeout=10.0):
+        """Datagrams until one contains `until`."""
+        sock.settimeout(timeout)
+        got = []
+        while True:
+            m = sock.recv(4096).decode()
+            got.append(m)
+            if until in m:
+                return got
+
+    def test_notify_order_across_upgrade_and_stop(self):
+        sock, path = self.recorder()
+        b = self.start(["-l", "127.0.0.1:0", "--ready", "message", "--",
+                        helper("byeserver")],
+                       env={"NOTIFY_SOCKET": path,
+                            "BYESERVER_MODE_FILE": self.mode_file})
+        first = self.messages(sock, "READY=1")
+        self.assertEqual(len(first), 1)
+        kv = dict(l.split("=", 1) for l in first[0].splitlines())
+        self.assertEqual(kv["MAINPID"], str(b.pid))
+        self.assertIn("gen 1 ready", kv["STATUS"])
+
+        b.signal(signal.SIGUSR1)
+        up = self.messages(sock, "READY=1")
+        self.assertTrue(up[0].startswith("RELOADING=1"), up)
+        self.assertRegex(up[0], r"MONOTONIC_USEC=\d+")
+        self.assertIn("STATUS=gen 2 ready", up[-1])
+
+        self.set_mode("fail")
+        b.signal(signal.SIGUSR1)
+        failed = self.messages(sock, "READY=1")
+        self.assertTrue(failed[0].startswith("RELOADING=1"))
+        self.assertIn("STATUS=upgrade failed: exited before it was ready",
+                      failed[-1])
+
+        b.signal(signal.SIGTERM)
+        self.assertEqual(self.messages(sock, "STOPPING=1")[-1], "STOPPING=1")
+        self.assertEqual(b.wait()[0], 0)
+
+    def test_child_sees_its_own_notify_socket_not_byeds(self):
+        sock, path = self.recorder()
+        b = self.start(["--ready", "message", "--", helper("fdlist")],
+                       env={"NOTIFY_SOCKET": path, "FDLIST_ENV": "NOTIFY_SOCKET"})
+        code, out, _ = b.wait()
+        line = next(l for l in out.splitlines() if l.startswith("env NOTIFY"))
+        self.assertRegex(line, rf"^env NOTIFY_SOCKET=@byed/{b.pid}/1/[0-9a-f]{{16}}$")
+
+    def test_ready_from_outside_the_generation_does_not_count(self):
+        import socket
+        b = self.start(["--ready", "message", "--ready-timeout", "2s", "--",
+                        "/bin/sh", "-c",
+                        'echo "sock=$NOTIFY_SOCKET"; exec sleep 30'])
+        addr = b.read_line("sock=").split("=", 1)[1]
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.sendto(b"READY=1", "\0" + addr[1:])  # we are not in its group
+        s.close()
+        code, _, err = b.wait(timeout=10)
+        self.assertEqual(code, 1, err)
+        self.assertIn("not ready: not ready within 2s", err)
+        # And a process of the generation does count:
+        b = self.start(["--ready", "message", "--", "/bin/sh", "-c",
+                        f"{PYTHON} -c \"import socket,os; s=socket.socket("
+                        "socket.AF_UNIX, socket.SOCK_DGRAM); a=os.environ["
+                        "'NOTIFY_SOCKET']; s.sendto(b'READY=1', '\\0'+a[1:])\""
+                        "; exec sleep 30"])
+        line = b.read_line("gen=1 ready", stream="err")
+        self.assertIn("via=notify", line)
+
+    def test_pidfile_written_at_ready_removed_at_exit(self):
+        pidfile = os.path.join(self.tmp, "run", "byed.pid")
+        os.mkdir(os.path.dirname(pidfile))
+        gate = os.path.join(self.tmp, "gate")
+        os.mkfifo(gate)
+        # The child says it is ready only when the test opens the gate.
+        b = self.start(["--pidfile", pidfile, "--ready", "message", "--",
+                        "/bin/sh", "-c",
+                        f'echo waiting; read x < {gate}; '
+                        'eval "printf 1 >&$UPGRADE_FD"; exec sleep 30'])
+        b.read_line("waiting")
+        self.assertFalse(os.path.exists(pidfile), "not before ready")
+        with open(gate, "w") as g:
+            g.write("go\n")
+        wait_until(lambda: os.path.exists(pidfile), what="pidfile")
+        with open(pidfile) as f:
+            self.assertEqual(f.read(), f"{b.pid}\n")
+        self.assertEqual(os.stat(pidfile).st_mode & 0o777, 0o644)
+        # USR1 through the pidfile, as an operator would.
+        with open(pidfile) as f:
+            os.kill(int(f.read()), signal.SIGUSR1)
+        b.read_line("gen=2 started", stream="err")
+        b.signal(signal.SIGTERM)
+        b.wait()
+        self.assertFalse(os.path.exists(pidfile))
+
+    def test_pidfile_from_environment(self):
+        pidfile = os.path.join(self.tmp, "env.pid")
+        b = self.start(["--ready", "1s", "--", "sleep", "30"],
+                       env={"PIDFILE": pidfile})
+        b.read_line("gen=1 ready", stream="err")
+        wait_until(lambda: os.path.exists(pidfile), what="pidfile")
+        b.signal(signal.SIGTERM)
+        b.wait()
+        self.assertFalse(os.path.exists(pidfile))
+
+
+class StormAndStopTests(UpgradeTestCase):
+    def test_usr1_storm_starts_at_most_two_generations(self):
+        b, port, first = self.start_bye(["--ready", "message"])
+        self.set_mode("slow 300")  # each new generation takes 300 ms
+        for _ in range(1000):
+            os.kill(b.pid, signal.SIGUSR1)
+        # One upgrade in flight plus one coalesced: gens 2 and 3, no more.
+        b.read_line("gen=3 upgrade done", stream="err", timeout=20)
+        self.assertEqual(http_get("127.0.0.1", port)[0], 200)
+        b.signal(signal.SIGTERM)
+        code, _, err = b.wait(timeout=20)
+        self.assertNotIn("gen=4", err)
+        self.assertEqual(code, 0)
+
+    def test_term_during_upgrade_stops_every_generation(self):
+        b, port, first = self.start_bye(["--ready", "message"])
+        self.set_mode("hang")
+        b.signal(signal.SIGUSR1)
+        hung = int(b.read_line("ready pid=").split("=")[1])
+        b.signal(signal.SIGTERM)
+        code, _, err = b.wait(timeout=20)
+        self.assertEqual(code, 0, err)
+        self.assertFalse(alive(first) or alive(hung))
+
+    def test_old_generation_ignoring_drain_is_killed_after_stop_timeout(self):
+        b = self.start(["--ready", "1s", "--stop-timeout", "1s", "--",
+                        helper("sigrecorder"), "--ignore-stop"])
+        old = b.child_pid()
+        b.read_line("gen=1 ready", stream="err")
+        b.signal(signal.SIGUSR1)
+        b.read_line("gen=2 upgrade done", stream="err", timeout=10)
+        self.assertEqual(b.read_line("signal "), "signal TERM")  # the drain
+        b.read_line("gen=1 still running after stop-timeout, sending KILL",
+                    stream="err", timeout=5)
+        wait_until(lambda: not alive(old), timeout=5, what="old gen killed")
+        self.assertIsNone(b.proc.poll())
+        b.proc.kill()

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Zero-downtime upgrades under load, side by side with a naive restart.
+
+    bench_upgrade.py BYED BYESERVER [SECONDS] [UPGRADES]
+
+1. the bye-protocol test server alone under wrk: requests/s (baseline);
+2. the same server under byed, with UPGRADES upgrades (USR1) spread over
+   the run: requests/s (ratio to baseline), failed requests, and the upgrade
+   overhead: time from USR1 to the old generation's drain signal, minus the
+   new generation's own start-to-ready time (main() to its ready byte);
+3. a naive kill-and-restart of the same server, as often: its errors.
+Not a test: prints a table.
+"""
+
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wrk(port, seconds):
+    return subprocess.Popen(
+        ["wrk", "-t2", "-c16", f"-d{seconds}s", f"http://127.0.0.1:{port}/"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def parse(out):
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                  r"timeout (\d+)", out)
+    errors = sum(int(x) for x in m.groups()) if m else 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors += int(m.group(1)) if m else 0
+    return rps, total, errors
+
+
+def wait_port(port, deadline=10):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.01)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def baseline(server, seconds):
+    port = free_port()
+    env = dict(os.environ, BYESERVER_PORT=str(port))
+    p = subprocess.Popen([server], env=env, stdout=subprocess.DEVNULL)
+    wait_port(port)
+    out, _ = wrk(port, seconds).communicate()
+    p.terminate()
+    p.wait()
+    return parse(out)
+
+
+def with_byed(byed, server, seconds, upgrades):
+    env = dict(os.environ, BYESERVER_TIMES="1")
+    env.pop("NOTIFY_SOCKET", None)
+    b = subprocess.Popen([byed, "-q", "-l", "127.0.0.1:0", "--ready", "message",
+                          "--log-format", "json", "-v", "--", server], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    port = None
+    for line in b.stderr:
+        m = re.search(r'"address":"127\.0\.0\.1:(\d+)"', line)
+        if m:
+            port = int(m.group(1))
+        if '"msg":"ready"' in line:
+            break
+    w = wrk(port, seconds)
+    time.sleep(0.5)
+    interval = (seconds - 1.5) / upgrades
+    usr1_at = []
+    done = 0
+    for _ in range(upgrades):
+        tick = time.monotonic() + interval
+        usr1_at.append(time.monotonic())
+        b.send_signal(signal.SIGUSR1)
+        for line in b.stderr:
+            if "upgrade done" in line:
+                done += 1
+                break
+            if "upgrade failed" in line:
+                break
+        time.sleep(max(0.0, tick - time.monotonic()))
+    out, _ = w.communicate()
+    b.send_signal(signal.SIGTERM)
+    stdout, _ = b.communicate(timeout=30)
+    times = {}
+    drains = {}
+    order = []
+    for line in stdout.splitlines():
+        m = re.match(r"times pid=(\d+) main=([\d.]+) ready=([\d.]+)", line)
+        if m:
+            times[int(m.group(1))] = (float(m.group(2)), float(m.group(3)))
+            order.append(int(m.group(1)))
+        m = re.match(r"drain pid=(\d+) t=([\d.]+)", line)
+        if m:
+            drains[int(m.group(1))] = float(m.group(2))
+    overhead = []
+    for i, t_usr1 in enumerate(usr1_at[:done]):
+        old, new = order[i], order[i + 1]
+        if old in drains and new in times:
+            start_to_ready = times[new][1] - times[new][0]
+            overhead.append((drains[old] - t_usr1 - start_to_ready) * 1000)
+    return parse(out), done, overhead
+
+
+def naive(server, seconds, restarts):
+    port = free_port()
+    env = dict(os.environ, BYESERVER_PORT=str(port))
+    p = subprocess.Popen([server], env=env, stdout=subprocess.DEVNULL)
+    wait_port(port)
+    w = wrk(port, seconds)
+    time.sleep(0.5)
+    interval = (seconds - 1.5) / restarts
+    for _ in range(restarts):
+        tick = time.monotonic() + interval
+        p.terminate()
+        p.wait()
+        p = subprocess.Popen([server], env=env, stdout=subprocess.DEVNULL)
+        time.sleep(max(0.0, tick - time.monotonic()))
+    out, _ = w.communicate()
+    p.terminate()
+    p.wait()
+    return parse(out)
+
+
+def main():
+    byed, server = sys.argv[1], sys.argv[2]
+    seconds = int(sys.argv[3]) if len(sys.argv) > 3 else 20
+    upgrades = int(sys.argv[4]) if len(sys.argv) > 4 else 100
+    base = baseline(server, seconds)
+    (rps, total, errors), done, overhead = with_byed(byed, server, seconds,
+                                                     upgrades)
+    nrps, ntotal, nerrors = naive(server, seconds, upgrades)
+    print(f"wrk -t2 -c16 for {seconds}s each; {upgrades} upgrades/restarts\n")
+    print(f"{'run':<28} {'req/s':>10} {'requests':>10} {'failed':>8}")
+    print(f"{'server alone':<28} {base[0]:>10.0f} {base[1]:>10} {base[2]:>8}")
+    print(f"{'under byed, upgrading':<28} {rps:>10.0f} {total:>10} {errors:>8}")
+    print(f"{'naive kill-and-restart':<28} {nrps:>10.0f} {ntotal:>10} "
+          f"{nerrors:>8}")
+    print(f"\nthroughput ratio byed/alone: {rps / base[0]:.3f}")
+    print(f"upgrades completed: {done}/{upgrades}")
+    if overhead:
+        q = statistics.quantiles(overhead, n=100) if len(overhead) > 1 else overhead * 99
+        print(f"upgrade overhead (USR1 -> old gen's drain signal, minus the new "
+              f"gen's start-to-ready): p50 {statistics.median(overhead):.2f} ms, "
+              f"p99 {q[98]:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+#include "pidfile.h"
+
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+using namespace byed;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char t[] = "/tmp/byed-pidfile-test-XXXXXX";
+    REQUIRE(mkdtemp(t) != nullptr);
+    path = t;
+  }
+  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+};
+
+std::string slurp(const std::string& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST_CASE("pidfile: pid and newline, 0644, no temp left behind") {
+  TempDir d;
+  std::string p = d.path + "/byed.pid";
+  mode_t old = umask(077);
+  CHECK(write_pidfile(p, 4242) == "");
+  umask(old);
+  CHECK(slurp(p) == "4242\n");
+  struct stat st {};
+  REQUIRE(stat(p.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0644);
+  CHECK(read_pidfile(p) == 4242);
+  CHECK(std::system(("test $(ls -A '" + d.path + "' | wc -l) -eq 1").c_str()) ==
+        0);
+}
+
+TEST_CASE("pidfile: a planted symlink is replaced, never followed") {
+  TempDir d;
+  std::string victim = d.path + "/victim";
+  { std::ofstream(victim) << "precious\n"; }
+  std::string p = d.path + "/byed.pid";
+  REQUIRE(symlink(victim.c_str(), p.c_str()) == 0);
+  CHECK(read_pidfile(p) == -1);  // O_NOFOLLOW: a link holds no pid
+  CHECK(write_pidfile(p, 7) == "");
+  CHECK(slurp(victim) == "precious\n");
+  struct stat st {};
+  REQUIRE(lstat(p.c_str(), &st) == 0);
+  CHECK(S_ISREG(st.st_mode));
+}
+
+TEST_CASE("pidfile: removed only while it holds our pid") {
+  TempDir d;
+  std::string p = d.path + "/byed.pid";
+  REQUIRE(write_pidfile(p, 10) == "");
+  remove_pidfile(p, 11);
+  CHECK(read_pidfile(p) == 10);
+  remove_pidfile(p, 10);
+  CHECK(access(p.c_str(), F_OK) != 0);
+}
+
+TEST_CASE("pidfile: malformed content holds no pid; errors carry the path") {
+  TempDir d;
+  std::string p = d.path + "/x";
+  for (const char* bad : {"", "\n", "12", "x\n", "-3\n", "12 \n"}) {
+    std::ofstream(p) << bad;
+    CAPTURE(bad);
+    CHECK(read_pidfile(p) == -1);
+  }
+  CHECK(write_pidfile("/nonexistent/dir/p", 1).find("/nonexistent/dir/p") !=
+        std::string::npos);
+}
