@@ -46,6 +46,7 @@ struct Config {
   Millis ready_delay{1000};
   Millis ready_timeout{60000};
   std::string pidfile;    // --pidfile / PIDFILE; empty: none
+  std::string control;    // --control / BYED_CONTROL; empty: none
   bool subreaper = true;  // PR_SET_CHILD_SUBREAPER when not PID 1
 
   LogFormat log_format = LogFormat::kText;

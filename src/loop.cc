@@ -64,12 +64,16 @@ Runtime::Runtime(Config config, std::vector<HeldSocket> sockets,
 
 Runtime::~Runtime() {
   exit_watch_.reset();
+  control_.reset();
   gen_io_.clear();
   signal_poll_.reset();
   timers_.clear();
   // Let the close callbacks run so every handle is freed before the loop.
-  uv_run(&loop_, UV_RUN_DEFAULT);
-  uv_loop_close(&loop_);
+  // NOWAIT, and more than once: a uv_stop() from before the loop ever ran
+  // makes the first pass return before it closes anything.
+  for (int i = 0; i < 4 && uv_loop_close(&loop_) == UV_EBUSY; ++i) {
+    uv_run(&loop_, UV_RUN_NOWAIT);
+  }
   unlink_bound_sockets(sockets_);
 }
 
@@ -109,6 +113,21 @@ int Runtime::run() {
   signal_poll_->data = this;
   uv_poll_start(signal_poll_.get(), UV_READABLE, &Runtime::on_signals);
   take_terminal_ = own_foreground_terminal();
+  clock_gettime(CLOCK_REALTIME, &byed_started_);
+  if (!config_.control.empty()) {
+    control_ = std::make_unique<ControlServer>(
+        &loop_,
+        [this](ControlServer::ConnId id, const ControlRequest& req) {
+          on_control(id, req);
+        },
+        [this](const std::string& note) { log(LogLevel::kWarn, note); });
+    try {
+      control_->listen(config_.control);
+    } catch (const SocketError& e) {
+      log(LogLevel::kError, e.what());
+      return e.exit_code();
+    }
+  }
   for (size_t i = 0; i < sockets_.size(); ++i) {
     const HeldSocket& s = sockets_[i];
     log(LogLevel::kInfo, "holding socket",
@@ -142,6 +161,127 @@ int Runtime::run() {
 
 void Runtime::dispatch(const Event& event) {
   for (const Action& a : core_.on(event)) execute(a);
+  if (control_) note_transitions();
+}
+
+// When each generation became ready, for `byed ctl status`.
+void Runtime::note_transitions() {
+  for (const auto& g : core_.generations()) {
+    if ((g.state == Supervisor::GenState::kReady ||
+         g.state == Supervisor::GenState::kDraining) &&
+        ready_at_.find(g.num) == ready_at_.end()) {
+      timespec now{};
+      clock_gettime(CLOCK_REALTIME, &now);
+      ready_at_[g.num] = now;
+    }
+  }
+}
+
+void Runtime::on_control(ControlServer::ConnId id, const ControlRequest& req) {
+  if (req.cmd == "status") {
+    control_->reply(id, status_json());
+  } else if (req.cmd == "upgrade") {
+    if (core_.stopping()) {
+      control_->reply(id, control_error("byed is stopping"));
+      return;
+    }
+    // Join the upgrade in flight, or start one: every waiter gets the
+    // result of the same upgrade.
+    upgrade_waiters_.push_back(id);
+    control_->set_waiting(id, true);
+    if (core_.upgrading() == 0) dispatch(UpgradeRequested{"control"});
+  } else if (req.cmd == "stop") {
+    control_->reply(id,
+                    {{"v", kControlVersion}, {"ok", true}, {"stopping", true}});
+    // The connection stays open until byed exits: its EOF tells the client
+    // that byed is gone.
+    control_->set_waiting(id, true);
+    stop_waiters_.push_back(id);
+    dispatch(SignalReceived{SIGTERM});
+  }
+}
+
+void Runtime::upgrade_finished(const UpgradeFinished& u) {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  auto it = started_at_.find(u.gen);
+  double ms = 0;
+  if (it != started_at_.end()) {
+    ms = (now.tv_sec - it->second.tv_sec) * 1e3 +
+         (now.tv_nsec - it->second.tv_nsec) / 1e6;
+  }
+  last_upgrade_ = {
+      {"result", u.ok ? "succeeded" : "failed"},
+      {"gen", u.gen},
+      {"reason", u.ok ? nlohmann::json() : nlohmann::json(u.reason)},
+      {"duration", format_duration(Millis{static_cast<long>(ms)})},
+      {"finished_at", rfc3339(now)}};
+  if (!control_) return;
+  nlohmann::json reply = {{"v", kControlVersion}, {"ok", u.ok}, {"gen", u.gen}};
+  if (u.ok) {
+    reply["pid"] = u.pid;
+  } else {
+    reply["reason"] = u.reason;
+  }
+  for (auto id : upgrade_waiters_) {
+    control_->set_waiting(id, false);
+    control_->reply(id, reply);
+  }
+  upgrade_waiters_.clear();
+}
+
+nlohmann::json Runtime::status_json() const {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  long up_ms = (now.tv_sec - byed_started_.tv_sec) * 1000 +
+               (now.tv_nsec - byed_started_.tv_nsec) / 1000000;
+  nlohmann::json gens = nlohmann::json::array();
+  for (const auto& g : core_.generations()) {
+    const char* state = nullptr;
+    switch (g.state) {
+      case Supervisor::GenState::kStarting:
+        state = "starting";
+        break;
+      case Supervisor::GenState::kReady:
+        state = "ready";
+        break;
+      case Supervisor::GenState::kDraining:
+        state = "draining";
+        break;
+      case Supervisor::GenState::kExited:
+        continue;
+    }
+    nlohmann::json j = {{"gen", g.num},
+                        {"pid", g.pid},
+                        {"state", state},
+                        {"current", g.num == core_.current()}};
+    auto s = started_at_.find(g.num);
+    j["started_at"] = s != started_at_.end()
+                          ? nlohmann::json(rfc3339(s->second))
+                          : nlohmann::json();
+    auto r = ready_at_.find(g.num);
+    j["ready_at"] = r != ready_at_.end() ? nlohmann::json(rfc3339(r->second))
+                                         : nlohmann::json();
+    gens.push_back(j);
+  }
+  nlohmann::json socks = nlohmann::json::array();
+  for (size_t i = 0; i < sockets_.size(); ++i) {
+    socks.push_back(
+        {{"fd", 3 + i},
+         {"name", sockets_[i].name},
+         {"address", sockets_[i].address},
+         {"from", sockets_[i].from_systemd ? "systemd" : "listen"}});
+  }
+  return {{"v", kControlVersion},
+          {"ok", true},
+          {"pid", getpid()},
+          {"started_at", rfc3339(byed_started_)},
+          {"uptime", format_duration(Millis{up_ms - up_ms % 1000})},
+          {"stopping", core_.stopping()},
+          {"upgrading", core_.upgrading() != 0},
+          {"generations", gens},
+          {"sockets", socks},
+          {"last_upgrade", last_upgrade_}};
 }
 
 void Runtime::execute(const Action& action) {
@@ -169,8 +309,7 @@ void Runtime::execute(const Action& action) {
             pidfile_written_ = true;
           }
         } else if constexpr (std::is_same_v<T, UpgradeFinished>) {
-          // The core has logged it; waiters on the control socket will
-          // hear it here.
+          upgrade_finished(a);
         } else if constexpr (std::is_same_v<T, WriteExitMarker>) {
           write_marker(a);
         } else if constexpr (std::is_same_v<T, ExitProcess>) {

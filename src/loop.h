@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "config.h"
+#include "control.h"
 #include "exit_dir.h"
 #include "fd.h"
 #include "log.h"
@@ -61,6 +62,10 @@ class Runtime {
   void read_ready_pipe(GenIo& io);
   void read_notify(GenIo& io);
   void log(LogLevel level, std::string message, LogFields fields = {});
+  void on_control(ControlServer::ConnId id, const ControlRequest& req);
+  void upgrade_finished(const UpgradeFinished& u);
+  void note_transitions();
+  nlohmann::json status_json() const;
 
   static void on_signals(uv_poll_t* handle, int status, int events);
   static void on_timer(uv_timer_t* handle);
@@ -81,6 +86,12 @@ class Runtime {
   std::optional<int> exit_code_;
   std::unique_ptr<ExitDirWatcher> exit_watch_;
   std::map<int, timespec> started_at_;  // per generation, for the marker
+  std::map<int, timespec> ready_at_;    // per generation, for status
+  timespec byed_started_{};
+  std::unique_ptr<ControlServer> control_;
+  std::vector<ControlServer::ConnId> upgrade_waiters_;
+  std::vector<ControlServer::ConnId> stop_waiters_;
+  nlohmann::json last_upgrade_;  // for status: result, gen, reason, duration
 };
 
 // byed's environment less what byed consumes (EXIT_DIR, PIDFILE, LISTEN_*,

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "config.h"
+#include "control.h"
 #include "loop.h"
 #include "signals.h"
 #include "version.h"
@@ -50,12 +51,99 @@ int signal_arg(const std::string& flag, const std::string& value) {
   return *s;
 }
 
+// byed ctl [--control PATH] [--json] [--timeout DUR] status|upgrade|stop
+int ctl_main(int argc, char** argv) {
+  CLI::App app{"byed ctl: talk to a running byed over its control socket",
+               "byed ctl"};
+  std::string control, command, timeout_text = "2m";
+  bool json = false;
+  app.add_option("--control", control,
+                 "control socket (default: $BYED_CONTROL, else "
+                 "$RUNTIME_DIRECTORY/byed.sock)")
+      ->type_name("PATH");
+  app.add_flag("--json", json, "print the raw JSON reply");
+  app.add_option("--timeout", timeout_text,
+                 "how long to wait for the answer (upgrade, stop)")
+      ->type_name("DUR")
+      ->capture_default_str();
+  app.add_option("command", command, "status, upgrade or stop")
+      ->required()
+      ->check(CLI::IsMember({"status", "upgrade", "stop"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "byed ctl: %s (see 'byed ctl --help')\n", e.what());
+    return 2;
+  }
+  auto timeout = byed::parse_duration(timeout_text);
+  if (!timeout || timeout->count() == 0) {
+    std::fprintf(stderr, "byed ctl: --timeout '%s': not a duration\n",
+                 timeout_text.c_str());
+    return 2;
+  }
+  std::string path = byed::find_control_path(control);
+  if (path.empty()) {
+    std::fprintf(
+        stderr,
+        "byed ctl: no control socket: use --control PATH or "
+        "BYED_CONTROL, or run byed under systemd with "
+        "RuntimeDirectory= and --control $RUNTIME_DIRECTORY/byed.sock\n");
+    return 2;
+  }
+  try {
+    byed::UniqueFd conn;
+    auto reply = byed::control_call(path, command, *timeout,
+                                    command == "stop" ? &conn : nullptr);
+    bool ok = reply.value("ok", false);
+    if (json) std::printf("%s\n", reply.dump().c_str());
+    if (!ok && reply.contains("error")) {
+      std::fprintf(stderr, "byed ctl: %s\n",
+                   reply["error"].get<std::string>().c_str());
+      return 1;
+    }
+    if (command == "status") {
+      if (!json) std::printf("%s", byed::format_status(reply).c_str());
+      return 0;
+    }
+    if (command == "upgrade") {
+      if (ok) {
+        if (!json) {
+          std::printf("upgraded: gen %d, pid %d\n", reply.value("gen", 0),
+                      reply.value("pid", 0));
+        }
+        return 0;
+      }
+      std::fprintf(stderr, "upgrade failed: %s\n",
+                   reply.value("reason", std::string("unknown")).c_str());
+      return 1;
+    }
+    // stop: byed closes the connection when it exits.
+    if (!byed::wait_closed(conn.get(), *timeout)) {
+      std::fprintf(stderr, "byed ctl: byed still running after %s\n",
+                   timeout_text.c_str());
+      return 1;
+    }
+    if (!json) std::printf("stopped\n");
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "byed ctl: %s\n", e.what());
+    return 1;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "ctl") {
+    return ctl_main(argc - 1, argv + 1);
+  }
   CLI::App app{
       "byed: a supervisor that starts PROGRAM as its child and stays in front "
-      "of it: forwards signals, reaps zombies, returns the child's status.",
+      "of it: forwards signals, reaps zombies, returns the child's status, "
+      "holds its sockets and upgrades it without downtime. 'byed ctl --help' "
+      "for the control client.",
       "byed"};
   app.footer("Run: byed [OPTIONS] -- PROGRAM [ARGS...]");
   app.set_version_flag("--version", std::string("byed ") + BYED_VERSION + " (" +
@@ -119,6 +207,10 @@ int main(int argc, char** argv) {
                  "ready (the pid to send the upgrade signal to)")
       ->type_name("PATH")
       ->envname("PIDFILE");
+  app.add_option("--control", cfg.control,
+                 "unix control socket for 'byed ctl' (mode 0600)")
+      ->type_name("PATH")
+      ->envname("BYED_CONTROL");
   app.add_option("--log-format", log_format, "byed's own messages on stderr")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();

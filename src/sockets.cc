@@ -145,44 +145,47 @@ std::string describe_sockaddr(const sockaddr_storage& ss, socklen_t len) {
   return "family " + std::to_string(ss.ss_family);
 }
 
-UniqueFd bind_unix(const ListenAddress& a) {
+}  // namespace
+
+UniqueFd bind_unix_socket(const std::string& path, const std::string& what,
+                          int type, mode_t mode) {
   sockaddr_un su{};
   su.sun_family = AF_UNIX;
-  if (a.path.size() >= sizeof su.sun_path) {
-    throw SocketError("listen " + a.text + ": path too long", 2);
+  if (path.empty() || path.size() >= sizeof su.sun_path) {
+    throw SocketError(what + ": path too long or empty", 2);
   }
-  memcpy(su.sun_path, a.path.data(), a.path.size());
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) sys("listen " + a.text, errno);
+  memcpy(su.sun_path, path.data(), path.size());
+  UniqueFd fd(socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
+  if (!fd) sys(what, errno);
 
   struct stat st {};
-  if (lstat(a.path.c_str(), &st) == 0) {
+  if (lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
-      throw SocketError(
-          "listen " + a.text + ": the path exists and is not a socket", 1);
+      throw SocketError(what + ": the path exists and is not a socket", 1);
     }
     // Stale or live? Only a refused connect proves nobody listens.
-    UniqueFd probe(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!probe) sys("listen " + a.text, errno);
+    UniqueFd probe(socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
+    if (!probe) sys(what, errno);
     if (connect(probe.get(), reinterpret_cast<sockaddr*>(&su), sizeof su) ==
         0) {
-      throw SocketError("listen " + a.text +
-                            ": Address already in use (a process listens "
-                            "on it)",
-                        1);
+      throw SocketError(
+          what + ": Address already in use (a process listens on it)", 1);
     }
-    if (errno != ECONNREFUSED) sys("listen " + a.text + ": probe", errno);
-    if (unlink(a.path.c_str()) != 0 && errno != ENOENT) {
-      sys("listen " + a.text + ": remove stale socket", errno);
+    if (errno != ECONNREFUSED) sys(what + ": probe", errno);
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+      sys(what + ": remove stale socket", errno);
     }
   }
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&su), sizeof su) != 0) {
-    sys("listen " + a.text, errno);
-  }
+  // The file gets its mode at bind time, through the umask: there is no
+  // moment at which it exists with a wider mode. byed is single-threaded
+  // here, so the process-wide umask change is safe.
+  mode_t old = mode != 0 ? umask(~mode & 0777) : 0;
+  int rc = bind(fd.get(), reinterpret_cast<sockaddr*>(&su), sizeof su);
+  int e = errno;
+  if (mode != 0) umask(old);
+  if (rc != 0) sys(what, e);
   return fd;
 }
-
-}  // namespace
 
 bool valid_fd_name(std::string_view name) {
   if (name.empty() || name.size() > 255) return false;
@@ -320,7 +323,7 @@ HeldSocket bind_listen(const ListenAddress& a) {
   HeldSocket h;
   h.name = a.name.empty() ? "unknown" : a.name;
   if (a.kind == ListenAddress::Kind::kUnix) {
-    h.fd = bind_unix(a);
+    h.fd = bind_unix_socket(a.path, "listen " + a.text, SOCK_STREAM, 0);
     h.unix_path = a.path;
     struct stat st {};
     if (stat(a.path.c_str(), &st) == 0) {

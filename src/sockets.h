@@ -77,6 +77,14 @@ std::vector<HeldSocket> adopt_systemd_sockets(const ListenEnv& env);
 // SocketError (exit 1) like "listen 127.0.0.1:80: Permission denied".
 HeldSocket bind_listen(const ListenAddress& addr);
 
+// Creates a unix socket bound at path (type SOCK_STREAM or SOCK_DGRAM). A
+// stale socket file is replaced only when a connect to it is refused; a
+// live one, or a path that is not a socket, is an error. mode != 0: the file
+// is created with exactly that mode (no window with a wider one). Throws
+// SocketError prefixed with `what`.
+UniqueFd bind_unix_socket(const std::string& path, const std::string& what,
+                          int type, mode_t mode);
+
 // True when an adopted socket already serves this --listen address (same
 // kind, same port, and the same host or a wildcard one): the bye rule.
 bool socket_serves(const HeldSocket& held, const ListenAddress& addr);

@@ -67,6 +67,7 @@ class Byed:
         self.pid = self.proc.pid
         self._out = b""
         self._err = b""
+        self.err_all = b""  # every stderr byte so far, consumed or not
 
     def _pump(self, timeout):
         fds = [f for f in (self.proc.stdout, self.proc.stderr) if f and not f.closed]
@@ -80,6 +81,7 @@ class Byed:
                 self._out += chunk
             else:
                 self._err += chunk
+                self.err_all += chunk
             got = got or bool(chunk)
         return got
 

@@ -181,6 +181,8 @@ class RollbackTests(UpgradeTestCase):
         self.set_mode("ok")
         outcome, _ = self.upgrade(b)
         self.assertEqual(outcome, "done")
+        # Both generations accept until the old one has drained.
+        wait_until(lambda: not alive(first), what="old generation to drain")
         self.assertNotEqual(self.served_pid(port), first)
 
     def test_new_generation_that_never_gets_ready_is_stopped(self):
@@ -221,6 +223,7 @@ class RollbackTests(UpgradeTestCase):
         b.signal(signal.SIGUSR1)
         b.read_line("version-2", stream="err")  # the new file ran
         b.read_line("upgrade done", stream="err")
+        wait_until(lambda: not alive(first), what="old generation to drain")
         self.assertNotEqual(self.served_pid(port), first)
 
 
@@ -349,8 +352,13 @@ class StormAndStopTests(UpgradeTestCase):
         self.set_mode("slow 300")  # each new generation takes 300 ms
         for _ in range(1000):
             os.kill(b.pid, signal.SIGUSR1)
-        # One upgrade in flight plus one coalesced: gens 2 and 3, no more.
-        b.read_line("gen=3 upgrade done", stream="err", timeout=20)
+        # One upgrade in flight plus at most one coalesced. (The kernel may
+        # also fold the whole burst into one pending signal before byed
+        # reads it: then there is no second.)
+        b.read_line("gen=2 upgrade done", stream="err", timeout=20)
+        seen = b.err_all.decode()
+        if "upgrade queued" in seen or "gen=3" in seen:
+            b.read_line("gen=3 upgrade done", stream="err", timeout=20)
         self.assertEqual(http_get("127.0.0.1", port)[0], 200)
         b.signal(signal.SIGTERM)
         code, _, err = b.wait(timeout=20)
