@@ -251,11 +251,15 @@ nlohmann::json control_call(const std::string& path, const std::string& cmd,
                              " (is byed running with --control " + path + "?)");
   }
   nlohmann::json req = {{"v", kControlVersion}, {"cmd", cmd}};
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string send_error;
   if (!write_all(fd.get(), line_of(req))) {
-    throw std::runtime_error("send to " + path + ": " + strerror(errno));
+    // byed may have refused us and closed at once; its reason is waiting
+    // to be read.
+    send_error = "send to " + path + ": " + strerror(errno);
+    deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   }
   std::string in;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
   while (in.find('\n') == std::string::npos) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                     deadline - std::chrono::steady_clock::now())
@@ -268,7 +272,10 @@ nlohmann::json control_call(const std::string& path, const std::string& cmd,
     char buf[4096];
     ssize_t n = read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw std::runtime_error("byed closed the connection");
+    if (n <= 0) {
+      throw std::runtime_error(send_error.empty() ? "byed closed the connection"
+                                                  : send_error);
+    }
     in.append(buf, static_cast<size_t>(n));
   }
   nlohmann::json reply =

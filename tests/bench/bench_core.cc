@@ -170,22 +170,25 @@ int main(int argc, char** argv) {
 
   std::vector<Wrapper> wrappers = {{"byed", {argv[1], "-q", "--"}}};
   if (have("tini")) wrappers.push_back({"tini", {"tini", "-s", "--"}});
+  if (have("tini-static")) {
+    wrappers.push_back({"tini-static", {"tini-static", "-s", "--"}});
+  }
   if (have("dumb-init")) wrappers.push_back({"dumb-init", {"dumb-init"}});
   wrappers.push_back({"(none)", {}});
 
   std::vector<Result> results = measure(wrappers, self, runs);
 
   printf("runs per figure: %d\n\n", runs);
-  printf("%-10s %14s %14s %14s %14s %10s\n", "wrapper", "signal p50 us",
+  printf("%-11s %14s %14s %14s %14s %10s\n", "wrapper", "signal p50 us",
          "signal p99 us", "start p50 us", "start p99 us", "RSS KiB");
   for (size_t i = 0; i < wrappers.size(); ++i) {
     const Result& r = results[i];
     if (wrappers[i].name == "(none)") {
-      printf("%-10s %14.1f %14.1f %14.0f %14.0f %10s\n", "(none)", r.sig_p50,
+      printf("%-11s %14.1f %14.1f %14.0f %14.0f %10s\n", "(none)", r.sig_p50,
              r.sig_p99, r.start_p50, r.start_p99, "-");
       continue;
     }
-    printf("%-10s %14.1f %14.1f %14.0f %14.0f %10ld\n",
+    printf("%-11s %14.1f %14.1f %14.0f %14.0f %10ld\n",
            wrappers[i].name.c_str(), r.sig_p50, r.sig_p99, r.start_p50,
            r.start_p99, r.rss);
   }
@@ -194,7 +197,7 @@ int main(int argc, char** argv) {
     if (wrappers[i].name == "(none)") continue;
     const Result& b = results[0];
     const Result& o = results[i];
-    printf("  vs %-10s signal p50 %.2f  start p50 %.2f  RSS %.2f\n",
+    printf("  vs %-11s signal p50 %.2f  start p50 %.2f  RSS %.2f\n",
            wrappers[i].name.c_str(), b.sig_p50 / o.sig_p50,
            b.start_p50 / o.start_p50,
            static_cast<double>(b.rss) / static_cast<double>(o.rss));

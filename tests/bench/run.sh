@@ -9,6 +9,15 @@ runs="${1:-300}"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=MinSizeRel >/dev/null
 cmake --build "$build" -j"$(nproc)" --target byed bench_core bench_exitdir \
   >/dev/null
+echo "== stripped binary size (bytes)"
+strip -o "$build/byed.stripped" "$build/byed"
+printf "%-12s %10s  %s\n" byed "$(stat -c %s "$build/byed.stripped")" \
+  "$(ldd "$build/byed" 2>&1 | head -1 | sed 's/^[[:space:]]*//')"
+if command -v tini-static >/dev/null; then
+  printf "%-12s %10s  %s\n" tini-static "$(stat -c %s "$(command -v tini-static)")" \
+    "$(ldd "$(command -v tini-static)" 2>&1 | head -1 | sed 's/^[[:space:]]*//')"
+fi
+echo
 echo "== core: signal forwarding, start-to-exit, idle RSS"
 "$build/tests/bench/bench_core" "$build/byed" "$runs"
 echo

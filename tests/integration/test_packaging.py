@@ -3,9 +3,14 @@
 
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 import unittest
 
 import yaml
+
+from byedtest import BYED
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -65,6 +70,92 @@ class KubernetesJobTests(unittest.TestCase):
             cmd = c["command"]
             names.append(cmd[cmd.index("--name") + 1])
         self.assertEqual(len(set(names)), len(names))
+
+
+class KubernetesDeploymentTests(unittest.TestCase):
+    def test_grace_period_covers_stop_timeout(self):
+        (dep,) = load("packaging/kubernetes/deployment.yaml")
+        self.assertEqual(dep["kind"], "Deployment")
+        pod = dep["spec"]["template"]["spec"]
+        (c,) = pod["containers"]
+        cmd = c["command"]
+        self.assertTrue(cmd[0].endswith("/byed"))
+        self.assertEqual(cmd[-1], "--")
+        stop = cmd[cmd.index("--stop-timeout") + 1]
+        self.assertRegex(stop, r"^\d+s$")
+        grace = pod["terminationGracePeriodSeconds"]
+        self.assertGreater(grace, int(stop[:-1]))
+        self.assertLessEqual(grace, int(stop[:-1]) + 10)
+        self.assertNotIn("lifecycle", c)  # no preStop needed
+        listen = cmd[cmd.index("--listen") + 1]
+        self.assertEqual(c["ports"][0]["containerPort"], int(listen))
+        self.assertIn("httpGet", c["readinessProbe"])
+
+
+class SystemdUnitTests(unittest.TestCase):
+    def verify(self, service_text):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d, True)
+        with open(os.path.join(d, "myapp.service"), "w") as f:
+            f.write(service_text)
+        shutil.copy(os.path.join(ROOT, "systemd", "myapp.socket"), d)
+        return subprocess.run(
+            ["systemd-analyze", "verify", os.path.join(d, "myapp.service"),
+             os.path.join(d, "myapp.socket")],
+            capture_output=True, text=True, timeout=60)
+
+    def unit_for_build(self):
+        with open(os.path.join(ROOT, "systemd", "myapp.service")) as f:
+            text = f.read()
+        return (text.replace("/usr/bin/byed", BYED)
+                .replace("/usr/local/bin/myapp", "/bin/sleep infinity"))
+
+    @unittest.skipUnless(shutil.which("systemd-analyze"), "needs systemd")
+    def test_units_verify(self):
+        p = self.verify(self.unit_for_build())
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr.strip(), "")
+
+    @unittest.skipUnless(shutil.which("systemd-analyze"), "needs systemd")
+    def test_verify_would_catch_a_broken_unit(self):
+        broken = self.unit_for_build().replace(BYED, "/nonexistent/byed")
+        self.assertNotEqual(self.verify(broken).returncode, 0)
+
+    def test_service_uses_what_byed_relies_on(self):
+        with open(os.path.join(ROOT, "systemd", "myapp.service")) as f:
+            text = f.read()
+        for line in ("Type=notify", "NotifyAccess=main", "KillMode=mixed",
+                     "ExecReload=/bin/kill -USR1 $MAINPID"):
+            self.assertRegex(text, rf"(?m)^{re.escape(line)}$")
+        self.assertRegex(text, r"(?m)^ExecStart=/usr/bin/byed .* -- ")
+        self.assertIn("ReloadSignal=SIGUSR1", text)  # the systemd >= 253 note
+
+
+class BinaryTests(unittest.TestCase):
+    def test_version_has_version_and_revision(self):
+        out = subprocess.run([BYED, "--version"], capture_output=True,
+                             text=True).stdout
+        self.assertRegex(out, r"^byed \d+\.\d+\.\d+ \([0-9a-f]{7,}|unknown\)")
+
+    def test_static_build_has_no_runtime_dependency(self):
+        if os.environ.get("BYED_STATIC") != "ON":
+            self.skipTest("not a static build (sanitizer builds cannot be)")
+        p = subprocess.run(["ldd", BYED], capture_output=True, text=True)
+        self.assertIn("not a dynamic executable", p.stdout + p.stderr)
+
+    def test_man_page_lists_every_option_of_help(self):
+        man = os.path.join(os.path.dirname(BYED), "byed.1")
+        if not os.path.exists(man):
+            self.skipTest("help2man not installed: no man page built")
+        with open(man) as f:
+            page = f.read().replace("\\-", "-")
+        help_text = subprocess.run([BYED, "--help"], capture_output=True,
+                                   text=True).stdout
+        options = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", help_text))
+        self.assertGreater(len(options), 15)
+        for opt in sorted(options):
+            self.assertIn(opt, page, opt)
+        self.assertIn("byed ctl", page)
 
 
 class DockerfileTests(unittest.TestCase):

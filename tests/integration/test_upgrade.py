@@ -10,8 +10,9 @@ import tempfile
 import time
 import unittest
 
+from byedtest import BYED as BYED_PATH
 from byedtest import (ByedTestCase, alive, held_address, helper, http_get,
-                      wait_until)
+                      http_get_retry, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
@@ -279,6 +280,43 @@ class SystemdAndPidfileTests(UpgradeTestCase):
         b.signal(signal.SIGTERM)
         self.assertEqual(self.messages(sock, "STOPPING=1")[-1], "STOPPING=1")
         self.assertEqual(b.wait()[0], 0)
+
+    @unittest.skipUnless(shutil.which("systemd-socket-activate"),
+                         "needs systemd-socket-activate")
+    def test_driven_as_systemd_would_socket_activation_and_reload(self):
+        # What a Type=notify unit with a .socket does: sockets in LISTEN_*,
+        # NOTIFY_SOCKET set, reload = kill -USR1 $MAINPID, stop = TERM.
+        import socket as so
+        sock, path = self.recorder()
+        s = so.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        env = dict(os.environ, NOTIFY_SOCKET=path,
+                   BYESERVER_MODE_FILE=self.mode_file)
+        p = subprocess.Popen(
+            ["systemd-socket-activate", "-l", f"127.0.0.1:{port}",
+             "--fdname=web", "-E", f"NOTIFY_SOCKET={path}", "-E",
+             f"BYESERVER_MODE_FILE={self.mode_file}", BYED_PATH, "--ready",
+             "message", "--", helper("byeserver")],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: (p.poll() is None and p.kill(), p.communicate()))
+        # The activator starts byed on the first connection, as systemd does
+        # for a socket unit; the request waits in the backlog meanwhile.
+        status, body = http_get_retry("127.0.0.1", port)  # until it listens
+        self.assertEqual(status, 200)
+        first = int(body.strip().split("=")[1])
+        ready = self.messages(sock, "READY=1")[-1]
+        mainpid = int(dict(l.split("=", 1) for l in ready.splitlines())["MAINPID"])
+        self.assertEqual(mainpid, p.pid)  # byed itself, exec'd by the activator
+        os.kill(mainpid, signal.SIGUSR1)  # ExecReload
+        states = [m.splitlines()[0] for m in self.messages(sock, "READY=1")]
+        self.assertEqual(states, ["RELOADING=1", "READY=1"])
+        wait_until(lambda: not alive(first), what="old generation to drain")
+        self.assertNotEqual(self.served_pid(port), first)
+        os.kill(mainpid, signal.SIGTERM)  # systemctl stop
+        self.assertEqual(self.messages(sock, "STOPPING=1")[-1], "STOPPING=1")
+        self.assertEqual(p.wait(timeout=20), 0)
 
     def test_child_sees_its_own_notify_socket_not_byeds(self):
         sock, path = self.recorder()
