@@ -92,6 +92,7 @@ ControlServer::ControlServer(uv_loop_t* loop, RequestFn on_request,
 
 ControlServer::~ControlServer() {
   conns_.clear();
+  backoff_.reset();
   poll_.reset();
   if (!path_.empty()) {
     struct stat st {};
@@ -116,6 +117,13 @@ void ControlServer::listen(const std::string& path) {
   uv_poll_init(loop_, poll_.get(), fd_.get());
   poll_.mark_initialized();
   poll_->data = this;
+  uv_timer_init(loop_, backoff_.get());
+  backoff_.mark_initialized();
+  backoff_->data = this;
+  watch_listener();
+}
+
+void ControlServer::watch_listener() {
   uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
     static_cast<ControlServer*>(h->data)->on_accept();
   });
@@ -127,9 +135,21 @@ void ControlServer::on_accept() {
         accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (cfd < 0) {
       if (errno == EMFILE || errno == ENFILE) {
-        on_note_(std::string("control: accept: ") + strerror(errno));
+        // Out of fds: the client waits in the backlog. Stop watching the
+        // listening socket for a while, or it would stay readable and spin
+        // the loop; try again in 100 ms.
+        on_note_(std::string("control: accept: ") + strerror(errno) +
+                 "; retrying in 100ms");
+        uv_poll_stop(poll_.get());
+        uv_timer_start(
+            backoff_.get(),
+            [](uv_timer_t* h) {
+              auto* self = static_cast<ControlServer*>(h->data);
+              self->watch_listener();
+            },
+            100, 0);
       }
-      return;  // EAGAIN, or out of fds: the client waits in the backlog
+      return;
     }
     UniqueFd fd(cfd);
     ucred cred{};

@@ -60,6 +60,7 @@ class ControlServer {
 
  private:
   struct Conn;
+  void watch_listener();
   void on_accept();
   void on_readable(Conn& c);
   void close_conn(ConnId id);
@@ -73,6 +74,7 @@ class ControlServer {
   ino_t ino_ = 0;
   UniqueFd fd_;
   UvHandle<uv_poll_t> poll_;
+  UvHandle<uv_timer_t> backoff_;  // accept paused after EMFILE
   std::map<ConnId, std::unique_ptr<Conn>> conns_;
   ConnId next_id_ = 1;
 };

@@ -137,6 +137,10 @@ int Runtime::run() {
          {"from", s.from_systemd ? "systemd" : "listen"}});
   }
 
+  if (!config_.pidfile.empty()) {
+    std::string note = clear_stale_pidfile(config_.pidfile);
+    if (!note.empty()) log(LogLevel::kWarn, note);
+  }
   if (!config_.exit_dir.empty() && config_.exit_follower) {
     // Watch (and scan) before the first generation: an entry already there
     // means the group is stopping, and the child is not started at all.

@@ -1,6 +1,7 @@
 #include "pidfile.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -51,6 +52,32 @@ pid_t read_pidfile(const std::string& path) {
   long v = strtol(buf, &end, 10);
   if (end == buf || *end != '\0' || v <= 0) return -1;
   return static_cast<pid_t>(v);
+}
+
+std::string clear_stale_pidfile(const std::string& path) {
+  pid_t pid = read_pidfile(path);
+  if (pid <= 0 || pid == getpid()) return "";
+  bool alive = kill(pid, 0) == 0 || errno == EPERM;
+  std::string comm;
+  if (alive) {
+    UniqueFd fd(open(("/proc/" + std::to_string(pid) + "/comm").c_str(),
+                     O_RDONLY | O_CLOEXEC));
+    char buf[64];
+    ssize_t n = fd ? read(fd.get(), buf, sizeof buf) : -1;
+    if (n > 0) comm.assign(buf, static_cast<size_t>(n));
+    while (!comm.empty() && comm.back() == '\n') comm.pop_back();
+    if (comm == "byed") {
+      return "pidfile " + path + " names a running byed (pid " +
+             std::to_string(pid) + "); it is replaced once this one is ready";
+    }
+  }
+  if (unlink(path.c_str()) != 0) {
+    return "pidfile " + path + ": cannot remove stale file: " + strerror(errno);
+  }
+  return "removed stale pidfile " + path + " (pid " + std::to_string(pid) +
+         (alive ? " is now " + (comm.empty() ? "another process" : comm)
+                : " is gone") +
+         ")";
 }
 
 void remove_pidfile(const std::string& path, pid_t pid) {

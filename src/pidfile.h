@@ -18,6 +18,13 @@ std::string write_pidfile(const std::string& path, pid_t pid);
 // Removes path if it is a regular file holding exactly "pid\n".
 void remove_pidfile(const std::string& path, pid_t pid);
 
+// At start-up: a PIDFILE left by a byed that was killed (SIGKILL, OOM)
+// names a dead pid, or one the kernel has since given to another process.
+// Until this byed is ready it would send an operator's USR1 to the wrong
+// place, so it is removed now unless it names a live byed. Returns what was
+// done, for the log ("" when there was nothing to do).
+std::string clear_stale_pidfile(const std::string& path);
+
 // The pid a pidfile holds, or -1 if it holds none (absent, not a regular
 // file, malformed).
 pid_t read_pidfile(const std::string& path);

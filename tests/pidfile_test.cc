@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -80,4 +81,26 @@ TEST_CASE("pidfile: malformed content holds no pid; errors carry the path") {
   }
   CHECK(write_pidfile("/nonexistent/dir/p", 1).find("/nonexistent/dir/p") !=
         std::string::npos);
+}
+
+TEST_CASE("stale pidfile: a dead pid is removed, a live non-byed one too") {
+  TempDir d;
+  std::string p = d.path + "/byed.pid";
+  pid_t c = fork();
+  if (c == 0) _exit(0);
+  REQUIRE(c > 0);
+  waitpid(c, nullptr, 0);  // c is now a pid nobody has
+  REQUIRE(write_pidfile(p, c) == "");
+  std::string note = clear_stale_pidfile(p);
+  CHECK(note.find("is gone") != std::string::npos);
+  CHECK(access(p.c_str(), F_OK) != 0);
+
+  REQUIRE(write_pidfile(p, getppid()) == "");  // alive, not a byed
+  note = clear_stale_pidfile(p);
+  CHECK(note.find("removed stale pidfile") != std::string::npos);
+  CHECK(access(p.c_str(), F_OK) != 0);
+
+  CHECK(clear_stale_pidfile(p) == "");  // nothing there: nothing to do
+  REQUIRE(write_pidfile(p, getpid()) == "");
+  CHECK(clear_stale_pidfile(p) == "");  // our own pid is not stale
 }

@@ -1,0 +1,188 @@
+// Property tests over random input: every parser of outside input gets
+// 100,000 strings (random bytes from an alphabet rich in the characters its
+// grammar cares about, and mutations of valid examples). None may crash,
+// hang or throw anything but its own error type, and what is accepted must
+// satisfy the parser's invariants. Run under ASan+UBSan in CI.
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "control.h"
+#include "notify.h"
+#include "signals.h"
+#include "sockets.h"
+
+using namespace byed;
+
+namespace {
+
+constexpr int kRuns = 100000;
+
+class Gen {
+ public:
+  Gen(std::string alphabet, std::vector<std::string> seeds)
+      : alphabet_(std::move(alphabet)), seeds_(std::move(seeds)) {}
+
+  std::string next() {
+    std::string s;
+    if (!seeds_.empty() && rng_() % 2 == 0) {
+      s = seeds_[rng_() % seeds_.size()];
+      int edits = 1 + static_cast<int>(rng_() % 4);
+      for (int i = 0; i < edits; ++i) mutate(s);
+    } else {
+      size_t len = rng_() % 24;
+      for (size_t i = 0; i < len; ++i) s += pick();
+    }
+    return s;
+  }
+
+ private:
+  char pick() {
+    // Mostly the grammar's alphabet, sometimes any byte at all.
+    if (rng_() % 16 == 0) return static_cast<char>(rng_() % 256);
+    return alphabet_[rng_() % alphabet_.size()];
+  }
+  void mutate(std::string& s) {
+    size_t at = s.empty() ? 0 : rng_() % (s.size() + 1);
+    switch (rng_() % 4) {
+      case 0:
+        s.insert(s.begin() + static_cast<long>(at), pick());
+        break;
+      case 1:
+        if (!s.empty() && at < s.size()) s.erase(at, 1);
+        break;
+      case 2:
+        if (!s.empty() && at < s.size()) s[at] = pick();
+        break;
+      case 3:
+        s += s.substr(0, at);  // repeat a prefix: long inputs
+        break;
+    }
+  }
+
+  std::mt19937 rng_{12345};
+  std::string alphabet_;
+  std::vector<std::string> seeds_;
+};
+
+}  // namespace
+
+TEST_CASE("fuzz: durations") {
+  Gen g("0123456789msh ", {"30s", "1m30s", "250ms", "0", "1h", "999999999h"});
+  int accepted = 0;
+  for (int i = 0; i < kRuns; ++i) {
+    std::string s = g.next();
+    auto d = parse_duration(s);
+    if (!d) continue;
+    ++accepted;
+    REQUIRE(d->count() >= 0);
+    REQUIRE(parse_duration(format_duration(*d)) == d);
+  }
+  CHECK(accepted > 1000);  // the generator does reach the valid space
+}
+
+TEST_CASE("fuzz: signal names") {
+  Gen g("SIGTERMUSRHPQKLWNCXRAVZ0123456789+-",
+        {"TERM", "SIGUSR1", "RTMIN+3", "RTMAX-2", "15", "winch"});
+  int accepted = 0;
+  for (int i = 0; i < kRuns; ++i) {
+    auto sig = parse_signal(g.next());
+    if (!sig) continue;
+    ++accepted;
+    REQUIRE(*sig >= 1);
+    REQUIRE(*sig <= SIGRTMAX);
+    REQUIRE(*sig != SIGKILL);
+    REQUIRE(*sig != SIGSTOP);
+    REQUIRE(parse_signal(signal_name(*sig)) == sig);
+  }
+  CHECK(accepted > 1000);
+}
+
+TEST_CASE("fuzz: listen addresses") {
+  Gen g("0123456789abcdef.:[]=/unixlocalhost_-",
+        {"8080", "web=127.0.0.1:80", "[::1]:443", "unix:/run/x.sock",
+         "localhost:0", "a=[fe80::1]:1"});
+  int accepted = 0;
+  for (int i = 0; i < kRuns; ++i) {
+    std::string s = g.next();
+    try {
+      ListenAddress a = parse_listen(s);
+      ++accepted;
+      REQUIRE(a.text == s);
+      REQUIRE((a.name.empty() || valid_fd_name(a.name)));
+      if (a.kind == ListenAddress::Kind::kUnix) REQUIRE(a.path[0] == '/');
+    } catch (const SocketError& e) {
+      REQUIRE(e.exit_code() == 2);
+      REQUIRE(std::string(e.what()).find("--listen") != std::string::npos);
+    }
+  }
+  CHECK(accepted > 1000);
+}
+
+TEST_CASE("fuzz: LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES") {
+  Gen counts("0123456789-x ", {"1", "3", "4096", "4097"});
+  Gen names("abc:._-\t ", {"web:admin", "a::b", ":"});
+  for (int i = 0; i < kRuns; ++i) {
+    std::string n = counts.next(), fdnames = names.next();
+    try {
+      ListenEnv e = parse_listen_env(n.c_str(), "42", fdnames.c_str(), 42);
+      REQUIRE(e.count >= 0);
+      REQUIRE(e.count <= 4096);
+      REQUIRE(e.names.size() == static_cast<size_t>(e.count));
+      for (const auto& name : e.names) REQUIRE(valid_fd_name(name));
+    } catch (const SocketError& e) {
+      REQUIRE(e.exit_code() == 2);
+    }
+  }
+}
+
+TEST_CASE("fuzz: control protocol lines") {
+  Gen g("{}[]\":,v1cmdstatusupgradestop \\0123456789e.-",
+        {"{\"v\":1,\"cmd\":\"status\"}", "{\"cmd\":\"stop\"}",
+         "{\"v\":1,\"cmd\":\"upgrade\",\"x\":[1,2,{}]}"});
+  int accepted = 0;
+  for (int i = 0; i < kRuns; ++i) {
+    std::string err;
+    auto r = parse_control_request(g.next(), err);
+    if (r) {
+      ++accepted;
+      REQUIRE((r->cmd == "status" || r->cmd == "upgrade" || r->cmd == "stop"));
+    } else {
+      REQUIRE_FALSE(err.empty());
+    }
+  }
+  CHECK(accepted > 100);
+}
+
+TEST_CASE("fuzz: notify datagrams") {
+  Gen g("READY=1\nSTATUS=x MAINPID WATCHDOG",
+        {"READY=1\nSTATUS=ok", "READY=1", "=\n=\n"});
+  for (int i = 0; i < kRuns; ++i) {
+    for (const auto& [k, v] : parse_notify(g.next())) {
+      REQUIRE_FALSE(k.empty());
+      REQUIRE(k.find('\n') == std::string::npos);
+      REQUIRE(v.find('\n') == std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("fuzz: --ready and --exit-role") {
+  Gen ready("automessage0123456789msh", {"auto", "message", "2s", "0"});
+  Gen roles("leaderfollower,", {"leader", "follower", "leader,follower"});
+  for (int i = 0; i < kRuns; ++i) {
+    Config c;
+    try {
+      parse_ready(ready.next(), c);
+      if (c.ready_mode == ReadyMode::kDelay) REQUIRE(c.ready_delay.count() > 0);
+    } catch (const ConfigError&) {
+    }
+    try {
+      parse_exit_role(roles.next(), c);
+    } catch (const ConfigError&) {
+    }
+  }
+}
