@@ -51,13 +51,13 @@ def alive(pid):
 class Byed:
     """A running byed with its stdout and stderr on pipes."""
 
-    def __init__(self, args, env=None, **popen_kw):
+    def __init__(self, args, env=None, prefix=(), **popen_kw):
         full_env = dict(os.environ)
         full_env.pop("NOTIFY_SOCKET", None)
         if env:
             full_env.update(env)
         self.proc = subprocess.Popen(
-            [BYED] + list(args),
+            list(prefix) + [BYED] + list(args),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,

@@ -3,6 +3,9 @@
 # then (for the modes that go on) becomes the bye-protocol test server
 # ($BYESERVER). Used by the hardening tests.
 mode=$(head -n 1 "$FAULT_MODE_FILE")
+# The fd-exhaustion test starves byed, not the server: it gives the child
+# its own (higher) soft limit.
+[ -n "$FAULT_NOFILE" ] && ulimit -n "$FAULT_NOFILE"
 case "$mode" in
   ok) ;;
   crash) kill -SEGV $$ ;;
