@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <nlohmann/json.hpp>
 
+#include "log.h"
+
 namespace byed {
 namespace {
 
@@ -80,23 +82,14 @@ bool is_exit_trigger(const std::string& entry, const std::string& own_marker) {
   return entry != own_marker;
 }
 
-std::string rfc3339(const timespec& ts) {
-  tm utc{};
-  gmtime_r(&ts.tv_sec, &utc);
-  char buf[64];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
-  snprintf(buf + n, sizeof buf - n, ".%03ldZ", ts.tv_nsec / 1000000);
-  return buf;
-}
-
 std::string exit_record_json(const ExitRecord& r) {
   nlohmann::json j = {
       {"name", r.name},
       {"pid", r.pid},
       {"exit_code", r.exit_code ? nlohmann::json(*r.exit_code) : nullptr},
       {"signal", r.signal ? nlohmann::json(*r.signal) : nullptr},
-      {"started_at", rfc3339(r.started_at)},
-      {"exited_at", rfc3339(r.exited_at)},
+      {"started_at", rfc3339(r.started_at, 3)},
+      {"exited_at", rfc3339(r.exited_at, 3)},
       {"host", r.host},
   };
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +

@@ -41,7 +41,6 @@ struct ExitRecord {
   std::string host;
 };
 
-std::string rfc3339(const timespec& ts);
 std::string exit_record_json(const ExitRecord& r);
 
 // Returns "" on success, else what failed ("write marker /d/x.exit: ...").

@@ -22,18 +22,18 @@ std::string text_value(const std::string& v) {
                                 nlohmann::json::error_handler_t::replace);
 }
 
-std::string rfc3339_now() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
+}  // namespace
+
+std::string rfc3339(const timespec& ts, int fraction_digits) {
   tm utc{};
   gmtime_r(&ts.tv_sec, &utc);
   char buf[64];
   size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
-  snprintf(buf + n, sizeof buf - n, ".%06ldZ", ts.tv_nsec / 1000);
+  long frac = ts.tv_nsec;
+  for (int i = fraction_digits; i < 9; ++i) frac /= 10;
+  snprintf(buf + n, sizeof buf - n, ".%0*ldZ", fraction_digits, frac);
   return buf;
 }
-
-}  // namespace
 
 const char* level_name(LogLevel level) {
   switch (level) {
@@ -51,7 +51,9 @@ const char* level_name(LogLevel level) {
 
 std::string Logger::format(const LogRecord& r) const {
   if (format_ == LogFormat::kJson) {
-    nlohmann::json j = {{"time", rfc3339_now()},
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    nlohmann::json j = {{"time", rfc3339(now, 6)},
                         {"level", level_name(r.level)},
                         {"byed_pid", pid_},
                         {"name", name_}};

@@ -5,6 +5,8 @@
 // never passes through here; it inherits byed's stdout and stderr.
 #pragma once
 
+#include <time.h>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,5 +46,9 @@ class Logger {
 };
 
 const char* level_name(LogLevel level);
+
+// "2026-11-23T01:02:03.456Z": RFC 3339 in UTC with `fraction_digits`
+// (3: milliseconds, 6: microseconds) after the seconds.
+std::string rfc3339(const timespec& ts, int fraction_digits);
 
 }  // namespace byed

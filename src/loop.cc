@@ -219,7 +219,7 @@ void Runtime::upgrade_finished(const UpgradeFinished& u) {
       {"gen", u.gen},
       {"reason", u.ok ? nlohmann::json() : nlohmann::json(u.reason)},
       {"duration", format_duration(Millis{static_cast<long>(ms)})},
-      {"finished_at", rfc3339(now)}};
+      {"finished_at", rfc3339(now, 3)}};
   if (!control_) return;
   nlohmann::json reply = {{"v", kControlVersion}, {"ok", u.ok}, {"gen", u.gen}};
   if (u.ok) {
@@ -261,10 +261,10 @@ nlohmann::json Runtime::status_json() const {
                         {"current", g.num == core_.current()}};
     auto s = started_at_.find(g.num);
     j["started_at"] = s != started_at_.end()
-                          ? nlohmann::json(rfc3339(s->second))
+                          ? nlohmann::json(rfc3339(s->second, 3))
                           : nlohmann::json();
     auto r = ready_at_.find(g.num);
-    j["ready_at"] = r != ready_at_.end() ? nlohmann::json(rfc3339(r->second))
+    j["ready_at"] = r != ready_at_.end() ? nlohmann::json(rfc3339(r->second, 3))
                                          : nlohmann::json();
     gens.push_back(j);
   }
@@ -279,7 +279,7 @@ nlohmann::json Runtime::status_json() const {
   return {{"v", kControlVersion},
           {"ok", true},
           {"pid", getpid()},
-          {"started_at", rfc3339(byed_started_)},
+          {"started_at", rfc3339(byed_started_, 3)},
           {"uptime", format_duration(Millis{up_ms - up_ms % 1000})},
           {"stopping", core_.stopping()},
           {"upgrading", core_.upgrading() != 0},

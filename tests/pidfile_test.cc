@@ -9,28 +9,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "test_util.h"
+
 using namespace byed;
-
-namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char t[] = "/tmp/byed-pidfile-test-XXXXXX";
-    REQUIRE(mkdtemp(t) != nullptr);
-    path = t;
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
-
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-}  // namespace
+using byed::test::slurp;
+using byed::test::TempDir;
 
 TEST_CASE("pidfile: pid and newline, 0644, no temp left behind") {
   TempDir d;

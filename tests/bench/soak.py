@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from bench_upgrade import parse  # wrk's figures, read the same way
+
 
 def sample(pid):
     with open(f"/proc/{pid}/status") as f:
@@ -68,12 +70,7 @@ def main():
     last = sample(b.pid)
     b.send_signal(signal.SIGTERM)
     b.wait(timeout=30)
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
-                  r"timeout (\d+)", out)
-    errors = sum(int(x) for x in m.groups()) if m else 0
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors += int(m.group(1)) if m else 0
+    _, total, errors = parse(out)
     print(f"soak: {seconds}s, {upgrades} upgrades requested")
     print(f"requests {total}, failed {errors}")
     print(f"upgrades done {done}, failed {failed}")

@@ -43,6 +43,22 @@ def process_state(pid):
         return None
 
 
+def zombies_of(ppid):
+    """Zombie processes whose parent is ppid."""
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == ppid:
+            out.append(int(p))
+    return out
+
+
 def alive(pid):
     state = process_state(pid)
     return state is not None and state != "Z"

@@ -12,7 +12,7 @@ import time
 import unittest
 
 from byedtest import (BYED, ByedTestCase, alive, held_address, helper,
-                      http_get, wait_until)
+                      http_get, wait_until, zombies_of)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAULTY = os.path.join(HERE, "servers", "faulty.sh")
@@ -20,21 +20,6 @@ FAULTY = os.path.join(HERE, "servers", "faulty.sh")
 
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def zombies_of(ppid):
-    out = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] == "Z" and int(fields[1]) == ppid:
-            out.append(int(p))
-    return out
 
 
 class FaultTestCase(ByedTestCase):

@@ -12,25 +12,10 @@ import unittest
 
 from byedtest import BYED as BYED_PATH
 from byedtest import (ByedTestCase, alive, held_address, helper, http_get,
-                      http_get_retry, wait_until)
+                      http_get_retry, wait_until, zombies_of)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
-
-
-def zombies_of(ppid):
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] == "Z" and int(fields[1]) == ppid:
-            out.append(int(pid))
-    return out
 
 
 def wrk(port, seconds, connections=16):
