@@ -166,6 +166,14 @@ int Runtime::run() {
 void Runtime::dispatch(const Event& event) {
   for (const Action& a : core_.on(event)) execute(a);
   if (control_) note_transitions();
+  // Keep per-generation times only for generations the core still knows.
+  for (auto* times : {&started_at_, &ready_at_}) {
+    for (auto it = times->begin(); it != times->end();) {
+      bool known = false;
+      for (const auto& g : core_.generations()) known |= g.num == it->first;
+      it = known ? std::next(it) : times->erase(it);
+    }
+  }
 }
 
 // When each generation became ready, for `byed ctl status`.

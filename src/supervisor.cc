@@ -37,7 +37,7 @@ Supervisor::Supervisor(SupervisorOptions options) : opt_(std::move(options)) {}
 
 std::vector<Action> Supervisor::on(const Event& event) {
   if (exited_) return {};
-  return std::visit(
+  std::vector<Action> out = std::visit(
       [this](const auto& e) -> std::vector<Action> {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, Start>) return on_start();
@@ -53,6 +53,15 @@ std::vector<Action> Supervisor::on(const Event& event) {
         if constexpr (std::is_same_v<T, ExitDirEntry>) return on_exit_dir(e);
       },
       event);
+  // Forget generations that are gone (the current one stays, for its final
+  // status): a byed upgraded a million times holds no more than a few.
+  gens_.erase(std::remove_if(gens_.begin(), gens_.end(),
+                             [this](const Generation& g) {
+                               return g.state == GenState::kExited &&
+                                      g.num != current_;
+                             }),
+              gens_.end());
+  return out;
 }
 
 Supervisor::Generation* Supervisor::find_gen(int num) {
@@ -79,7 +88,8 @@ bool Supervisor::any_alive() const {
 
 std::vector<Action> Supervisor::on_start() {
   std::vector<Action> out;
-  if (!gens_.empty()) return out;
+  if (started_) return out;
+  started_ = true;
   if (stopped_by_exit_dir_) {
     // The group was already told to stop: do not start what would be
     // stopped at once.
@@ -95,6 +105,7 @@ std::vector<Action> Supervisor::on_start() {
 }
 
 void Supervisor::spawn(std::vector<Action>& out, int gen) {
+  last_gen_ = std::max(last_gen_, gen);
   gens_.push_back(Generation{gen, -1, GenState::kStarting, 0, false, ""});
   out.push_back(SpawnGeneration{gen});
   out.push_back(
@@ -266,7 +277,7 @@ std::vector<Action> Supervisor::on_upgrade_request(const std::string& source) {
 }
 
 void Supervisor::start_upgrade(std::vector<Action>& out) {
-  int gen = gens_.empty() ? 1 : gens_.back().num + 1;
+  int gen = ++last_gen_;
   upgrading_ = gen;
   out.push_back(NotifySystemd{"RELOADING=1\nSTATUS=upgrading: starting gen " +
                               std::to_string(gen)});
@@ -315,7 +326,7 @@ std::vector<Action> Supervisor::on_exit_dir(const ExitDirEntry& e) {
   stopped_by_exit_dir_ = true;
   log(out, LogLevel::kInfo, 0, "exit dir entry appeared: stopping",
       {{"entry", e.name}});
-  if (!gens_.empty()) {
+  if (started_) {
     out.push_back(NotifySystemd{"STOPPING=1"});
     begin_stop(out, SIGTERM);
   }

@@ -174,7 +174,8 @@ class Supervisor {
 
   std::vector<Action> on(const Event& event);
 
-  // Read-only view for status and tests.
+  // Read-only view for status and tests: the live generations (and the
+  // current one even after it ended).
   const std::vector<Generation>& generations() const { return gens_; }
   int current() const { return current_; }
   int upgrading() const { return upgrading_; }
@@ -210,7 +211,9 @@ class Supervisor {
   bool any_alive() const;
 
   SupervisorOptions opt_;
-  std::vector<Generation> gens_;
+  std::vector<Generation> gens_;  // live ones, and the current one
+  bool started_ = false;
+  int last_gen_ = 0;
   int current_ = 0;    // generation that receives forwarded signals
   int upgrading_ = 0;  // generation an upgrade is waiting on, 0: none
   bool upgrade_pending_ = false;  // one more requested while in flight

@@ -532,3 +532,25 @@ TEST_CASE("the serving generation dying mid-upgrade stops byed") {
   CHECK(sent[0].pid == 200);
   CHECK(exit_of(s.on(ChildExited{200, killed(SIGTERM)})) == 3);
 }
+
+TEST_CASE("generations that are gone are forgotten: no growth over upgrades") {
+  auto s = serving();
+  int pid = 100;
+  for (int gen = 2; gen <= 1000; ++gen) {
+    s.on(SignalReceived{SIGUSR1});
+    s.on(Spawned{gen, pid + 1, ""});
+    s.on(ChildReady{gen, "pipe"});
+    s.on(ChildExited{pid, exited(0)});  // the drained one
+    ++pid;
+  }
+  CHECK(s.current() == 1000);
+  CHECK(s.generations().size() == 1);
+  // A failed upgrade is forgotten too, and numbering goes on.
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{1001, 5000, ""});
+  s.on(ChildExited{5000, exited(1)});
+  CHECK(s.generations().size() == 1);
+  auto sp = only<SpawnGeneration>(s.on(SignalReceived{SIGUSR1}));
+  REQUIRE(sp.size() == 1);
+  CHECK(sp[0].gen == 1002);
+}
