@@ -1,4 +1,5 @@
-// main.cc — command line -> Config, then run. Nothing else lives here.
+// main.cc — command lines: byed's own (-> Config, then run) and `byed ctl`'s
+// (-> one control request). Nothing else lives here.
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
