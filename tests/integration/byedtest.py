@@ -240,3 +240,34 @@ def held_address(byed, name=None):
     line = byed.read_line("holding socket", stream="err")
     fields = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
     return fields["address"]
+
+
+class GenerationsTestCase(ByedTestCase):
+    """For tests that upgrade: a private temp dir, and a mode file that the
+    test servers (byeserver, servers/faulty.sh) read at start, so each new
+    generation can be told how to behave."""
+
+    def setUp(self):
+        super().setUp()
+        import shutil
+        import tempfile
+        self.tmp = tempfile.mkdtemp(prefix="byed-gen-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.mode_file = os.path.join(self.tmp, "mode")
+        self.set_mode("ok")
+
+    def set_mode(self, mode):
+        with open(self.mode_file, "w") as f:
+            f.write(mode + "\n")
+
+    def upgrade(self, b, timeout=30):
+        """USR1, then the outcome line: ('done'|'failed', line)."""
+        b.signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while True:
+            line = b.read_line("upgrade ", stream="err",
+                               timeout=max(0.1, deadline - time.monotonic()))
+            if "upgrade done" in line:
+                return "done", line
+            if "upgrade failed" in line:
+                return "failed", line

@@ -3,13 +3,11 @@
 import json
 import os
 import shutil
-import signal
 import socket
 import stat
 import subprocess
 import tempfile
 import threading
-import time
 import unittest
 
 from byedtest import BYED, ByedTestCase, alive, helper, wait_until
@@ -80,7 +78,7 @@ class ControlTests(ByedTestCase):
         self.assertIsNone(s["last_upgrade"])
 
     def test_upgrade_success_and_failure_exit_codes(self):
-        b = self.start_byed()
+        self.start_byed()
         code, out, err = ctl("--control", self.sock, "upgrade")
         self.assertEqual(code, 0, err)
         self.assertRegex(out, r"^upgraded: gen 2, pid \d+\n$")

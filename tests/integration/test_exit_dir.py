@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import unittest
 
-from byedtest import BYED, ByedTestCase, alive, helper, run_byed, wait_until
+from byedtest import ByedTestCase, alive, helper, run_byed
 
 
 class ExitDirTests(ByedTestCase):

@@ -1,7 +1,6 @@
 """Exit status: the child's code, 128+N, 127/126, and usage errors (2)."""
 
 import os
-import stat
 import tempfile
 import unittest
 

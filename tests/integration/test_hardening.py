@@ -3,15 +3,13 @@
 import json
 import os
 import resource
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import unittest
 
-from byedtest import (BYED, ByedTestCase, alive, held_address, helper,
+from byedtest import (BYED, GenerationsTestCase, alive, held_address, helper,
                       http_get, wait_until, zombies_of)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -22,18 +20,16 @@ def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-class FaultTestCase(ByedTestCase):
-    def setUp(self):
-        super().setUp()
-        self.tmp = tempfile.mkdtemp(prefix="byed-hard-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-        self.mode_file = os.path.join(self.tmp, "mode")
-        self.set_mode("ok")
+def assert_no_leak(pid, fds):
+    """byed's fds back to at most `fds` (<=: the ready pipe of the generation
+    that was current when they were counted may since have closed) and no
+    zombie of its own."""
+    wait_until(lambda: fd_count(pid) <= fds, timeout=10,
+               what=f"byed's fd count back to {fds} (now {fd_count(pid)})")
+    wait_until(lambda: not zombies_of(pid), what="no zombies")
 
-    def set_mode(self, mode):
-        with open(self.mode_file, "w") as f:
-            f.write(mode + "\n")
 
+class FaultTestCase(GenerationsTestCase):
     def start_faulty(self, extra=()):
         b = self.start(["-l", "127.0.0.1:0", "--ready", "message",
                         "--ready-timeout", "3s", "--stop-timeout", "2s",
@@ -43,15 +39,6 @@ class FaultTestCase(ByedTestCase):
         self.port = int(held_address(b).rsplit(":", 1)[1])
         b.read_line("gen=1 ready", stream="err")
         return b
-
-    def upgrade(self, b, timeout=30):
-        b.signal(signal.SIGUSR1)
-        while True:
-            line = b.read_line("upgrade ", stream="err", timeout=timeout)
-            if "upgrade done" in line:
-                return "done", line
-            if "upgrade failed" in line:
-                return "failed", line
 
     def served_pid(self):
         status, body = http_get("127.0.0.1", self.port)
@@ -75,11 +62,7 @@ class UpgradeFaultTests(FaultTestCase):
         else:
             wait_until(lambda: not alive(before), what="old generation gone")
             self.assertNotEqual(self.served_pid(), before)
-        # (<=: the ready pipe of the generation that was current when we
-        # counted may since have closed.)
-        wait_until(lambda: fd_count(b.pid) <= fds, timeout=10,
-                   what=f"byed's fd count back to {fds}")
-        wait_until(lambda: not zombies_of(b.pid), what="no zombies")
+        assert_no_leak(b.pid, fds)
         b.signal(signal.SIGTERM)
         self.assertEqual(b.wait(timeout=20)[0], 0)
 
@@ -115,9 +98,7 @@ class UpgradeFaultTests(FaultTestCase):
                              line)
         self.set_mode("ok")
         self.assertEqual(http_get("127.0.0.1", self.port)[0], 200)
-        wait_until(lambda: fd_count(b.pid) <= fds, timeout=10,
-                   what=f"byed's fd count back to {fds} (now {fd_count(b.pid)})")
-        wait_until(lambda: not zombies_of(b.pid), what="no zombies")
+        assert_no_leak(b.pid, fds)
         b.signal(signal.SIGTERM)
         self.assertEqual(b.wait(timeout=20)[0], 0)
 

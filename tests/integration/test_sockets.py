@@ -9,7 +9,7 @@ import tempfile
 import unittest
 
 from byedtest import (BYED, ByedTestCase, free_port, held_address, helper,
-                      http_get, http_get_retry, run_byed, wait_until)
+                      http_get, http_get_retry, run_byed)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"

@@ -6,12 +6,11 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import unittest
 
 from byedtest import BYED as BYED_PATH
-from byedtest import (ByedTestCase, alive, held_address, helper, http_get,
+from byedtest import (GenerationsTestCase, alive, held_address, helper, http_get,
                       http_get_retry, wait_until, zombies_of)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,18 +42,7 @@ def port_of(b):
     return int(held_address(b).rsplit(":", 1)[1])
 
 
-class UpgradeTestCase(ByedTestCase):
-    def setUp(self):
-        super().setUp()
-        self.tmp = tempfile.mkdtemp(prefix="byed-upgrade-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-        self.mode_file = os.path.join(self.tmp, "mode")
-        self.set_mode("ok")
-
-    def set_mode(self, mode):
-        with open(self.mode_file, "w") as f:
-            f.write(mode + "\n")
-
+class UpgradeTestCase(GenerationsTestCase):
     def start_bye(self, extra=(), program=None):
         b = self.start(["-l", "127.0.0.1:0", *extra, "--",
                         program or helper("byeserver")],
@@ -63,18 +51,6 @@ class UpgradeTestCase(ByedTestCase):
         pid = int(b.read_line("ready pid=").split("=")[1])
         b.read_line("gen=1 ready", stream="err")
         return b, port, pid
-
-    def upgrade(self, b, timeout=30):
-        """USR1, then the outcome line: ('done'|'failed', line)."""
-        b.signal(signal.SIGUSR1)
-        deadline = time.monotonic() + timeout
-        while True:
-            line = b.read_line("upgrade ", stream="err",
-                               timeout=max(0.1, deadline - time.monotonic()))
-            if "upgrade done" in line:
-                return "done", line
-            if "upgrade failed" in line:
-                return "failed", line
 
     def served_pid(self, port):
         status, body = http_get("127.0.0.1", port)
