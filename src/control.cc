@@ -23,7 +23,9 @@ std::string line_of(const nlohmann::json& j) {
          "\n";
 }
 
-bool write_all(int fd, const std::string& data) {
+// send(2) all of data to a socket peer: no SIGPIPE, and a non-blocking
+// socket that is full is waited on briefly.
+bool send_all(int fd, const std::string& data) {
   size_t off = 0;
   while (off < data.size()) {
     ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
@@ -114,12 +116,9 @@ void ControlServer::listen(const std::string& path) {
     dev_ = st.st_dev;
     ino_ = st.st_ino;
   }
-  uv_poll_init(loop_, poll_.get(), fd_.get());
-  poll_.mark_initialized();
-  poll_->data = this;
-  uv_timer_init(loop_, backoff_.get());
-  backoff_.mark_initialized();
-  backoff_->data = this;
+  int rc = poll_.init(uv_poll_init, loop_, this, fd_.get());
+  if (rc == 0) rc = backoff_.init(uv_timer_init, loop_, this);
+  if (rc != 0) throw SocketError("control " + path + ": " + uv_strerror(rc), 1);
   watch_listener();
 }
 
@@ -156,9 +155,9 @@ void ControlServer::on_accept() {
     socklen_t len = sizeof cred;
     if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
         (cred.uid != 0 && cred.uid != geteuid())) {
-      write_all(cfd, line_of(control_error("permission denied: uid " +
-                                           std::to_string(cred.uid) +
-                                           " may not control this byed")));
+      send_all(cfd, line_of(control_error("permission denied: uid " +
+                                          std::to_string(cred.uid) +
+                                          " may not control this byed")));
       on_note_("control: rejected a client with uid " +
                std::to_string(cred.uid));
       continue;  // closed by UniqueFd
@@ -167,16 +166,14 @@ void ControlServer::on_accept() {
     c->server = this;
     c->id = next_id_++;
     c->fd = std::move(fd);
-    uv_poll_init(loop_, c->poll.get(), c->fd.get());
-    c->poll.mark_initialized();
-    c->poll->data = c.get();
+    if (c->poll.init(uv_poll_init, loop_, c.get(), c->fd.get()) != 0 ||
+        c->idle.init(uv_timer_init, loop_, c.get()) != 0) {
+      continue;  // dropped: closed by its destructors
+    }
     uv_poll_start(c->poll.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
       auto* conn = static_cast<Conn*>(h->data);
       conn->server->on_readable(*conn);
     });
-    uv_timer_init(loop_, c->idle.get());
-    c->idle.mark_initialized();
-    c->idle->data = c.get();
     arm_idle(*c);
     conns_[c->id] = std::move(c);
   }
@@ -226,7 +223,7 @@ void ControlServer::on_readable(Conn& c) {
 bool ControlServer::reply(ConnId id, const nlohmann::json& message) {
   auto it = conns_.find(id);
   if (it == conns_.end()) return false;
-  if (!write_all(it->second->fd.get(), line_of(message))) {
+  if (!send_all(it->second->fd.get(), line_of(message))) {
     close_conn(id);
     return false;
   }
@@ -273,7 +270,7 @@ nlohmann::json control_call(const std::string& path, const std::string& cmd,
   nlohmann::json req = {{"v", kControlVersion}, {"cmd", cmd}};
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string send_error;
-  if (!write_all(fd.get(), line_of(req))) {
+  if (!send_all(fd.get(), line_of(req))) {
     // byed may have refused us and closed at once; its reason is waiting
     // to be read.
     send_error = "send to " + path + ": " + strerror(errno);

@@ -18,17 +18,6 @@ namespace {
 constexpr uint32_t kWatchMask =
     IN_CREATE | IN_MOVED_TO | IN_ONLYDIR | IN_DELETE_SELF | IN_MOVE_SELF;
 
-bool write_all(int fd, const std::string& data) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
-}
-
 std::string err(const std::string& what, int e) {
   return what + ": " + strerror(e);
 }
@@ -134,10 +123,11 @@ std::string ExitDirWatcher::start() {
     inotify_.reset();
     if (e == ENOENT || e == ENOTDIR) return err("exit dir " + dir_, e);
     start_polling(err("inotify_add_watch " + dir_, e));
+  } else if (int rc = poll_.init(uv_poll_init, loop_, this, inotify_.get());
+             rc != 0) {
+    inotify_.reset();
+    start_polling(std::string("uv_poll_init: ") + uv_strerror(rc));
   } else {
-    uv_poll_init(loop_, poll_.get(), inotify_.get());
-    poll_.mark_initialized();
-    poll_->data = this;
     uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
       static_cast<ExitDirWatcher*>(h->data)->on_readable();
     });
@@ -150,9 +140,7 @@ std::string ExitDirWatcher::start() {
 void ExitDirWatcher::start_polling(const std::string& why) {
   on_note_(false, "no inotify watch for the exit dir (" + why +
                       "): polling it every 100ms instead");
-  uv_timer_init(loop_, timer_.get());
-  timer_.mark_initialized();
-  timer_->data = this;
+  timer_.init(uv_timer_init, loop_, this);  // cannot fail
   uv_timer_start(
       timer_.get(),
       [](uv_timer_t* h) { static_cast<ExitDirWatcher*>(h->data)->scan(); }, 100,

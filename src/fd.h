@@ -7,6 +7,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <string_view>
 #include <utility>
 
 namespace byed {
@@ -38,5 +40,17 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
+
+// Writes all of data, retrying after EINTR and short writes. False on any
+// other error (errno says which) or if the fd stops taking bytes.
+inline bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
 
 }  // namespace byed

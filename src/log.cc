@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <nlohmann/json.hpp>
 
+#include "fd.h"
+
 namespace byed {
 namespace {
 
@@ -75,16 +77,8 @@ std::string Logger::format(const LogRecord& r) const {
 
 void Logger::write(const LogRecord& record) const {
   if (!enabled(record.level)) return;
-  std::string line = format(record);
-  const char* p = line.data();
-  size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(STDERR_FILENO, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // stderr is gone: nothing better to do
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
+  // If stderr is gone there is nothing better to do than carry on.
+  write_all(STDERR_FILENO, format(record));
 }
 
 }  // namespace byed

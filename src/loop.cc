@@ -104,13 +104,15 @@ int Runtime::run() {
     return 1;
   }
   signal_fd_.reset(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
-  if (!signal_fd_ ||
-      uv_poll_init(&loop_, signal_poll_.get(), signal_fd_.get()) != 0) {
+  if (!signal_fd_) {
     log(LogLevel::kError, "cannot watch signals", {{"error", strerror(errno)}});
     return 1;
   }
-  signal_poll_.mark_initialized();
-  signal_poll_->data = this;
+  if (int rc = signal_poll_.init(uv_poll_init, &loop_, this, signal_fd_.get());
+      rc != 0) {
+    log(LogLevel::kError, "cannot watch signals", {{"error", uv_strerror(rc)}});
+    return 1;
+  }
   uv_poll_start(signal_poll_.get(), UV_READABLE, &Runtime::on_signals);
   take_terminal_ = own_foreground_terminal();
   clock_gettime(CLOCK_REALTIME, &byed_started_);
@@ -166,7 +168,12 @@ int Runtime::run() {
 void Runtime::dispatch(const Event& event) {
   for (const Action& a : core_.on(event)) execute(a);
   if (control_) note_transitions();
-  // Keep per-generation times only for generations the core still knows.
+}
+
+// Keeps per-generation times only for generations the core still knows.
+// Generations are forgotten only when a process exits, so reap() calls this,
+// off the path every forwarded signal takes.
+void Runtime::forget_gone_generations() {
   for (auto* times : {&started_at_, &ready_at_}) {
     for (auto it = times->begin(); it != times->end();) {
       bool known = false;
@@ -371,20 +378,16 @@ void Runtime::do_spawn(int gen) {
   if (r.pid > 0 && r.error == 0) {
     io->pid = r.pid;
     GenIo* raw = io.get();
-    if (io->ready_read) {
-      uv_poll_init(&loop_, io->ready_poll.get(), io->ready_read.get());
-      io->ready_poll.mark_initialized();
-      io->ready_poll->data = raw;
+    if (io->ready_read && io->ready_poll.init(uv_poll_init, &loop_, raw,
+                                              io->ready_read.get()) == 0) {
       uv_poll_start(io->ready_poll.get(), UV_READABLE,
                     [](uv_poll_t* h, int, int) {
                       auto* g = static_cast<GenIo*>(h->data);
                       g->runtime->read_ready_pipe(*g);
                     });
     }
-    if (io->notify) {
-      uv_poll_init(&loop_, io->notify_poll.get(), io->notify.get());
-      io->notify_poll.mark_initialized();
-      io->notify_poll->data = raw;
+    if (io->notify && io->notify_poll.init(uv_poll_init, &loop_, raw,
+                                           io->notify.get()) == 0) {
       uv_poll_start(io->notify_poll.get(), UV_READABLE,
                     [](uv_poll_t* h, int, int) {
                       auto* g = static_cast<GenIo*>(h->data);
@@ -479,9 +482,7 @@ void Runtime::do_signal(const SendSignal& s) {
 void Runtime::arm_timer(const TimerId& id, Millis after) {
   timers_.erase(id);
   UvHandle<uv_timer_t> h;
-  uv_timer_init(&loop_, h.get());
-  h.mark_initialized();
-  h->data = this;
+  h.init(uv_timer_init, &loop_, this);  // cannot fail
   uv_timer_start(h.get(), &Runtime::on_timer,
                  static_cast<uint64_t>(after.count()), 0);
   timers_.emplace(id, std::move(h));
@@ -561,7 +562,10 @@ void Runtime::reap() {
       if (io->second->notify) read_notify(*io->second);
     }
     dispatch(ChildExited{pid, status});
-    if (io != gen_io_.end()) gen_io_.erase(io);
+    if (io != gen_io_.end()) {
+      gen_io_.erase(io);
+      forget_gone_generations();
+    }
   }
 }
 

@@ -65,6 +65,7 @@ class Runtime {
   void on_control(ControlServer::ConnId id, const ControlRequest& req);
   void upgrade_finished(const UpgradeFinished& u);
   void note_transitions();
+  void forget_gone_generations();
   nlohmann::json status_json() const;
 
   static void on_signals(uv_poll_t* handle, int status, int events);

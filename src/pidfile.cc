@@ -24,9 +24,7 @@ std::string write_pidfile(const std::string& path, pid_t pid) {
                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!fd) return "pidfile " + tmp + ": " + strerror(errno);
   int e = 0;
-  if (fchmod(fd.get(), 0644) != 0 ||
-      write(fd.get(), body.data(), body.size()) !=
-          static_cast<ssize_t>(body.size()) ||
+  if (fchmod(fd.get(), 0644) != 0 || !write_all(fd.get(), body) ||
       fsync(fd.get()) != 0) {
     e = errno ? errno : EIO;
   }

@@ -30,8 +30,20 @@ class UvHandle {
   T* operator->() const { return h_; }
   uv_handle_t* handle() const { return reinterpret_cast<uv_handle_t*>(h_); }
 
-  // Call after the uv_*_init that succeeded, so reset() knows to uv_close.
-  void mark_initialized() { inited_ = true; }
+  // Initializes the handle with init_fn(loop, handle, args...) — uv_poll_init,
+  // uv_timer_init, ... — and sets its data pointer. Only a handle whose init
+  // succeeded is later uv_close()d; one whose init failed is simply freed.
+  // Returns libuv's status.
+  template <typename InitFn, typename... Args>
+  int init(InitFn init_fn, uv_loop_t* loop, void* data, Args... args) {
+    if (h_ == nullptr) h_ = new T{};
+    int rc = init_fn(loop, h_, args...);
+    if (rc == 0) {
+      inited_ = true;
+      h_->data = data;
+    }
+    return rc;
+  }
 
   void reset() {
     if (h_ == nullptr) return;
