@@ -24,18 +24,12 @@
 
 extern char** environ;
 
+#include "bench_util.h"
+
 namespace {
 
-double now_us() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-double pct(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p * (v.size() - 1) + 0.5)];
-}
+using bench::now_us;
+using bench::pct;
 
 void on_term(int) {
   (void)!write(1, "t", 1);
