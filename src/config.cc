@@ -1,11 +1,14 @@
 #include "config.h"
 
-#include <signal.h>
+#include <arpa/inet.h>
+#include <sys/un.h>
 
 #include <cctype>
+#include <charconv>
 #include <cstdint>
 
 #include "signals.h"
+#include "text.h"
 
 namespace byed {
 
@@ -63,59 +66,200 @@ std::string format_duration(Millis d) {
   return out;
 }
 
-void validate(const Config& config) {
+namespace {
+
+bool fail(std::string* err, std::string message) {
+  *err = std::move(message);
+  return false;
+}
+
+std::optional<long> parse_number(std::string_view s) {
+  long v = 0;
+  if (s.empty() || s.size() > 18) return std::nullopt;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+bool parse_port(std::string_view whole, std::string_view s, uint16_t* port,
+                std::string* err) {
+  auto v = parse_number(s);
+  if (!v || *v < 0 || *v > 65535) {
+    return fail(err,
+                "--listen '" + std::string(whole) + "': port must be 0..65535");
+  }
+  *port = static_cast<uint16_t>(*v);
+  return true;
+}
+
+}  // namespace
+
+bool validate(const Config& config, std::string* err) {
   if (config.command.empty()) {
-    throw ConfigError("no program given: byed [OPTIONS] -- PROGRAM [ARGS]");
+    return fail(err, "no program given: byed [OPTIONS] -- PROGRAM [ARGS]");
   }
   if (config.command.front().empty()) {
-    throw ConfigError("the program name is empty");
+    return fail(err, "the program name is empty");
   }
-  if (config.drain_signal <= 0) throw ConfigError("--drain-signal is not set");
+  if (config.drain_signal <= 0) return fail(err, "--drain-signal is not set");
   if (config.ready_timeout.count() <= 0) {
-    throw ConfigError("--ready-timeout must be longer than 0");
+    return fail(err, "--ready-timeout must be longer than 0");
+  }
+  if (config.control.size() >= sizeof(sockaddr_un::sun_path)) {
+    return fail(err, "--control '" + config.control + "': path too long");
   }
   auto cls = classify_signal(config.upgrade_signal, 0);
   if (cls != SignalClass::kForward || config.upgrade_signal <= 0) {
-    throw ConfigError("--upgrade-signal " + signal_name(config.upgrade_signal) +
-                      ": TERM, INT, QUIT and CHLD keep their own meaning");
+    return fail(err, "--upgrade-signal " + signal_name(config.upgrade_signal) +
+                         ": TERM, INT, QUIT and CHLD keep their own meaning");
   }
+  return true;
 }
 
-void parse_ready(std::string_view text, Config& config) {
+bool parse_ready(std::string_view text, Config* config, std::string* err) {
   if (text == "auto") {
-    config.ready_mode = ReadyMode::kAuto;
-    config.ready_delay = Millis{1000};
+    config->ready_mode = ReadyMode::kAuto;
+    config->ready_delay = Millis{1000};
   } else if (text == "message") {
-    config.ready_mode = ReadyMode::kMessage;
+    config->ready_mode = ReadyMode::kMessage;
   } else if (auto d = parse_duration(text); d && d->count() > 0) {
-    config.ready_mode = ReadyMode::kDelay;
-    config.ready_delay = *d;
+    config->ready_mode = ReadyMode::kDelay;
+    config->ready_delay = *d;
   } else {
-    throw ConfigError("--ready '" + std::string(text) +
-                      "': expected auto, message, or a duration like 2s");
+    return fail(err, "--ready '" + std::string(text) +
+                         "': expected auto, message, or a duration like 2s");
   }
+  return true;
 }
 
-void parse_exit_role(std::string_view text, Config& config) {
+bool parse_exit_role(std::string_view text, Config* config, std::string* err) {
   bool leader = false, follower = false;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    std::string_view part = text.substr(
-        start, comma == std::string_view::npos ? text.npos : comma - start);
+  for (std::string_view part : split(text, ',')) {
     if (part == "leader") {
       leader = true;
     } else if (part == "follower") {
       follower = true;
     } else {
-      throw ConfigError("--exit-role '" + std::string(text) +
-                        "': expected leader, follower or leader,follower");
+      return fail(err, "--exit-role '" + std::string(text) +
+                           "': expected leader, follower or leader,follower");
     }
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
   }
-  config.exit_leader = leader;
-  config.exit_follower = follower;
+  config->exit_leader = leader;
+  config->exit_follower = follower;
+  return true;
+}
+
+bool valid_fd_name(std::string_view name) {
+  if (name.empty() || name.size() > 255) return false;
+  for (unsigned char c : name) {
+    if (c < 0x21 || c > 0x7e || c == ':') return false;
+  }
+  return true;
+}
+
+bool parse_listen(std::string_view text, ListenAddress* out, std::string* err) {
+  auto bad = [&](const std::string& why) {
+    return fail(err, "--listen '" + std::string(text) + "': " + why);
+  };
+  ListenAddress a;
+  a.text = std::string(text);
+  std::string_view rest = text;
+  // NAME= prefix: only if what precedes '=' has no ':' '[' or '/'.
+  size_t eq = rest.find('=');
+  if (eq != std::string_view::npos &&
+      rest.substr(0, eq).find_first_of(":[/") == std::string_view::npos) {
+    a.name = std::string(rest.substr(0, eq));
+    if (!valid_fd_name(a.name)) {
+      return bad("name must be 1-255 printable characters without ':'");
+    }
+    rest.remove_prefix(eq + 1);
+  }
+  if (rest.empty()) return bad("no address");
+  if (rest.substr(0, 5) == "unix:") {
+    a.kind = ListenAddress::Kind::kUnix;
+    a.path = std::string(rest.substr(5));
+    if (a.path.empty() || a.path[0] != '/') {
+      return bad("unix socket path must be absolute");
+    }
+    if (a.path.size() >= sizeof(sockaddr_un::sun_path)) {
+      return bad("unix socket path too long");
+    }
+    if (a.path.find('\0') != std::string::npos) return bad("NUL in path");
+    *out = std::move(a);
+    return true;
+  }
+  if (rest[0] == '[') {
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos || close + 1 >= rest.size() ||
+        rest[close + 1] != ':') {
+      return bad("expected [V6ADDR]:PORT");
+    }
+    a.host = std::string(rest.substr(1, close - 1));
+    in6_addr tmp{};
+    if (inet_pton(AF_INET6, a.host.c_str(), &tmp) != 1) {
+      return bad("'" + a.host + "' is not an IPv6 address");
+    }
+    if (!parse_port(text, rest.substr(close + 2), &a.port, err)) return false;
+    *out = std::move(a);
+    return true;
+  }
+  size_t colon = rest.rfind(':');
+  if (colon == std::string_view::npos) {
+    if (!parse_port(text, rest, &a.port, err)) return false;
+    *out = std::move(a);
+    return true;
+  }
+  a.host = std::string(rest.substr(0, colon));
+  if (a.host.empty() || a.host.find(':') != std::string::npos) {
+    return bad("expected HOST:PORT (write IPv6 as [ADDR]:PORT)");
+  }
+  in_addr tmp{};
+  if (a.host != "localhost" && inet_pton(AF_INET, a.host.c_str(), &tmp) != 1) {
+    return bad("'" + a.host +
+               "' is not an IPv4 address (byed takes IP literals or "
+               "localhost, and resolves no names)");
+  }
+  if (!parse_port(text, rest.substr(colon + 1), &a.port, err)) return false;
+  *out = std::move(a);
+  return true;
+}
+
+bool parse_listen_env(const char* listen_fds, const char* listen_pid,
+                      const char* listen_fdnames, pid_t self, ListenEnv* out,
+                      std::string* err) {
+  *out = ListenEnv{};
+  if (listen_fds == nullptr || listen_pid == nullptr) return true;
+  auto pid = parse_number(listen_pid);
+  if (!pid || *pid != self) return true;  // meant for another process
+  auto n = parse_number(listen_fds);
+  if (!n || *n < 0 || *n > 4096) {
+    return fail(err, "LISTEN_FDS='" + std::string(listen_fds) +
+                         "': not a count of fds");
+  }
+  out->count = static_cast<int>(*n);
+  std::vector<std::string_view> names;
+  if (listen_fdnames != nullptr) names = split(listen_fdnames, ':');
+  for (int i = 0; i < out->count; ++i) {
+    bool named = static_cast<size_t>(i) < names.size() &&
+                 valid_fd_name(names[static_cast<size_t>(i)]);
+    out->names.push_back(named ? std::string(names[static_cast<size_t>(i)])
+                               : "unknown");
+  }
+  return true;
+}
+
+bool consumed_env_var(std::string_view key) {
+  static constexpr std::string_view kExact[] = {"EXIT_DIR", "PIDFILE",
+                                                "NOTIFY_SOCKET"};
+  static constexpr std::string_view kPrefix[] = {"LISTEN_", "WATCHDOG_",
+                                                 "BYED_"};
+  for (auto k : kExact) {
+    if (key == k) return true;
+  }
+  for (auto p : kPrefix) {
+    if (key.substr(0, p.size()) == p) return true;
+  }
+  return false;
 }
 
 std::string default_name(const std::vector<std::string>& command) {

@@ -1,29 +1,29 @@
-// config.h — what byed was asked to do, and the parsers for its values.
+// config.h — what byed was asked to do, and the grammar of every value.
 //
 // Config is filled by main.cc from the command line and the environment and
-// then only read. The parsers here are pure (no I/O) so they can be unit
-// tested and fuzzed; each returns nullopt or throws ConfigError with a
-// message fit for a one-line usage error.
+// then only read. Everything here is pure (no I/O, no syscalls), so it is
+// unit tested and fuzzed: durations, --ready, --exit-role, --listen
+// addresses, the LISTEN_* variables, and the checks across options.
+//
+// Error convention (all of byed): a function that can fail for a reason
+// worth telling returns bool and fills `std::string* err` with a one-line
+// message; a value parser with a single way to fail returns std::optional.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
+#include <cstdint>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "log.h"
-#include "sockets.h"
 
 namespace byed {
 
 using Millis = std::chrono::milliseconds;
-
-class ConfigError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // "250ms", "2s", "1m", "1m30s", "0". A bare number other than 0 is rejected:
 // the unit is the one thing an operator must not have to guess.
@@ -36,11 +36,28 @@ std::string format_duration(Millis d);
 // message (a pipe byte or READY=1 only), or a duration alive.
 enum class ReadyMode { kAuto, kMessage, kDelay };
 
+// One --listen value: [NAME=]PORT | HOST:PORT | [V6]:PORT | unix:/path.
+struct ListenAddress {
+  enum class Kind { kTcp, kUnix };
+  Kind kind = Kind::kTcp;
+  std::string name;  // LISTEN_FDNAMES entry; empty: "unknown", as systemd
+  std::string host;  // empty: every interface (dual-stack [::] where possible)
+  uint16_t port = 0;
+  std::string path;  // unix
+  std::string text;  // as given, for messages
+};
+
+// What systemd passed: how many fds (from 3) and their names.
+struct ListenEnv {
+  int count = 0;
+  std::vector<std::string> names;  // count entries
+};
+
 struct Config {
   std::vector<std::string> command;  // PROGRAM ARGS...
 
   Millis stop_timeout{30000};  // 0: never SIGKILL
-  int upgrade_signal = 0;      // set by main (SIGUSR1 by default)
+  int upgrade_signal = 10;     // SIGUSR1
   int drain_signal = 15;       // sent to a replaced generation (SIGTERM)
   ReadyMode ready_mode = ReadyMode::kAuto;
   Millis ready_delay{1000};
@@ -58,17 +75,38 @@ struct Config {
   std::string exit_dir;       // --exit-dir / EXIT_DIR; empty: none
   bool exit_leader = true;    // --exit-role leader: write NAME.exit
   bool exit_follower = true;  // --exit-role follower: stop on an entry
+
+  // What the core derives, in one place.
+  bool leader() const { return !exit_dir.empty() && exit_leader; }
+  bool follower() const { return !exit_dir.empty() && exit_follower; }
 };
 
-// "auto", "message" or a duration. Throws ConfigError.
-void parse_ready(std::string_view text, Config& config);
+// "auto", "message" or a duration.
+bool parse_ready(std::string_view text, Config* config, std::string* err);
 
-// "leader", "follower", "leader,follower" (either order). Throws ConfigError.
-void parse_exit_role(std::string_view text, Config& config);
+// "leader", "follower", "leader,follower" (either order).
+bool parse_exit_role(std::string_view text, Config* config, std::string* err);
 
-// Checks what the parsers cannot see alone (e.g. an upgrade signal that is
-// also a stop signal). Throws ConfigError.
-void validate(const Config& config);
+// [NAME=]PORT, HOST:PORT, [V6]:PORT, unix:/path. Hosts are IP literals or
+// localhost: byed resolves no names.
+bool parse_listen(std::string_view text, ListenAddress* out, std::string* err);
+
+// The pure part of sd_listen_fds, given the three variables and our pid:
+// no fds when LISTEN_PID is absent or not ours; an error when LISTEN_FDS is
+// not a count. Invalid names become "unknown", as systemd's own.
+bool parse_listen_env(const char* listen_fds, const char* listen_pid,
+                      const char* listen_fdnames, pid_t self, ListenEnv* out,
+                      std::string* err);
+
+// A valid LISTEN_FDNAMES entry: 1..255 printable ASCII characters, no ':'.
+bool valid_fd_name(std::string_view name);
+
+// Checks what the parsers cannot see alone (the program, an upgrade signal
+// that is also a stop signal, a --ready delay past --ready-timeout).
+bool validate(const Config& config, std::string* err);
+
+// The environment variables byed consumes and replaces for its children.
+bool consumed_env_var(std::string_view key);
 
 // basename of argv[0] of the command, for the default --name.
 std::string default_name(const std::vector<std::string>& command);

@@ -9,9 +9,6 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <stdexcept>
-
-#include "sockets.h"
 
 namespace byed {
 namespace {
@@ -21,6 +18,22 @@ constexpr uint64_t kIdleMs = 30000;
 std::string line_of(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
          "\n";
+}
+
+// Waits until fd has `events` or the deadline passes: >0 ready, 0 timed out,
+// <0 error. EINTR is retried against the same deadline.
+int poll_until(int fd, short events,
+               std::chrono::steady_clock::time_point deadline) {
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) return 0;
+    pollfd p{fd, events, 0};
+    int r = poll(&p, 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r != 0) return r;
+  }
 }
 
 // send(2) all of data to a socket peer: no SIGPIPE, and a non-blocking
@@ -33,8 +46,9 @@ bool send_all(int fd, const std::string& data) {
     if (n < 0 && errno == EAGAIN) {
       // A reply is a few hundred bytes; a peer that does not read even that
       // is waited for briefly, then dropped.
-      pollfd p{fd, POLLOUT, 0};
-      if (poll(&p, 1, 1000) <= 0) return false;
+      auto deadline =
+          std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      if (poll_until(fd, POLLOUT, deadline) <= 0) return false;
       continue;
     }
     if (n <= 0) return false;
@@ -43,35 +57,122 @@ bool send_all(int fd, const std::string& data) {
   return true;
 }
 
+nlohmann::json time_or_null(const timespec& ts) {
+  if (ts.tv_sec == 0 && ts.tv_nsec == 0) return nullptr;
+  return rfc3339(ts, 3);
+}
+
+long long millis_between(const timespec& a, const timespec& b) {
+  return (static_cast<long long>(b.tv_sec) - a.tv_sec) * 1000 +
+         (b.tv_nsec - a.tv_nsec) / 1000000;
+}
+
+const char* state_name(Supervisor::GenState s) {
+  switch (s) {
+    case Supervisor::GenState::kStarting:
+      return "starting";
+    case Supervisor::GenState::kReady:
+      return "ready";
+    case Supervisor::GenState::kDraining:
+      return "draining";
+    case Supervisor::GenState::kExited:
+      break;
+  }
+  return "exited";
+}
+
 }  // namespace
 
-std::optional<ControlRequest> parse_control_request(const std::string& line,
-                                                    std::string& error) {
+bool parse_control_request(const std::string& line, Command* cmd,
+                           std::string* err) {
   nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    error = "malformed request: expected one JSON object per line";
-    return std::nullopt;
+    *err = "malformed request: expected one JSON object per line";
+    return false;
   }
   auto v = j.find("v");
   if (v != j.end() && (!v->is_number_integer() || *v != kControlVersion)) {
-    error = "unsupported protocol version (this byed speaks v1)";
-    return std::nullopt;
+    *err = "unsupported protocol version (this byed speaks v1)";
+    return false;
   }
-  auto cmd = j.find("cmd");
-  if (cmd == j.end() || !cmd->is_string()) {
-    error = "missing \"cmd\"";
-    return std::nullopt;
+  auto c = j.find("cmd");
+  if (c == j.end() || !c->is_string()) {
+    *err = "missing \"cmd\"";
+    return false;
   }
-  std::string c = cmd->get<std::string>();
-  if (c != "status" && c != "upgrade" && c != "stop") {
-    error = "unknown command '" + c + "' (status, upgrade, stop)";
-    return std::nullopt;
+  const std::string& name = c->get_ref<const std::string&>();
+  if (name == "status") {
+    *cmd = Command::kStatus;
+  } else if (name == "upgrade") {
+    *cmd = Command::kUpgrade;
+  } else if (name == "stop") {
+    *cmd = Command::kStop;
+  } else {
+    *err = "unknown command '" + name + "' (status, upgrade, stop)";
+    return false;
   }
-  return ControlRequest{c};
+  return true;
 }
 
 nlohmann::json control_error(const std::string& message) {
   return {{"v", kControlVersion}, {"ok", false}, {"error", message}};
+}
+
+nlohmann::json upgrade_reply(const UpgradeResult& r) {
+  nlohmann::json reply = {{"v", kControlVersion}, {"ok", r.ok}, {"gen", r.gen}};
+  if (r.ok) {
+    reply["pid"] = r.pid;
+  } else {
+    reply["reason"] = r.reason;
+  }
+  return reply;
+}
+
+nlohmann::json stopping_reply() {
+  return {{"v", kControlVersion}, {"ok", true}, {"stopping", true}};
+}
+
+nlohmann::json status_reply(const Supervisor& core, const StatusContext& ctx) {
+  nlohmann::json gens = nlohmann::json::array();
+  for (const auto& g : core.generations()) {
+    if (g.state == Supervisor::GenState::kExited) continue;
+    gens.push_back({{"gen", g.num},
+                    {"pid", g.pid},
+                    {"state", state_name(g.state)},
+                    {"current", g.num == core.current()},
+                    {"started_at", time_or_null(g.started_at)},
+                    {"ready_at", time_or_null(g.ready_at)}});
+  }
+  nlohmann::json socks = nlohmann::json::array();
+  if (ctx.sockets != nullptr) {
+    for (size_t i = 0; i < ctx.sockets->size(); ++i) {
+      const HeldSocket& s = (*ctx.sockets)[i];
+      socks.push_back({{"fd", 3 + i},
+                       {"name", s.name},
+                       {"address", s.address},
+                       {"from", s.from_systemd ? "systemd" : "listen"}});
+    }
+  }
+  nlohmann::json last;
+  if (const auto& u = core.last_upgrade()) {
+    last = {{"result", u->ok ? "succeeded" : "failed"},
+            {"gen", u->gen},
+            {"reason", u->ok ? nlohmann::json() : nlohmann::json(u->reason)},
+            {"duration", format_duration(Millis{
+                             millis_between(u->started_at, u->finished_at)})},
+            {"finished_at", time_or_null(u->finished_at)}};
+  }
+  long long up = millis_between(ctx.started_at, ctx.now);
+  return {{"v", kControlVersion},
+          {"ok", true},
+          {"pid", ctx.pid},
+          {"started_at", rfc3339(ctx.started_at, 3)},
+          {"uptime", format_duration(Millis{up - up % 1000})},
+          {"stopping", core.stopping()},
+          {"upgrading", core.upgrading() != 0},
+          {"generations", gens},
+          {"sockets", socks},
+          {"last_upgrade", last}};
 }
 
 // ---- server -----------------------------------------------------------------
@@ -96,36 +197,37 @@ ControlServer::~ControlServer() {
   conns_.clear();
   backoff_.reset();
   poll_.reset();
-  if (!path_.empty()) {
-    struct stat st {};
-    if (lstat(path_.c_str(), &st) == 0 && st.st_dev == dev_ &&
-        st.st_ino == ino_) {
-      unlink(path_.c_str());
-    }
-  }
+  file_.unlink_if_ours();
 }
 
-void ControlServer::listen(const std::string& path) {
-  fd_ = bind_unix_socket(path, "control " + path, SOCK_STREAM, 0600);
+bool ControlServer::listen(const std::string& path, std::string* err) {
+  std::string what = "control " + path;
+  if (!bind_unix_socket(path, what, SOCK_STREAM, 0600, &fd_, err)) {
+    return false;
+  }
   if (::listen(fd_.get(), 64) != 0) {
-    throw SocketError("control " + path + ": " + strerror(errno), 1);
+    *err = what + ": " + strerror(errno);
+    return false;
   }
-  path_ = path;
-  struct stat st {};
-  if (lstat(path.c_str(), &st) == 0) {
-    dev_ = st.st_dev;
-    ino_ = st.st_ino;
-  }
+  file_.remember(path);
   int rc = poll_.init(uv_poll_init, loop_, this, fd_.get());
   if (rc == 0) rc = backoff_.init(uv_timer_init, loop_, this);
-  if (rc != 0) throw SocketError("control " + path + ": " + uv_strerror(rc), 1);
-  watch_listener();
+  if (rc != 0) {
+    *err = what + ": " + uv_strerror(rc);
+    return false;
+  }
+  return watch_listener(err);
 }
 
-void ControlServer::watch_listener() {
-  uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
+bool ControlServer::watch_listener(std::string* err) {
+  int rc = uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
     static_cast<ControlServer*>(h->data)->on_accept();
   });
+  if (rc != 0) {
+    *err = "control " + file_.path + ": " + uv_strerror(rc);
+    return false;
+  }
+  return true;
 }
 
 void ControlServer::on_accept() {
@@ -144,7 +246,8 @@ void ControlServer::on_accept() {
             backoff_.get(),
             [](uv_timer_t* h) {
               auto* self = static_cast<ControlServer*>(h->data);
-              self->watch_listener();
+              std::string err;
+              if (!self->watch_listener(&err)) self->on_note_(err);
             },
             100, 0);
       }
@@ -167,13 +270,13 @@ void ControlServer::on_accept() {
     c->id = next_id_++;
     c->fd = std::move(fd);
     if (c->poll.init(uv_poll_init, loop_, c.get(), c->fd.get()) != 0 ||
-        c->idle.init(uv_timer_init, loop_, c.get()) != 0) {
+        c->idle.init(uv_timer_init, loop_, c.get()) != 0 ||
+        uv_poll_start(c->poll.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
+          auto* conn = static_cast<Conn*>(h->data);
+          conn->server->on_readable(*conn);
+        }) != 0) {
       continue;  // dropped: closed by its destructors
     }
-    uv_poll_start(c->poll.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
-      auto* conn = static_cast<Conn*>(h->data);
-      conn->server->on_readable(*conn);
-    });
     arm_idle(*c);
     conns_[c->id] = std::move(c);
   }
@@ -206,12 +309,13 @@ void ControlServer::on_readable(Conn& c) {
     c.in.erase(0, nl + 1);
     arm_idle(c);
     std::string error;
-    auto req = parse_control_request(line, error);
-    if (!req) {
+    Command cmd{};
+    if (!parse_control_request(line, &cmd, &error)) {
       if (!reply(id, control_error(error))) return;
       continue;
     }
-    on_request_(id, *req);  // may reply, or close this connection
+    c.waiting = true;      // until its answer, however long that takes
+    on_request_(id, cmd);  // may reply, or close this connection
     if (conns_.find(id) == conns_.end()) return;
   }
   if (c.in.size() > kControlMaxLine) {
@@ -220,21 +324,17 @@ void ControlServer::on_readable(Conn& c) {
   }
 }
 
-bool ControlServer::reply(ConnId id, const nlohmann::json& message) {
+bool ControlServer::reply(ConnId id, const nlohmann::json& message,
+                          bool keep_waiting) {
   auto it = conns_.find(id);
   if (it == conns_.end()) return false;
   if (!send_all(it->second->fd.get(), line_of(message))) {
     close_conn(id);
     return false;
   }
+  it->second->waiting = keep_waiting;
+  if (!keep_waiting) arm_idle(*it->second);
   return true;
-}
-
-void ControlServer::set_waiting(ConnId id, bool waiting) {
-  auto it = conns_.find(id);
-  if (it == conns_.end()) return;
-  it->second->waiting = waiting;
-  if (!waiting) arm_idle(*it->second);
 }
 
 void ControlServer::close_conn(ConnId id) { conns_.erase(id); }
@@ -252,20 +352,22 @@ std::string find_control_path(const std::string& flag) {
   return "";
 }
 
-nlohmann::json control_call(const std::string& path, const std::string& cmd,
-                            std::chrono::milliseconds timeout,
-                            UniqueFd* fd_out) {
+bool control_call(const std::string& path, const std::string& cmd,
+                  std::chrono::milliseconds timeout, nlohmann::json* reply,
+                  std::string* err, UniqueFd* fd_out) {
+  auto fail = [err](std::string message) {
+    *err = std::move(message);
+    return false;
+  };
   sockaddr_un su{};
   su.sun_family = AF_UNIX;
-  if (path.size() >= sizeof su.sun_path) {
-    throw std::runtime_error(path + ": path too long");
-  }
+  if (path.size() >= sizeof su.sun_path) return fail(path + ": path too long");
   memcpy(su.sun_path, path.data(), path.size());
   UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) throw std::runtime_error(std::string("socket: ") + strerror(errno));
+  if (!fd) return fail(std::string("socket: ") + strerror(errno));
   if (connect(fd.get(), reinterpret_cast<sockaddr*>(&su), sizeof su) != 0) {
-    throw std::runtime_error("connect " + path + ": " + strerror(errno) +
-                             " (is byed running with --control " + path + "?)");
+    return fail("connect " + path + ": " + strerror(errno) +
+                " (is byed running with --control " + path + "?)");
   }
   nlohmann::json req = {{"v", kControlVersion}, {"cmd", cmd}};
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -278,42 +380,31 @@ nlohmann::json control_call(const std::string& path, const std::string& cmd,
   }
   std::string in;
   while (in.find('\n') == std::string::npos) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - std::chrono::steady_clock::now())
-                    .count();
-    if (left <= 0) throw std::runtime_error("no answer within the timeout");
-    pollfd p{fd.get(), POLLIN, 0};
-    int r = poll(&p, 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) continue;
+    int r = poll_until(fd.get(), POLLIN, deadline);
+    if (r == 0) return fail("no answer within the timeout");
+    if (r < 0) return fail(std::string("poll: ") + strerror(errno));
     char buf[4096];
     ssize_t n = read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      throw std::runtime_error(send_error.empty() ? "byed closed the connection"
-                                                  : send_error);
+      return fail(send_error.empty() ? "byed closed the connection"
+                                     : send_error);
     }
     in.append(buf, static_cast<size_t>(n));
   }
-  nlohmann::json reply =
-      nlohmann::json::parse(in.substr(0, in.find('\n')), nullptr, false);
-  if (reply.is_discarded()) throw std::runtime_error("malformed reply");
+  *reply = nlohmann::json::parse(in.substr(0, in.find('\n')), nullptr, false);
+  if (reply->is_discarded()) return fail("malformed reply");
   if (fd_out != nullptr) *fd_out = std::move(fd);
-  return reply;
+  return true;
 }
 
 bool wait_closed(int fd, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[4096];
   while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - std::chrono::steady_clock::now())
-                    .count();
-    if (left <= 0) return false;
-    pollfd p{fd, POLLIN, 0};
-    int r = poll(&p, 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) continue;
+    int r = poll_until(fd, POLLIN, deadline);
+    if (r == 0) return false;
+    if (r < 0) return true;
     ssize_t n = read(fd, buf, sizeof buf);
     if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return true;
   }

@@ -9,7 +9,8 @@
 // or endless bytes without a newline, can neither block nor bloat byed.
 //
 // ControlServer owns the listening socket and the connections; what a
-// request means is up to its owner (loop.cc), reached through callbacks.
+// request means is decided by the core (Supervisor, as a ControlRequest
+// event), and the replies it decides are turned into JSON here.
 #pragma once
 
 #include <uv.h>
@@ -19,10 +20,11 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
 
 #include "fd.h"
+#include "sockets.h"
+#include "supervisor.h"
 #include "uv_handle.h"
 
 namespace byed {
@@ -30,37 +32,44 @@ namespace byed {
 constexpr int kControlVersion = 1;
 constexpr size_t kControlMaxLine = 64 * 1024;
 
-struct ControlRequest {
-  std::string cmd;  // "status", "upgrade", "stop"
-};
+// Parses one request line: {"v":1,"cmd":"status"|"upgrade"|"stop"}.
+bool parse_control_request(const std::string& line, Command* cmd,
+                           std::string* err);
 
-// Parses one request line. Returns the request, or sets error.
-std::optional<ControlRequest> parse_control_request(const std::string& line,
-                                                    std::string& error);
-
-// {"v":1,"ok":false,"error":message}
+// The reply lines, one per kind of answer.
 nlohmann::json control_error(const std::string& message);
+nlohmann::json upgrade_reply(const UpgradeResult& result);
+nlohmann::json stopping_reply();
+
+// What `status` answers: the core's view plus what only the shell knows.
+struct StatusContext {
+  int pid = 0;
+  timespec started_at{};
+  timespec now{};
+  const std::vector<HeldSocket>* sockets = nullptr;
+};
+nlohmann::json status_reply(const Supervisor& core, const StatusContext& ctx);
 
 class ControlServer {
  public:
-  using ConnId = uint64_t;
-  using RequestFn = std::function<void(ConnId, const ControlRequest&)>;
+  using RequestFn = std::function<void(ConnId, Command)>;
   using NoteFn = std::function<void(const std::string&)>;
 
   ControlServer(uv_loop_t* loop, RequestFn on_request, NoteFn on_note);
   ~ControlServer();
 
-  // Creates the socket (SocketError on failure, like --listen).
-  void listen(const std::string& path);
+  // Creates the socket and starts accepting.
+  bool listen(const std::string& path, std::string* err);
 
-  // Sends one reply line; false if the connection is gone.
-  bool reply(ConnId id, const nlohmann::json& message);
-  // While a connection waits for a long answer (an upgrade) it is not idle.
-  void set_waiting(ConnId id, bool waiting);
+  // Sends one reply line; false if the connection is gone. A connection
+  // waiting for its answer (an upgrade) is never idle; with keep_waiting it
+  // stays so after this reply (a stop: open until byed exits).
+  bool reply(ConnId id, const nlohmann::json& message,
+             bool keep_waiting = false);
 
  private:
   struct Conn;
-  void watch_listener();
+  bool watch_listener(std::string* err);
   void on_accept();
   void on_readable(Conn& c);
   void close_conn(ConnId id);
@@ -69,9 +78,7 @@ class ControlServer {
   uv_loop_t* loop_;
   RequestFn on_request_;
   NoteFn on_note_;
-  std::string path_;
-  dev_t dev_ = 0;
-  ino_t ino_ = 0;
+  OwnedPath file_;
   UniqueFd fd_;
   UvHandle<uv_poll_t> poll_;
   UvHandle<uv_timer_t> backoff_;  // accept paused after EMFILE
@@ -86,11 +93,11 @@ class ControlServer {
 std::string find_control_path(const std::string& flag);
 
 // Sends one request and reads one reply line, waiting at most `timeout`.
-// Returns the reply, or throws std::runtime_error with a one-line reason.
-// With keep_open, *fd_out keeps the connection (for `stop`, to wait for EOF).
-nlohmann::json control_call(const std::string& path, const std::string& cmd,
-                            std::chrono::milliseconds timeout,
-                            UniqueFd* fd_out = nullptr);
+// Fills *reply, or fails with a one-line reason. With fd_out, the
+// connection is kept there (for `stop`, to wait for EOF).
+bool control_call(const std::string& path, const std::string& cmd,
+                  std::chrono::milliseconds timeout, nlohmann::json* reply,
+                  std::string* err, UniqueFd* fd_out = nullptr);
 
 // Waits until the peer closes the connection (byed exited) or timeout.
 bool wait_closed(int fd, std::chrono::milliseconds timeout);

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <nlohmann/json.hpp>
 
+#include "atomic_file.h"
 #include "log.h"
 
 namespace byed {
@@ -20,46 +21,6 @@ constexpr uint32_t kWatchMask =
 
 std::string err(const std::string& what, int e) {
   return what + ": " + strerror(e);
-}
-
-// O_TMPFILE + linkat: the name appears once, with its content complete.
-// Returns 0, or the errno that says to fall back (or to give up).
-int write_via_tmpfile(int dirfd, const std::string& name,
-                      const std::string& body) {
-  UniqueFd fd(openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644));
-  if (!fd) return errno;
-  if (fchmod(fd.get(), 0644) != 0 || !write_all(fd.get(), body) ||
-      fsync(fd.get()) != 0) {
-    return errno ? errno : EIO;
-  }
-  // A marker left by an earlier run of this member is replaced.
-  if (unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) return errno;
-  if (linkat(fd.get(), "", dirfd, name.c_str(), AT_EMPTY_PATH) == 0) return 0;
-  // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc works without it.
-  std::string proc = "/proc/self/fd/" + std::to_string(fd.get());
-  if (linkat(AT_FDCWD, proc.c_str(), dirfd, name.c_str(), AT_SYMLINK_FOLLOW) ==
-      0) {
-    return 0;
-  }
-  return errno;
-}
-
-int write_via_rename(int dirfd, const std::string& name,
-                     const std::string& body) {
-  std::string tmp = "." + name + ".tmp." + std::to_string(getpid());
-  UniqueFd fd(openat(dirfd, tmp.c_str(),
-                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                     0644));
-  if (!fd) return errno;
-  int e = 0;
-  if (fchmod(fd.get(), 0644) != 0 || !write_all(fd.get(), body) ||
-      fsync(fd.get()) != 0) {
-    e = errno ? errno : EIO;
-  } else if (renameat(dirfd, tmp.c_str(), dirfd, name.c_str()) != 0) {
-    e = errno;
-  }
-  if (e != 0) unlinkat(dirfd, tmp.c_str(), 0);
-  return e;
 }
 
 }  // namespace
@@ -85,20 +46,14 @@ std::string exit_record_json(const ExitRecord& r) {
          "\n";
 }
 
-std::string write_exit_marker(const std::string& dir, const ExitRecord& r) {
-  std::string name = marker_name(r.name);
-  std::string where = "write marker " + dir + "/" + name;
-  UniqueFd dirfd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dirfd) return err(where, errno);
-  std::string body = exit_record_json(r);
-  int e = write_via_tmpfile(dirfd.get(), name, body);
-  if (e == 0) return "";
-  if (e == EOPNOTSUPP || e == EISDIR || e == EINVAL || e == ENOENT ||
-      e == EPERM || e == EACCES || e == EXDEV) {
-    e = write_via_rename(dirfd.get(), name, body);
-    if (e == 0) return "";
+bool write_exit_marker(const std::string& dir, const ExitRecord& r,
+                       std::string* error) {
+  if (write_file_atomically(dir, marker_name(r.name), exit_record_json(r), 0644,
+                            error)) {
+    return true;
   }
-  return err(where, e);
+  *error = "write marker " + *error;
+  return false;
 }
 
 ExitDirWatcher::ExitDirWatcher(uv_loop_t* loop, std::string dir,
@@ -110,10 +65,16 @@ ExitDirWatcher::ExitDirWatcher(uv_loop_t* loop, std::string dir,
       on_entry_(std::move(on_entry)),
       on_note_(std::move(on_note)) {}
 
-std::string ExitDirWatcher::start() {
+bool ExitDirWatcher::start(std::string* error) {
   struct stat st {};
-  if (stat(dir_.c_str(), &st) != 0) return err("exit dir " + dir_, errno);
-  if (!S_ISDIR(st.st_mode)) return "exit dir " + dir_ + ": not a directory";
+  if (stat(dir_.c_str(), &st) != 0) {
+    *error = err("exit dir " + dir_, errno);
+    return false;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    *error = "exit dir " + dir_ + ": not a directory";
+    return false;
+  }
 
   inotify_.reset(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
   if (!inotify_) {
@@ -121,20 +82,28 @@ std::string ExitDirWatcher::start() {
   } else if (inotify_add_watch(inotify_.get(), dir_.c_str(), kWatchMask) < 0) {
     int e = errno;
     inotify_.reset();
-    if (e == ENOENT || e == ENOTDIR) return err("exit dir " + dir_, e);
+    if (e == ENOENT || e == ENOTDIR) {
+      *error = err("exit dir " + dir_, e);
+      return false;
+    }
     start_polling(err("inotify_add_watch " + dir_, e));
   } else if (int rc = poll_.init(uv_poll_init, loop_, this, inotify_.get());
              rc != 0) {
     inotify_.reset();
     start_polling(std::string("uv_poll_init: ") + uv_strerror(rc));
-  } else {
-    uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
-      static_cast<ExitDirWatcher*>(h->data)->on_readable();
-    });
+  } else if (int rc = uv_poll_start(
+                 poll_.get(), UV_READABLE,
+                 [](uv_poll_t* h, int, int) {
+                   static_cast<ExitDirWatcher*>(h->data)->on_readable();
+                 });
+             rc != 0) {
+    poll_.reset();
+    inotify_.reset();
+    start_polling(std::string("uv_poll_start: ") + uv_strerror(rc));
   }
   scan();  // after the watch: an entry created in between is seen twice at
            // worst, never missed
-  return "";
+  return true;
 }
 
 void ExitDirWatcher::start_polling(const std::string& why) {

@@ -8,8 +8,7 @@
 // 100 ms and says so.
 //
 // Leader side: write_exit_marker creates NAME.exit atomically — its JSON is
-// complete before the name becomes visible (O_TMPFILE + linkat, else a
-// dot-prefixed temp file + rename).
+// complete before the name becomes visible (atomic_file.h).
 #pragma once
 
 #include <uv.h>
@@ -43,8 +42,9 @@ struct ExitRecord {
 
 std::string exit_record_json(const ExitRecord& r);
 
-// Returns "" on success, else what failed ("write marker /d/x.exit: ...").
-std::string write_exit_marker(const std::string& dir, const ExitRecord& r);
+// Fails like "write marker /d/x.exit: No space left on device".
+bool write_exit_marker(const std::string& dir, const ExitRecord& r,
+                       std::string* err);
 
 class ExitDirWatcher {
  public:
@@ -54,9 +54,9 @@ class ExitDirWatcher {
   ExitDirWatcher(uv_loop_t* loop, std::string dir, std::string own_marker,
                  EntryFn on_entry, NoteFn on_note);
 
-  // Watch, then scan. Returns "" or an error (the directory is missing or
-  // not a directory), in which case nothing is watched.
-  std::string start();
+  // Watch, then scan. Fails (and watches nothing) when the directory is
+  // missing or not a directory.
+  bool start(std::string* err);
 
  private:
   void scan();

@@ -19,18 +19,10 @@
 namespace byed {
 namespace {
 
-bool consumed_by_byed(const std::string& kv) {
-  static constexpr const char* kExact[] = {"EXIT_DIR", "PIDFILE",
-                                           "NOTIFY_SOCKET"};
-  static constexpr const char* kPrefix[] = {"LISTEN_", "WATCHDOG_", "BYED_"};
-  std::string key = kv.substr(0, kv.find('='));
-  for (const char* k : kExact) {
-    if (key == k) return true;
-  }
-  for (const char* p : kPrefix) {
-    if (key.rfind(p, 0) == 0) return true;
-  }
-  return false;
+timespec wall_now() {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  return now;
 }
 
 }  // namespace
@@ -38,8 +30,8 @@ bool consumed_by_byed(const std::string& kv) {
 std::vector<std::string> child_environment(char** environ_in) {
   std::vector<std::string> env;
   for (char** e = environ_in; e != nullptr && *e != nullptr; ++e) {
-    std::string kv = *e;
-    if (!consumed_by_byed(kv)) env.push_back(std::move(kv));
+    std::string_view kv = *e;
+    if (!consumed_env_var(kv.substr(0, kv.find('=')))) env.emplace_back(kv);
   }
   return env;
 }
@@ -49,13 +41,7 @@ Runtime::Runtime(Config config, std::vector<HeldSocket> sockets,
     : config_(std::move(config)),
       sockets_(std::move(sockets)),
       logger_(logger),
-      core_(SupervisorOptions{
-          config_.stop_timeout, config_.upgrade_signal, config_.command.front(),
-          logger.enabled(LogLevel::kDebug),
-          !config_.exit_dir.empty() && config_.exit_leader,
-          !config_.exit_dir.empty() && config_.exit_follower,
-          config_.drain_signal, config_.ready_mode, config_.ready_delay,
-          config_.ready_timeout}),
+      core_(config_),
       child_env_(child_environment(environ)) {
   if (const char* n = getenv("NOTIFY_SOCKET")) own_notify_ = n;
   uv_loop_init(&loop_);
@@ -81,6 +67,66 @@ void Runtime::log(LogLevel level, std::string message, LogFields fields) {
   logger_.write(LogRecord{level, 0, std::move(message), std::move(fields)});
 }
 
+// Signals, the control socket and the EXIT_DIR watch: everything that must
+// be in place before the first generation starts. Logs what failed.
+bool Runtime::start_watches() {
+  // Signals arrive through a signalfd watched by the loop: they stay blocked
+  // (so nothing runs in signal context and no syscall sees EINTR), and a
+  // blocked signal is queued even for PID 1, whose default-disposition
+  // signals the kernel would otherwise drop. spawn.cc unblocks them in the
+  // child.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : caught_signals()) sigaddset(&set, sig);
+  std::string what = "cannot watch signals";
+  int rc = 0;
+  if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) {
+    rc = -errno;
+    what = "cannot block signals";
+  } else if (signal_fd_.reset(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+             !signal_fd_) {
+    rc = -errno;
+  } else if ((rc = signal_poll_.init(uv_poll_init, &loop_, this,
+                                     signal_fd_.get())) == 0) {
+    rc = uv_poll_start(signal_poll_.get(), UV_READABLE, &Runtime::on_signals);
+  }
+  if (rc != 0) {
+    log(LogLevel::kError, what, {{"error", uv_strerror(rc)}});
+    return false;
+  }
+
+  if (!config_.control.empty()) {
+    control_ = std::make_unique<ControlServer>(
+        &loop_,
+        [this](ConnId id, Command cmd) {
+          dispatch(ControlRequest{id, cmd});
+        },
+        [this](const std::string& note) { log(LogLevel::kWarn, note); });
+    std::string err;
+    if (!control_->listen(config_.control, &err)) {
+      log(LogLevel::kError, err);
+      return false;
+    }
+  }
+  if (config_.follower()) {
+    // Watch (and scan) before the first generation: an entry already there
+    // means the group is stopping, and the child is not started at all.
+    exit_watch_ = std::make_unique<ExitDirWatcher>(
+        &loop_, config_.exit_dir, marker_name(config_.name),
+        [this](const std::string& entry) { dispatch(ExitDirEntry{entry}); },
+        [this](bool error, const std::string& message) {
+          log(error ? LogLevel::kError : LogLevel::kWarn, message);
+        });
+    std::string err;
+    if (!exit_watch_->start(&err)) {
+      log(LogLevel::kError, err);
+      exit_code_ = 2;
+      return false;
+    }
+  }
+  return true;
+}
+
 int Runtime::run() {
   // A closed stderr or a peer that went away must not kill byed.
   signal(SIGPIPE, SIG_IGN);
@@ -91,45 +137,9 @@ int Runtime::run() {
           {{"error", strerror(errno)}});
     }
   }
-  // Signals arrive through a signalfd watched by the loop: they stay blocked
-  // (so nothing runs in signal context and no syscall sees EINTR), and a
-  // blocked signal is queued even for PID 1, whose default-disposition
-  // signals the kernel would otherwise drop. spawn.cc unblocks them in the
-  // child.
-  sigset_t set;
-  sigemptyset(&set);
-  for (int sig : caught_signals()) sigaddset(&set, sig);
-  if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) {
-    log(LogLevel::kError, "cannot block signals", {{"error", strerror(errno)}});
-    return 1;
-  }
-  signal_fd_.reset(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
-  if (!signal_fd_) {
-    log(LogLevel::kError, "cannot watch signals", {{"error", strerror(errno)}});
-    return 1;
-  }
-  if (int rc = signal_poll_.init(uv_poll_init, &loop_, this, signal_fd_.get());
-      rc != 0) {
-    log(LogLevel::kError, "cannot watch signals", {{"error", uv_strerror(rc)}});
-    return 1;
-  }
-  uv_poll_start(signal_poll_.get(), UV_READABLE, &Runtime::on_signals);
   take_terminal_ = own_foreground_terminal();
-  clock_gettime(CLOCK_REALTIME, &byed_started_);
-  if (!config_.control.empty()) {
-    control_ = std::make_unique<ControlServer>(
-        &loop_,
-        [this](ControlServer::ConnId id, const ControlRequest& req) {
-          on_control(id, req);
-        },
-        [this](const std::string& note) { log(LogLevel::kWarn, note); });
-    try {
-      control_->listen(config_.control);
-    } catch (const SocketError& e) {
-      log(LogLevel::kError, e.what());
-      return e.exit_code();
-    }
-  }
+  byed_started_ = wall_now();
+  if (!start_watches()) return exit_code_.value_or(1);
   for (size_t i = 0; i < sockets_.size(); ++i) {
     const HeldSocket& s = sockets_[i];
     log(LogLevel::kInfo, "holding socket",
@@ -138,26 +148,15 @@ int Runtime::run() {
          {"address", s.address},
          {"from", s.from_systemd ? "systemd" : "listen"}});
   }
-
   if (!config_.pidfile.empty()) {
-    std::string note = clear_stale_pidfile(config_.pidfile);
-    if (!note.empty()) log(LogLevel::kWarn, note);
-  }
-  if (!config_.exit_dir.empty() && config_.exit_follower) {
-    // Watch (and scan) before the first generation: an entry already there
-    // means the group is stopping, and the child is not started at all.
-    exit_watch_ = std::make_unique<ExitDirWatcher>(
-        &loop_, config_.exit_dir, marker_name(config_.name),
-        [this](const std::string& entry) { dispatch(ExitDirEntry{entry}); },
-        [this](bool error, const std::string& message) {
-          log(error ? LogLevel::kError : LogLevel::kWarn, message);
-        });
-    std::string error = exit_watch_->start();
-    if (!error.empty()) {
-      log(LogLevel::kError, error);
-      return 2;
+    std::string note, err;
+    if (!clear_stale_pidfile(config_.pidfile, &note, &err)) {
+      log(LogLevel::kWarn, err);
+    } else if (!note.empty()) {
+      log(LogLevel::kWarn, note);
     }
   }
+
   if (!exit_code_) dispatch(Start{});
   if (!exit_code_) uv_run(&loop_, UV_RUN_DEFAULT);
   reap();  // leave no zombie behind, whoever it was
@@ -165,142 +164,19 @@ int Runtime::run() {
   return exit_code_.value_or(1);
 }
 
-void Runtime::dispatch(const Event& event) {
-  for (const Action& a : core_.on(event)) execute(a);
-  if (control_) note_transitions();
-}
-
-// Keeps per-generation times only for generations the core still knows.
-// Generations are forgotten only when a process exits, so reap() calls this,
-// off the path every forwarded signal takes.
-void Runtime::forget_gone_generations() {
-  for (auto* times : {&started_at_, &ready_at_}) {
-    for (auto it = times->begin(); it != times->end();) {
-      bool known = false;
-      for (const auto& g : core_.generations()) known |= g.num == it->first;
-      it = known ? std::next(it) : times->erase(it);
-    }
+// The one way events reach the core. An event raised while the actions of
+// another are being carried out (a spawn's Spawned, a control reply that
+// closes a connection) waits its turn in the queue.
+void Runtime::dispatch(Event event) {
+  queue_.push_back(std::move(event));
+  if (dispatching_) return;
+  dispatching_ = true;
+  while (!queue_.empty()) {
+    Event next = std::move(queue_.front());
+    queue_.pop_front();
+    for (const Action& a : core_.on(next, wall_now())) execute(a);
   }
-}
-
-// When each generation became ready, for `byed ctl status`.
-void Runtime::note_transitions() {
-  for (const auto& g : core_.generations()) {
-    if ((g.state == Supervisor::GenState::kReady ||
-         g.state == Supervisor::GenState::kDraining) &&
-        ready_at_.find(g.num) == ready_at_.end()) {
-      timespec now{};
-      clock_gettime(CLOCK_REALTIME, &now);
-      ready_at_[g.num] = now;
-    }
-  }
-}
-
-void Runtime::on_control(ControlServer::ConnId id, const ControlRequest& req) {
-  if (req.cmd == "status") {
-    control_->reply(id, status_json());
-  } else if (req.cmd == "upgrade") {
-    if (core_.stopping()) {
-      control_->reply(id, control_error("byed is stopping"));
-      return;
-    }
-    // Join the upgrade in flight, or start one: every waiter gets the
-    // result of the same upgrade.
-    upgrade_waiters_.push_back(id);
-    control_->set_waiting(id, true);
-    if (core_.upgrading() == 0) dispatch(UpgradeRequested{"control"});
-  } else if (req.cmd == "stop") {
-    control_->reply(id,
-                    {{"v", kControlVersion}, {"ok", true}, {"stopping", true}});
-    // The connection stays open until byed exits: its EOF tells the client
-    // that byed is gone.
-    control_->set_waiting(id, true);
-    stop_waiters_.push_back(id);
-    dispatch(SignalReceived{SIGTERM});
-  }
-}
-
-void Runtime::upgrade_finished(const UpgradeFinished& u) {
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
-  auto it = started_at_.find(u.gen);
-  double ms = 0;
-  if (it != started_at_.end()) {
-    ms = (now.tv_sec - it->second.tv_sec) * 1e3 +
-         (now.tv_nsec - it->second.tv_nsec) / 1e6;
-  }
-  last_upgrade_ = {
-      {"result", u.ok ? "succeeded" : "failed"},
-      {"gen", u.gen},
-      {"reason", u.ok ? nlohmann::json() : nlohmann::json(u.reason)},
-      {"duration", format_duration(Millis{static_cast<long>(ms)})},
-      {"finished_at", rfc3339(now, 3)}};
-  if (!control_) return;
-  nlohmann::json reply = {{"v", kControlVersion}, {"ok", u.ok}, {"gen", u.gen}};
-  if (u.ok) {
-    reply["pid"] = u.pid;
-  } else {
-    reply["reason"] = u.reason;
-  }
-  for (auto id : upgrade_waiters_) {
-    control_->set_waiting(id, false);
-    control_->reply(id, reply);
-  }
-  upgrade_waiters_.clear();
-}
-
-nlohmann::json Runtime::status_json() const {
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
-  long up_ms = (now.tv_sec - byed_started_.tv_sec) * 1000 +
-               (now.tv_nsec - byed_started_.tv_nsec) / 1000000;
-  nlohmann::json gens = nlohmann::json::array();
-  for (const auto& g : core_.generations()) {
-    const char* state = nullptr;
-    switch (g.state) {
-      case Supervisor::GenState::kStarting:
-        state = "starting";
-        break;
-      case Supervisor::GenState::kReady:
-        state = "ready";
-        break;
-      case Supervisor::GenState::kDraining:
-        state = "draining";
-        break;
-      case Supervisor::GenState::kExited:
-        continue;
-    }
-    nlohmann::json j = {{"gen", g.num},
-                        {"pid", g.pid},
-                        {"state", state},
-                        {"current", g.num == core_.current()}};
-    auto s = started_at_.find(g.num);
-    j["started_at"] = s != started_at_.end()
-                          ? nlohmann::json(rfc3339(s->second, 3))
-                          : nlohmann::json();
-    auto r = ready_at_.find(g.num);
-    j["ready_at"] = r != ready_at_.end() ? nlohmann::json(rfc3339(r->second, 3))
-                                         : nlohmann::json();
-    gens.push_back(j);
-  }
-  nlohmann::json socks = nlohmann::json::array();
-  for (size_t i = 0; i < sockets_.size(); ++i) {
-    socks.push_back(
-        {{"fd", 3 + i},
-         {"name", sockets_[i].name},
-         {"address", sockets_[i].address},
-         {"from", sockets_[i].from_systemd ? "systemd" : "listen"}});
-  }
-  return {{"v", kControlVersion},
-          {"ok", true},
-          {"pid", getpid()},
-          {"started_at", rfc3339(byed_started_, 3)},
-          {"uptime", format_duration(Millis{up_ms - up_ms % 1000})},
-          {"stopping", core_.stopping()},
-          {"upgrading", core_.upgrading() != 0},
-          {"generations", gens},
-          {"sockets", socks},
-          {"last_upgrade", last_upgrade_}};
+  dispatching_ = false;
 }
 
 void Runtime::execute(const Action& action) {
@@ -318,25 +194,61 @@ void Runtime::execute(const Action& action) {
         } else if constexpr (std::is_same_v<T, Log>) {
           logger_.write(a.record);
         } else if constexpr (std::is_same_v<T, NotifySystemd>) {
-          notify_systemd(a.state);
+          notify_systemd(a);
         } else if constexpr (std::is_same_v<T, WritePidfile>) {
+          std::string err;
           if (config_.pidfile.empty()) return;
-          std::string error = write_pidfile(config_.pidfile, getpid());
-          if (!error.empty()) {
-            log(LogLevel::kError, error);
-          } else {
+          if (write_pidfile(config_.pidfile, getpid(), &err)) {
             pidfile_written_ = true;
+          } else {
+            log(LogLevel::kError, err);
           }
-        } else if constexpr (std::is_same_v<T, UpgradeFinished>) {
-          upgrade_finished(a);
         } else if constexpr (std::is_same_v<T, WriteExitMarker>) {
           write_marker(a);
+        } else if constexpr (std::is_same_v<T, ReplyStatus>) {
+          StatusContext ctx{getpid(), byed_started_, wall_now(), &sockets_};
+          if (control_) control_->reply(a.conn, status_reply(core_, ctx));
+        } else if constexpr (std::is_same_v<T, ReplyUpgrade>) {
+          if (control_) control_->reply(a.conn, upgrade_reply(a.result));
+        } else if constexpr (std::is_same_v<T, ReplyStopping>) {
+          if (control_) control_->reply(a.conn, stopping_reply(), true);
+        } else if constexpr (std::is_same_v<T, ReplyError>) {
+          if (control_) control_->reply(a.conn, control_error(a.message));
         } else if constexpr (std::is_same_v<T, ExitProcess>) {
           exit_code_ = a.code;
           uv_stop(&loop_);
         }
       },
       action);
+}
+
+// Starts watching one of a generation's fds; on failure the fd is dropped
+// (the generation can still be ready by the other way, or by time).
+bool Runtime::watch(GenIo& io, UniqueFd& fd, UvHandle<uv_poll_t>& poll) {
+  if (!fd) return false;
+  int rc = poll.init(uv_poll_init, &loop_, &io, fd.get());
+  if (rc == 0) {
+    // Which of the generation's handles fired tells which fd to read.
+    rc = uv_poll_start(poll.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
+      auto* g = static_cast<GenIo*>(h->data);
+      Runtime* r = g->runtime;
+      if (h == g->exec_poll.get()) {
+        r->read_exec_status(*g);
+      } else if (h == g->ready_poll.get()) {
+        r->read_ready_pipe(*g);
+      } else {
+        r->read_notify(*g);
+      }
+    });
+  }
+  if (rc != 0) {
+    log(LogLevel::kError, "cannot watch a generation's fd",
+        {{"gen", std::to_string(io.gen)}, {"error", uv_strerror(rc)}});
+    poll.reset();
+    fd.reset();
+    return false;
+  }
+  return true;
 }
 
 void Runtime::do_spawn(int gen) {
@@ -354,49 +266,49 @@ void Runtime::do_spawn(int gen) {
   // UPGRADE_FD: the write end goes to the child, we keep the read end.
   int p[2];
   UniqueFd ready_write;
-  if (pipe2(p, O_CLOEXEC) == 0) {
+  if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0) {
     io->ready_read.reset(p[0]);
     ready_write.reset(p[1]);
-    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    // The child's end blocks, as a pipe it inherits normally would.
+    fcntl(p[1], F_SETFL, 0);
     req.upgrade_fd = ready_write.get();
   } else {
     log(LogLevel::kError, "ready pipe", {{"error", strerror(errno)}});
   }
-  NotifyEndpoint ep = open_notify_endpoint(gen);
-  if (ep.fd) {
+  NotifyEndpoint ep;
+  std::string err;
+  if (open_notify_endpoint(gen, &ep, &err)) {
     io->notify = std::move(ep.fd);
     req.env.push_back("NOTIFY_SOCKET=" + ep.address);
   } else {
-    log(LogLevel::kError, ep.address);
+    log(LogLevel::kError, err);
   }
 
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
-  started_at_[gen] = now;
-  SpawnResult r = spawn_child(req);
-  ready_write.reset();  // only the child holds the write end now
-  if (r.pid > 0 && r.error == 0) {
-    io->pid = r.pid;
-    GenIo* raw = io.get();
-    if (io->ready_read && io->ready_poll.init(uv_poll_init, &loop_, raw,
-                                              io->ready_read.get()) == 0) {
-      uv_poll_start(io->ready_poll.get(), UV_READABLE,
-                    [](uv_poll_t* h, int, int) {
-                      auto* g = static_cast<GenIo*>(h->data);
-                      g->runtime->read_ready_pipe(*g);
-                    });
-    }
-    if (io->notify && io->notify_poll.init(uv_poll_init, &loop_, raw,
-                                           io->notify.get()) == 0) {
-      uv_poll_start(io->notify_poll.get(), UV_READABLE,
-                    [](uv_poll_t* h, int, int) {
-                      auto* g = static_cast<GenIo*>(h->data);
-                      g->runtime->read_notify(*g);
-                    });
-    }
-    gen_io_[gen] = std::move(io);
+  SpawnedChild child;
+  if (!spawn_child(req, &child, &err)) {
+    dispatch(Spawned{gen, -1, err});
+    return;
   }
-  dispatch(Spawned{gen, r.pid, r.message});
+  ready_write.reset();  // only the child holds the write end now
+  io->pid = child.pid;
+  io->exec_status = std::move(child.exec_status);
+  GenIo& g = *io;
+  gen_io_[gen] = std::move(io);
+  dispatch(Spawned{gen, child.pid, ""});
+  watch(g, g.exec_status, g.exec_poll);
+  watch(g, g.ready_read, g.ready_poll);
+  watch(g, g.notify, g.notify_poll);
+}
+
+// The child's exec-error pipe: EOF once exec succeeded, or why it failed.
+void Runtime::read_exec_status(GenIo& io) {
+  std::string err;
+  ExecStatus s = byed::read_exec_status(io.exec_status.get(),
+                                        config_.command.front(), &err);
+  if (s == ExecStatus::kPending) return;
+  io.exec_poll.reset();
+  io.exec_status.reset();
+  dispatch(Exec{io.gen, s == ExecStatus::kRan ? "" : err});
 }
 
 // A byte on UPGRADE_FD: ready (bye's protocol, once per pid). Later bytes
@@ -431,8 +343,7 @@ void Runtime::read_notify(GenIo& io) {
     if (!sender_in_generation(d.sender, io.pid)) {
       if (logger_.enabled(LogLevel::kDebug)) {
         log(LogLevel::kDebug,
-            "notify message from outside the generation "
-            "ignored",
+            "notify message from outside the generation ignored",
             {{"gen", std::to_string(io.gen)},
              {"sender", std::to_string(d.sender)}});
       }
@@ -451,21 +362,40 @@ void Runtime::read_notify(GenIo& io) {
   }
 }
 
-void Runtime::notify_systemd(const std::string& state) {
+void Runtime::notify_systemd(const NotifySystemd& n) {
   if (own_notify_.empty()) return;
-  std::string msg = state;
-  if (msg.rfind("READY=1", 0) == 0) {
-    msg += "\nMAINPID=" + std::to_string(getpid());
+  std::string msg;
+  auto line = [&msg](const std::string& l) {
+    if (!msg.empty()) msg += '\n';
+    msg += l;
+  };
+  switch (n.state) {
+    case NotifySystemd::State::kNone:
+      break;
+    case NotifySystemd::State::kReady:
+      line("READY=1");
+      break;
+    case NotifySystemd::State::kReloading:
+      line("RELOADING=1");
+      break;
+    case NotifySystemd::State::kStopping:
+      line("STOPPING=1");
+      break;
   }
-  if (msg.rfind("RELOADING=1", 0) == 0) {
+  if (!n.status.empty()) line("STATUS=" + n.status);
+  if (n.state == NotifySystemd::State::kReady) {
+    line("MAINPID=" + std::to_string(getpid()));
+  } else if (n.state == NotifySystemd::State::kReloading) {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    msg += "\nMONOTONIC_USEC=" +
-           std::to_string(static_cast<long long>(ts.tv_sec) * 1000000 +
-                          ts.tv_nsec / 1000);
+    line("MONOTONIC_USEC=" +
+         std::to_string(static_cast<long long>(ts.tv_sec) * 1000000 +
+                        ts.tv_nsec / 1000));
   }
-  std::string error = send_notify(own_notify_, msg);
-  if (!error.empty()) log(LogLevel::kWarn, error);
+  std::string err;
+  if (!msg.empty() && !send_notify(own_notify_, msg, &err)) {
+    log(LogLevel::kWarn, err);
+  }
 }
 
 void Runtime::do_signal(const SendSignal& s) {
@@ -531,14 +461,14 @@ void Runtime::write_marker(const WriteExitMarker& m) {
   } else {
     r.exit_code = exit_code_from_wait_status(m.wait_status);
   }
-  r.started_at = started_at_[m.gen];
-  clock_gettime(CLOCK_REALTIME, &r.exited_at);
+  r.started_at = m.started_at;
+  r.exited_at = wall_now();
   char host[256] = "";
   gethostname(host, sizeof host - 1);
   r.host = host;
-  std::string error = write_exit_marker(config_.exit_dir, r);
-  if (!error.empty()) {
-    log(LogLevel::kError, error);
+  std::string err;
+  if (!write_exit_marker(config_.exit_dir, r, &err)) {
+    log(LogLevel::kError, err);
   } else {
     log(LogLevel::kInfo, "left exit marker",
         {{"path", config_.exit_dir + "/" + marker_name(config_.name)}});
@@ -551,21 +481,20 @@ void Runtime::reap() {
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid < 0 && errno == EINTR) continue;
     if (pid <= 0) return;  // 0: none exited; -1/ECHILD: no children left
-    // A generation that said "ready" and exited at once: hear what it said
-    // before hearing that it died.
+    // A generation that said "ready" (or failed to exec) and exited at once:
+    // hear what it said before hearing that it died.
     auto io = gen_io_.end();
     for (auto it = gen_io_.begin(); it != gen_io_.end(); ++it) {
       if (it->second->pid == pid) io = it;
     }
     if (io != gen_io_.end()) {
-      if (io->second->ready_read) read_ready_pipe(*io->second);
-      if (io->second->notify) read_notify(*io->second);
+      GenIo& g = *io->second;
+      if (g.exec_status) read_exec_status(g);
+      if (g.ready_read) read_ready_pipe(g);
+      if (g.notify) read_notify(g);
+      gen_io_.erase(io);
     }
     dispatch(ChildExited{pid, status});
-    if (io != gen_io_.end()) {
-      gen_io_.erase(io);
-      forget_gone_generations();
-    }
   }
 }
 

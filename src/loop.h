@@ -1,15 +1,18 @@
 // loop.h — the libuv shell around the pure core.
 //
 // Runtime owns the event loop and every OS resource byed holds while it
-// runs: the signalfd, timers, the held sockets, each generation's ready pipe
-// and notify socket, the EXIT_DIR watch. It turns each OS event into a
-// Supervisor Event and carries out the Actions it gets back (fork/exec,
-// kill, timers, notify, pidfile, marker, exit). It holds no policy of its
-// own.
+// runs: the signalfd, timers, the held sockets, each generation's pipes and
+// notify socket, the EXIT_DIR watch, the control socket. It turns each OS
+// event into a Supervisor Event and carries out the Actions it gets back
+// (fork/exec, kill, timers, notify, pidfile, marker, control replies, exit).
+// It decides nothing: events go through one queue, so the actions of one
+// event are all carried out, in the order the core gave them, before the
+// next event (e.g. the Spawned that a spawn produces) reaches the core.
 #pragma once
 
 #include <uv.h>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -39,11 +42,14 @@ class Runtime {
   int run();
 
  private:
-  // The fds through which one generation says it is ready.
+  // The fds through which one generation reports: whether exec worked, and
+  // that it is ready.
   struct GenIo {
     Runtime* runtime = nullptr;
     int gen = 0;
     int pid = -1;
+    UniqueFd exec_status;  // the child's exec-error pipe
+    UvHandle<uv_poll_t> exec_poll;
     UniqueFd ready_read;  // UPGRADE_FD's other end
     UvHandle<uv_poll_t> ready_poll;
     bool ready_said = false;
@@ -51,22 +57,20 @@ class Runtime {
     UvHandle<uv_poll_t> notify_poll;
   };
 
-  void dispatch(const Event& event);
+  bool start_watches();
+  void dispatch(Event event);
   void execute(const Action& action);
   void do_spawn(int gen);
   void do_signal(const SendSignal& s);
   void arm_timer(const TimerId& id, Millis after);
-  void notify_systemd(const std::string& state);
+  void notify_systemd(const NotifySystemd& n);
   void write_marker(const WriteExitMarker& m);
   void reap();
+  void read_exec_status(GenIo& io);
   void read_ready_pipe(GenIo& io);
   void read_notify(GenIo& io);
+  bool watch(GenIo& io, UniqueFd& fd, UvHandle<uv_poll_t>& poll);
   void log(LogLevel level, std::string message, LogFields fields = {});
-  void on_control(ControlServer::ConnId id, const ControlRequest& req);
-  void upgrade_finished(const UpgradeFinished& u);
-  void note_transitions();
-  void forget_gone_generations();
-  nlohmann::json status_json() const;
 
   static void on_signals(uv_poll_t* handle, int status, int events);
   static void on_timer(uv_timer_t* handle);
@@ -76,6 +80,8 @@ class Runtime {
   const Logger& logger_;
   uv_loop_t loop_{};
   Supervisor core_;
+  std::deque<Event> queue_;  // events not yet given to the core
+  bool dispatching_ = false;
   std::vector<std::string> child_env_;
   std::string own_notify_;  // byed's NOTIFY_SOCKET from systemd, if any
   bool take_terminal_ = false;
@@ -86,17 +92,12 @@ class Runtime {
   std::map<int, std::unique_ptr<GenIo>> gen_io_;  // by generation
   std::optional<int> exit_code_;
   std::unique_ptr<ExitDirWatcher> exit_watch_;
-  std::map<int, timespec> started_at_;  // per generation, for the marker
-  std::map<int, timespec> ready_at_;    // per generation, for status
   timespec byed_started_{};
   std::unique_ptr<ControlServer> control_;
-  std::vector<ControlServer::ConnId> upgrade_waiters_;
-  std::vector<ControlServer::ConnId> stop_waiters_;
-  nlohmann::json last_upgrade_;  // for status: result, gen, reason, duration
 };
 
-// byed's environment less what byed consumes (EXIT_DIR, PIDFILE, LISTEN_*,
-// NOTIFY_SOCKET, WATCHDOG_*, BYED_*): the base of every child's environment.
+// byed's environment less what byed consumes (config.h's
+// consumed_env_var): the base of every child's environment.
 std::vector<std::string> child_environment(char** environ_in);
 
 }  // namespace byed

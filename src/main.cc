@@ -13,6 +13,7 @@
 #include "control.h"
 #include "loop.h"
 #include "signals.h"
+#include "text.h"
 #include "version.h"
 
 namespace {
@@ -29,21 +30,6 @@ byed::Millis duration_arg(const std::string& flag, const std::string& value) {
                 "': not a duration (use e.g. 500ms, 30s, 2m, or 0)");
   }
   return *d;
-}
-
-std::vector<std::string> split_commas(const char* text) {
-  std::vector<std::string> out;
-  if (text == nullptr) return out;
-  std::string all = text;
-  size_t start = 0;
-  while (start <= all.size()) {
-    size_t comma = all.find(',', start);
-    std::string part = all.substr(start, comma - start);
-    if (!part.empty()) out.push_back(part);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
 }
 
 int signal_arg(const std::string& flag, const std::string& value) {
@@ -93,10 +79,15 @@ int ctl_main(int argc, char** argv) {
         "RuntimeDirectory= and --control $RUNTIME_DIRECTORY/byed.sock\n");
     return 2;
   }
-  try {
-    byed::UniqueFd conn;
-    auto reply = byed::control_call(path, command, *timeout,
-                                    command == "stop" ? &conn : nullptr);
+  byed::UniqueFd conn;
+  nlohmann::json reply;
+  std::string err;
+  if (!byed::control_call(path, command, *timeout, &reply, &err,
+                          command == "stop" ? &conn : nullptr)) {
+    std::fprintf(stderr, "byed ctl: %s\n", err.c_str());
+    return 1;
+  }
+  {
     bool ok = reply.value("ok", false);
     if (json) std::printf("%s\n", reply.dump().c_str());
     if (!ok && reply.contains("error")) {
@@ -128,9 +119,6 @@ int ctl_main(int argc, char** argv) {
     }
     if (!json) std::printf("stopped\n");
     return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "byed ctl: %s\n", e.what());
-    return 1;
   }
 }
 
@@ -158,15 +146,21 @@ int main(int argc, char** argv) {
   std::string exit_role = "leader,follower";
   std::string ready = "auto", ready_timeout = "60s", drain_signal = "TERM";
 
-  app.add_option("--stop-timeout", stop_timeout,
-                 "after a stop signal, SIGKILL what is still running when "
-                 "this passes; 0 = never")
-      ->type_name("DUR")
-      ->capture_default_str();
-  app.add_option("--upgrade-signal", upgrade_signal,
-                 "signal that starts an upgrade; never forwarded")
-      ->type_name("SIG")
-      ->capture_default_str();
+  // A valued option with its default shown in --help, and the environment
+  // variable that sets it, if any (a flag wins over the environment).
+  auto valued = [&app](const char* flags, std::string& value, const char* type,
+                       const char* help, const char* env = nullptr) {
+    CLI::Option* o = app.add_option(flags, value, help)
+                         ->type_name(type)
+                         ->capture_default_str();
+    if (env != nullptr) o->envname(env);
+    return o;
+  };
+  valued("--stop-timeout", stop_timeout, "DUR",
+         "after a stop signal, SIGKILL what is still running when this "
+         "passes; 0 = never");
+  valued("--upgrade-signal", upgrade_signal, "SIG",
+         "signal that starts an upgrade; never forwarded");
   app.add_option("-l,--listen", listen,
                  "socket to hold and pass to every generation: [NAME=]PORT, "
                  "HOST:PORT, [V6]:PORT or unix:/path (repeatable; env "
@@ -177,32 +171,23 @@ int main(int argc, char** argv) {
                  "coordinated-exit directory shared by a group (must exist)")
       ->type_name("DIR")
       ->envname("EXIT_DIR");
-  app.add_option("--exit-role", exit_role,
-                 "leader: leave NAME.exit when the child ends; follower: stop "
-                 "the child when an entry appears")
-      ->type_name("ROLES")
-      ->envname("BYED_EXIT_ROLE")
-      ->capture_default_str();
+  valued("--exit-role", exit_role, "ROLES",
+         "leader: leave NAME.exit when the child ends; follower: stop the "
+         "child when an entry appears",
+         "BYED_EXIT_ROLE");
   app.add_option("--name", cfg.name,
                  "this member's name: marker file NAME.exit and log tag "
                  "(default: program basename)")
       ->envname("BYED_NAME");
-  app.add_option("--ready", ready,
-                 "when a generation is ready: auto (a message, else 1s alive "
-                 "while no generation ever sent one), message (a byte on "
-                 "UPGRADE_FD or READY=1 on NOTIFY_SOCKET), or a duration "
-                 "alive")
-      ->type_name("MODE")
-      ->envname("BYED_READY")
-      ->capture_default_str();
-  app.add_option("--ready-timeout", ready_timeout,
-                 "a generation not ready by then has failed")
-      ->type_name("DUR")
-      ->capture_default_str();
-  app.add_option("--drain-signal", drain_signal,
-                 "sent to the old generation once the new one is ready")
-      ->type_name("SIG")
-      ->capture_default_str();
+  valued("--ready", ready, "MODE",
+         "when a generation is ready: auto (a message, else 1s alive while no "
+         "generation ever sent one), message (a byte on UPGRADE_FD or READY=1 "
+         "on NOTIFY_SOCKET), or a duration alive",
+         "BYED_READY");
+  valued("--ready-timeout", ready_timeout, "DUR",
+         "a generation not ready by then has failed");
+  valued("--drain-signal", drain_signal, "SIG",
+         "sent to the old generation once the new one is ready");
   app.add_option("--pidfile", cfg.pidfile,
                  "write byed's own pid here once the first generation is "
                  "ready (the pid to send the upgrade signal to)")
@@ -252,34 +237,43 @@ int main(int argc, char** argv) {
   if (verbose) cfg.log_level = byed::LogLevel::kDebug;
   cfg.subreaper = !no_subreaper;
   if (cfg.name.empty()) cfg.name = byed::default_name(cfg.command);
-  if (listen.empty()) listen = split_commas(std::getenv("BYED_LISTEN"));
-  std::vector<byed::HeldSocket> sockets;
-  try {
-    byed::validate(cfg);
-    byed::parse_exit_role(exit_role, cfg);
-    byed::parse_ready(ready, cfg);
-    if (!cfg.exit_dir.empty()) {
-      struct stat st {};
-      if (stat(cfg.exit_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-        throw byed::ConfigError("--exit-dir '" + cfg.exit_dir +
-                                "': no such directory (it is not created "
-                                "for you)");
+  if (listen.empty()) {
+    if (const char* env = std::getenv("BYED_LISTEN")) {
+      for (auto part : byed::split(env, ',')) {
+        if (!part.empty()) listen.emplace_back(part);
       }
     }
-    for (const auto& l : listen) cfg.listen.push_back(byed::parse_listen(l));
-    // Sockets are bound before the first generation starts, and a bad
-    // LISTEN_FDS is an error before anything runs.
-    sockets = byed::open_sockets(
-        byed::parse_listen_env(std::getenv("LISTEN_FDS"),
-                               std::getenv("LISTEN_PID"),
-                               std::getenv("LISTEN_FDNAMES"), getpid()),
-        cfg.listen);
-  } catch (const byed::ConfigError& e) {
-    usage_error(e.what());
-  } catch (const byed::SocketError& e) {
-    if (e.exit_code() == 2) usage_error(e.what());
-    std::fprintf(stderr, "byed: %s\n", e.what());
-    return e.exit_code();
+  }
+  std::string err;
+  if (!byed::parse_exit_role(exit_role, &cfg, &err) ||
+      !byed::parse_ready(ready, &cfg, &err) || !byed::validate(cfg, &err)) {
+    usage_error(err);
+  }
+  if (!cfg.exit_dir.empty()) {
+    struct stat st {};
+    if (stat(cfg.exit_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      usage_error("--exit-dir '" + cfg.exit_dir +
+                  "': no such directory (it is not created for you)");
+    }
+  }
+  for (const auto& l : listen) {
+    byed::ListenAddress a;
+    if (!byed::parse_listen(l, &a, &err)) usage_error(err);
+    cfg.listen.push_back(std::move(a));
+  }
+  // Sockets are bound before the first generation starts, and a bad
+  // LISTEN_FDS is an error before anything runs.
+  byed::ListenEnv listen_env;
+  std::vector<byed::HeldSocket> sockets;
+  if (!byed::parse_listen_env(
+          std::getenv("LISTEN_FDS"), std::getenv("LISTEN_PID"),
+          std::getenv("LISTEN_FDNAMES"), getpid(), &listen_env, &err) ||
+      !byed::adopt_systemd_sockets(listen_env, &sockets, &err)) {
+    usage_error(err);
+  }
+  if (!byed::bind_listen_sockets(cfg.listen, &sockets, &err)) {
+    std::fprintf(stderr, "byed: %s\n", err.c_str());
+    return 1;
   }
 
   byed::Logger logger(cfg.log_format, cfg.log_level, getpid(), cfg.name);

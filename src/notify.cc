@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstdio>
 
+#include "text.h"
+
 namespace byed {
 namespace {
 
@@ -30,38 +32,37 @@ bool to_sockaddr(const std::string& address, sockaddr_un& su, socklen_t& len) {
 
 std::map<std::string, std::string> parse_notify(std::string_view d) {
   std::map<std::string, std::string> out;
-  size_t start = 0;
-  while (start < d.size()) {
-    size_t nl = d.find('\n', start);
-    std::string_view line =
-        d.substr(start, nl == std::string_view::npos ? d.npos : nl - start);
+  for (std::string_view line : split(d, '\n')) {
     size_t eq = line.find('=');
     if (eq != std::string_view::npos && eq > 0) {
       out[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
     }
-    if (nl == std::string_view::npos) break;
-    start = nl + 1;
   }
   return out;
 }
 
-std::string send_notify(const std::string& address, const std::string& state) {
+bool send_notify(const std::string& address, const std::string& state,
+                 std::string* err) {
   sockaddr_un su{};
   socklen_t len = 0;
   if (!to_sockaddr(address, su, len)) {
-    return "NOTIFY_SOCKET '" + address + "': not a unix socket address";
+    *err = "NOTIFY_SOCKET '" + address + "': not a unix socket address";
+    return false;
   }
   UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!fd) return std::string("notify: socket: ") + strerror(errno);
+  if (!fd) {
+    *err = std::string("notify: socket: ") + strerror(errno);
+    return false;
+  }
   if (sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL,
              reinterpret_cast<sockaddr*>(&su), len) < 0) {
-    return "notify " + address + ": " + strerror(errno);
+    *err = "notify " + address + ": " + strerror(errno);
+    return false;
   }
-  return "";
+  return true;
 }
 
-NotifyEndpoint open_notify_endpoint(int gen) {
-  NotifyEndpoint ep;
+bool open_notify_endpoint(int gen, NotifyEndpoint* out, std::string* err) {
   unsigned char rnd[8] = {};
   if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd) {
     // Unguessability is a bonus: the credential check is what filters.
@@ -71,23 +72,25 @@ NotifyEndpoint open_notify_endpoint(int gen) {
   for (int i = 0; i < 8; ++i) snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
   std::string address = "@byed/" + std::to_string(getpid()) + "/" +
                         std::to_string(gen) + "/" + hex;
+  auto fail = [&](const std::string& what) {
+    *err = "notify socket " + what + ": " + strerror(errno);
+    return false;
+  };
   UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) {
-    ep.address = std::string("notify socket: ") + strerror(errno);
-    return ep;
-  }
+  if (!fd) return fail("");
   int one = 1;
-  setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+  if (setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) {
+    return fail("SO_PASSCRED");
+  }
   sockaddr_un su{};
   socklen_t len = 0;
   to_sockaddr(address, su, len);
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&su), len) != 0) {
-    ep.address = "notify socket " + address + ": " + strerror(errno);
-    return ep;
+    return fail(address);
   }
-  ep.fd = std::move(fd);
-  ep.address = address;
-  return ep;
+  out->fd = std::move(fd);
+  out->address = address;
+  return true;
 }
 
 bool receive_notify(int fd, NotifyDatagram& out) {

@@ -25,16 +25,17 @@ namespace byed {
 std::map<std::string, std::string> parse_notify(std::string_view datagram);
 
 // Sends one datagram to a NOTIFY_SOCKET address ("/path" or "@abstract").
-// Returns "" or the error.
-std::string send_notify(const std::string& address, const std::string& state);
+bool send_notify(const std::string& address, const std::string& state,
+                 std::string* err);
 
 // A generation's listening end.
 struct NotifyEndpoint {
   UniqueFd fd;          // bound, SO_PASSCRED, non-blocking, close-on-exec
   std::string address;  // "@byed/<pid>/<gen>/<random>", for NOTIFY_SOCKET
 };
-// Returns an endpoint, or one with an invalid fd and the error in address.
-NotifyEndpoint open_notify_endpoint(int gen);
+// Fails when the socket cannot be made, bound, or told to pass credentials
+// (without credentials no message could ever be trusted).
+bool open_notify_endpoint(int gen, NotifyEndpoint* out, std::string* err);
 
 struct NotifyDatagram {
   std::string text;

@@ -9,32 +9,19 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "atomic_file.h"
 #include "fd.h"
 
 namespace byed {
 
-std::string write_pidfile(const std::string& path, pid_t pid) {
-  std::string dir = ".";
-  auto slash = path.find_last_of('/');
-  if (slash != std::string::npos)
-    dir = slash == 0 ? "/" : path.substr(0, slash);
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  std::string body = std::to_string(pid) + "\n";
-  UniqueFd fd(open(tmp.c_str(),
-                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-  if (!fd) return "pidfile " + tmp + ": " + strerror(errno);
-  int e = 0;
-  if (fchmod(fd.get(), 0644) != 0 || !write_all(fd.get(), body) ||
-      fsync(fd.get()) != 0) {
-    e = errno ? errno : EIO;
+bool write_pidfile(const std::string& path, pid_t pid, std::string* err) {
+  std::string dir, name;
+  split_path(path, &dir, &name);
+  if (write_file_atomically(dir, name, std::to_string(pid) + "\n", 0644, err)) {
+    return true;
   }
-  fd.reset();
-  if (e == 0 && rename(tmp.c_str(), path.c_str()) != 0) e = errno;
-  if (e != 0) {
-    unlink(tmp.c_str());
-    return "pidfile " + path + ": " + strerror(e);
-  }
-  return "";
+  *err = "pidfile " + *err;
+  return false;
 }
 
 pid_t read_pidfile(const std::string& path) {
@@ -52,9 +39,11 @@ pid_t read_pidfile(const std::string& path) {
   return static_cast<pid_t>(v);
 }
 
-std::string clear_stale_pidfile(const std::string& path) {
+bool clear_stale_pidfile(const std::string& path, std::string* note,
+                         std::string* err) {
+  note->clear();
   pid_t pid = read_pidfile(path);
-  if (pid <= 0 || pid == getpid()) return "";
+  if (pid <= 0 || pid == getpid()) return true;
   bool alive = kill(pid, 0) == 0 || errno == EPERM;
   std::string comm;
   if (alive) {
@@ -65,17 +54,20 @@ std::string clear_stale_pidfile(const std::string& path) {
     if (n > 0) comm.assign(buf, static_cast<size_t>(n));
     while (!comm.empty() && comm.back() == '\n') comm.pop_back();
     if (comm == "byed") {
-      return "pidfile " + path + " names a running byed (pid " +
-             std::to_string(pid) + "); it is replaced once this one is ready";
+      *note = "pidfile " + path + " names a running byed (pid " +
+              std::to_string(pid) + "); it is replaced once this one is ready";
+      return true;
     }
   }
   if (unlink(path.c_str()) != 0) {
-    return "pidfile " + path + ": cannot remove stale file: " + strerror(errno);
+    *err = "pidfile " + path + ": cannot remove stale file: " + strerror(errno);
+    return false;
   }
-  return "removed stale pidfile " + path + " (pid " + std::to_string(pid) +
-         (alive ? " is now " + (comm.empty() ? "another process" : comm)
-                : " is gone") +
-         ")";
+  *note = "removed stale pidfile " + path + " (pid " + std::to_string(pid) +
+          (alive ? " is now " + (comm.empty() ? "another process" : comm)
+                 : " is gone") +
+          ")";
+  return true;
 }
 
 void remove_pidfile(const std::string& path, pid_t pid) {

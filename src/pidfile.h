@@ -1,9 +1,9 @@
 // pidfile.h — PIDFILE: byed's own pid, for whoever sends it USR1.
 //
-// Written atomically (a temp file in the same directory, then rename), mode
-// 0644, "PID\n". rename replaces whatever is at the final path — a symlink
-// planted there is replaced, never followed. Removed on exit only while it
-// still holds our pid.
+// Written atomically (atomic_file.h: an unnamed or unguessable temp file in
+// the same directory, then link/rename), mode 0644, "PID\n". Whatever is at
+// the final path is replaced — a symlink planted there is replaced, never
+// followed. Removed on exit only while it still holds our pid.
 #pragma once
 
 #include <sys/types.h>
@@ -12,8 +12,7 @@
 
 namespace byed {
 
-// Returns "" or what failed, with context.
-std::string write_pidfile(const std::string& path, pid_t pid);
+bool write_pidfile(const std::string& path, pid_t pid, std::string* err);
 
 // Removes path if it is a regular file holding exactly "pid\n".
 void remove_pidfile(const std::string& path, pid_t pid);
@@ -21,9 +20,10 @@ void remove_pidfile(const std::string& path, pid_t pid);
 // At start-up: a PIDFILE left by a byed that was killed (SIGKILL, OOM)
 // names a dead pid, or one the kernel has since given to another process.
 // Until this byed is ready it would send an operator's USR1 to the wrong
-// place, so it is removed now unless it names a live byed. Returns what was
-// done, for the log ("" when there was nothing to do).
-std::string clear_stale_pidfile(const std::string& path);
+// place, so it is removed now unless it names a live byed. *note says what
+// was done, for the log (empty when there was nothing to do).
+bool clear_stale_pidfile(const std::string& path, std::string* note,
+                         std::string* err);
 
 // The pid a pidfile holds, or -1 if it holds none (absent, not a regular
 // file, malformed).

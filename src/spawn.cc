@@ -11,6 +11,7 @@
 #include <cerrno>
 
 #include "fd.h"
+#include "text.h"
 
 namespace byed {
 namespace {
@@ -67,6 +68,8 @@ struct ChildPlan {
   pid_t parent;
   bool take_terminal;
   const sigset_t* child_mask;
+  const int* ignored;  // stay SIG_IGN
+  int nignored;
 };
 
 [[noreturn]] void child_main(const ChildPlan& p) {
@@ -99,9 +102,14 @@ struct ChildPlan {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
+  struct sigaction ign = dfl;
+  ign.sa_handler = SIG_IGN;
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
-    sigaction(sig, &dfl, nullptr);  // fails harmlessly for glibc's reserved
+    bool keep = false;
+    for (int i = 0; i < p.nignored; ++i) keep |= p.ignored[i] == sig;
+    // fails harmlessly for glibc's reserved realtime signals
+    sigaction(sig, keep ? &ign : &dfl, nullptr);
   }
   sigprocmask(SIG_SETMASK, p.child_mask, nullptr);
 
@@ -114,6 +122,18 @@ struct ChildPlan {
   for (const std::string& path : *p.candidates) {
     execve(path.c_str(), p.argv, p.envp);
     err = errno;
+    if (err == ENOEXEC) {
+      // No #! line: a shell script, as execvp runs it. p.argv has a free
+      // slot in front (see spawn_child) for "/bin/sh".
+      char** sh_argv = const_cast<char**>(p.argv) - 1;
+      char* saved0 = sh_argv[1];
+      sh_argv[0] = const_cast<char*>("/bin/sh");
+      sh_argv[1] = const_cast<char*>(path.c_str());
+      execve("/bin/sh", sh_argv, p.envp);
+      sh_argv[1] = saved0;
+      err = ENOEXEC;
+      break;
+    }
     if (err == EACCES) {
       saw_eacces = true;
     } else if (err != ENOENT && err != ENOTDIR && err != ESTALE &&
@@ -142,16 +162,12 @@ std::vector<std::string> exec_candidates(const std::string& argv0,
                                          const std::string& path) {
   if (argv0.find('/') != std::string::npos) return {argv0};
   std::vector<std::string> out;
-  std::string p = path.empty() ? "/usr/local/bin:/usr/bin:/bin" : path;
-  size_t start = 0;
-  while (true) {
-    size_t colon = p.find(':', start);
-    std::string dir = p.substr(
-        start, colon == std::string::npos ? std::string::npos : colon - start);
-    if (dir.empty()) dir = ".";  // an empty PATH entry means the cwd
-    out.push_back(dir + "/" + argv0);
-    if (colon == std::string::npos) break;
-    start = colon + 1;
+  std::string_view dirs =
+      path.empty() ? std::string_view("/usr/local/bin:/usr/bin:/bin") : path;
+  for (std::string_view dir : split(dirs, ':')) {
+    // An empty PATH entry means the cwd.
+    out.push_back((dir.empty() ? std::string(".") : std::string(dir)) + "/" +
+                  argv0);
   }
   return out;
 }
@@ -161,8 +177,7 @@ bool own_foreground_terminal() {
   return tcgetpgrp(STDIN_FILENO) == getpgrp();
 }
 
-SpawnResult spawn_child(const SpawnRequest& req) {
-  SpawnResult result;
+bool spawn_child(const SpawnRequest& req, SpawnedChild* out, std::string* err) {
   const std::string& argv0 = req.argv.at(0);
   std::vector<std::string> candidates =
       exec_candidates(argv0, env_value(req.env, "PATH"));
@@ -187,12 +202,13 @@ SpawnResult spawn_child(const SpawnRequest& req) {
     sources.push_back(req.upgrade_fd);
   }
   if (sources.size() > 256) {
-    result.error = EMFILE;
-    result.message = "too many sockets to pass (at most 255)";
-    return result;
+    *err = "too many sockets to pass (at most 255)";
+    return false;
   }
 
-  std::vector<char*> argv;
+  // argv with one free slot in front, for "/bin/sh" should the program turn
+  // out to be a script without #!.
+  std::vector<char*> argv{nullptr};
   for (const auto& a : req.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
@@ -201,9 +217,8 @@ SpawnResult spawn_child(const SpawnRequest& req) {
 
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) {
-    result.error = errno;
-    result.message = std::string("pipe: ") + strerror(errno);
-    return result;
+    *err = std::string("pipe: ") + strerror(errno);
+    return false;
   }
   UniqueFd err_read(pipefd[0]), err_write(pipefd[1]);
 
@@ -214,7 +229,7 @@ SpawnResult spawn_child(const SpawnRequest& req) {
 
   ChildPlan plan{
       &candidates,
-      argv.data(),
+      argv.data() + 1,
       envp.data(),
       listen_pid_index == std::string::npos
           ? nullptr
@@ -224,33 +239,38 @@ SpawnResult spawn_child(const SpawnRequest& req) {
       err_write.get(),
       getpid(),
       req.take_terminal,
-      &empty};
+      &empty,
+      req.ignored.data(),
+      static_cast<int>(req.ignored.size())};
 
   pid_t pid = fork();
   if (pid == 0) child_main(plan);
   int fork_errno = errno;
   sigprocmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) {
-    result.error = fork_errno;
-    result.message = std::string("fork: ") + strerror(fork_errno);
-    return result;
+    *err = std::string("fork: ") + strerror(fork_errno);
+    return false;
   }
-  result.pid = pid;
   err_write.reset();
+  fcntl(err_read.get(), F_SETFL, O_NONBLOCK);
+  out->pid = pid;
+  out->exec_status = std::move(err_read);
+  return true;
+}
 
-  // EOF means exec succeeded (close-on-exec closed the child's end).
+ExecStatus read_exec_status(int fd, const std::string& argv0,
+                            std::string* err) {
   ChildFailure f{};
   ssize_t n;
   do {
-    n = ::read(err_read.get(), &f, sizeof f);
+    n = ::read(fd, &f, sizeof f);
   } while (n < 0 && errno == EINTR);
-  if (n == static_cast<ssize_t>(sizeof f)) {
-    result.error = f.err;
-    result.message = (f.stage == 1 ? "cannot run '" + argv0 + "': "
-                                   : "cannot set up '" + argv0 + "': ") +
-                     strerror(f.err);
-  }
-  return result;
+  if (n < 0 && errno == EAGAIN) return ExecStatus::kPending;
+  if (n != static_cast<ssize_t>(sizeof f)) return ExecStatus::kRan;  // EOF
+  *err = (f.stage == 1 ? "cannot run '" + argv0 + "': "
+                       : "cannot set up '" + argv0 + "': ") +
+         strerror(f.err);
+  return ExecStatus::kFailed;
 }
 
 }  // namespace byed

@@ -4,13 +4,18 @@
 // async-signal-safe code: it places the held sockets at fds 3.., the upgrade
 // pipe after them, closes every other fd of byed's, fills in LISTEN_PID with
 // its own pid, resets signal dispositions and mask, asks for PDEATHSIG, and
-// execs the program, trying each PATH entry as execvp would. If exec fails it
-// reports errno over a close-on-exec pipe and exits 127 (not found) or 126
-// (found but not runnable), as a shell does.
+// execs the program, trying each PATH entry as execvp would (a file without
+// a #! line runs under /bin/sh, as execvp and every shell run it). If exec
+// fails it reports errno over a close-on-exec pipe and exits 127 (not found)
+// or 126 (found but not runnable), as a shell does. The parent does not wait
+// for that answer: it reads the pipe from the loop (read_exec_status), so a
+// slow exec never stalls signal forwarding.
 #pragma once
 
 #include <string>
 #include <vector>
+
+#include "fd.h"
 
 namespace byed {
 
@@ -22,15 +27,23 @@ struct SpawnRequest {
   std::vector<std::string> listen_names;  // LISTEN_FDNAMES, one per fd
   int upgrade_fd = -1;         // placed after the sockets: UPGRADE_FD=n
   bool take_terminal = false;  // make the child the tty's foreground group
+  std::vector<int> ignored;    // signals the child keeps ignored (nohup)
 };
 
-struct SpawnResult {
-  int pid = -1;         // -1: fork failed
-  int error = 0;        // errno of the failure, 0 when exec succeeded
-  std::string message;  // "cannot run './x': No such file or directory"
+struct SpawnedChild {
+  int pid = -1;
+  UniqueFd exec_status;  // non-blocking; EOF once exec succeeded
 };
 
-SpawnResult spawn_child(const SpawnRequest& request);
+// Forks the child. Fails only when the parent could not fork (or make the
+// pipe); whether exec worked comes later through exec_status.
+bool spawn_child(const SpawnRequest& request, SpawnedChild* out,
+                 std::string* err);
+
+enum class ExecStatus { kPending, kRan, kFailed };
+// Reads what the child said: kPending (nothing yet), kRan (exec succeeded),
+// or kFailed with *err like "cannot run './x': No such file or directory".
+ExecStatus read_exec_status(int fd, const std::string& argv0, std::string* err);
 
 // The file names exec will try for argv0, in order, given a PATH value.
 std::vector<std::string> exec_candidates(const std::string& argv0,

@@ -33,20 +33,20 @@ std::string describe_wait_status(int ws) {
   return "exit code " + std::to_string(exit_code_from_wait_status(ws));
 }
 
-Supervisor::Supervisor(SupervisorOptions options) : opt_(std::move(options)) {}
+Supervisor::Supervisor(Config config) : cfg_(std::move(config)) {}
 
-std::vector<Action> Supervisor::on(const Event& event) {
+std::vector<Action> Supervisor::on(const Event& event, const timespec& now) {
   if (exited_) return {};
+  now_ = now;
   std::vector<Action> out = std::visit(
       [this](const auto& e) -> std::vector<Action> {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, Start>) return on_start();
         if constexpr (std::is_same_v<T, SignalReceived>)
           return on_signal(e.sig);
-        if constexpr (std::is_same_v<T, UpgradeRequested>) {
-          return on_upgrade_request(e.source);
-        }
+        if constexpr (std::is_same_v<T, ControlRequest>) return on_control(e);
         if constexpr (std::is_same_v<T, Spawned>) return on_spawned(e);
+        if constexpr (std::is_same_v<T, Exec>) return on_exec(e);
         if constexpr (std::is_same_v<T, ChildExited>) return on_exited(e);
         if constexpr (std::is_same_v<T, ChildReady>) return on_ready(e);
         if constexpr (std::is_same_v<T, TimerFired>) return on_timer(e.id);
@@ -106,15 +106,18 @@ std::vector<Action> Supervisor::on_start() {
 
 void Supervisor::spawn(std::vector<Action>& out, int gen) {
   last_gen_ = std::max(last_gen_, gen);
-  gens_.push_back(Generation{gen, -1, GenState::kStarting, 0, false, ""});
+  Generation g;
+  g.num = gen;
+  g.started_at = now_;
+  gens_.push_back(g);
   out.push_back(SpawnGeneration{gen});
   out.push_back(
-      ArmTimer{TimerId{TimerKind::kReadyTimeout, gen}, opt_.ready_timeout});
-  bool by_time = opt_.ready_mode == ReadyMode::kDelay ||
-                 (opt_.ready_mode == ReadyMode::kAuto && !ever_messaged_);
+      ArmTimer{TimerId{TimerKind::kReadyTimeout, gen}, cfg_.ready_timeout});
+  bool by_time = cfg_.ready_mode == ReadyMode::kDelay ||
+                 (cfg_.ready_mode == ReadyMode::kAuto && !ever_messaged_);
   if (by_time) {
     out.push_back(
-        ArmTimer{TimerId{TimerKind::kReadyDelay, gen}, opt_.ready_delay});
+        ArmTimer{TimerId{TimerKind::kReadyDelay, gen}, cfg_.ready_delay});
   }
 }
 
@@ -123,8 +126,8 @@ std::vector<Action> Supervisor::on_spawned(const Spawned& e) {
   Generation* g = find_gen(e.gen);
   if (g == nullptr || g->spawned) return out;
   g->spawned = true;
-  g->error = e.error;
   if (e.pid < 0) {
+    g->error = e.error;
     // fork failed: there is no process to wait for.
     g->state = GenState::kExited;
     log(out, LogLevel::kError, e.gen, e.error);
@@ -141,17 +144,25 @@ std::vector<Action> Supervisor::on_spawned(const Spawned& e) {
     return out;
   }
   g->pid = e.pid;
-  if (!e.error.empty()) {
-    // exec failed; the child exits 126/127 and ChildExited follows.
-    log(out, LogLevel::kError, e.gen, e.error);
-    return out;
-  }
-  log(out, LogLevel::kInfo, e.gen, "started",
-      {{"pid", pid_str(e.pid)}, {"program", opt_.program}});
   if (stopping_) {
     // A stop arrived before this generation existed: it is stopped too.
     out.push_back(SendSignal{e.pid, SIGTERM});
   }
+  return out;
+}
+
+std::vector<Action> Supervisor::on_exec(const Exec& e) {
+  std::vector<Action> out;
+  Generation* g = find_gen(e.gen);
+  if (g == nullptr || g->pid < 0) return out;
+  if (!e.error.empty()) {
+    // The child exits 126/127 and ChildExited follows; this is its reason.
+    g->error = e.error;
+    log(out, LogLevel::kError, e.gen, e.error);
+    return out;
+  }
+  log(out, LogLevel::kInfo, e.gen, "started",
+      {{"pid", pid_str(g->pid)}, {"program", cfg_.command.front()}});
   return out;
 }
 
@@ -175,6 +186,7 @@ void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
     return;  // being stopped: nothing to hand over to
   }
   g.state = GenState::kReady;
+  g.ready_at = now_;
   std::string status =
       "gen " + std::to_string(g.num) + " ready (pid " + pid_str(g.pid) + ")";
   if (g.num == upgrading_) {
@@ -186,11 +198,14 @@ void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
          {"via", via},
          {"old_gen", old ? std::to_string(old->num) : "-"}});
     if (old != nullptr && old->state == GenState::kReady) {
-      drain(out, *old, opt_.drain_signal);
+      drain(out, *old, cfg_.drain_signal);
     }
-    out.push_back(NotifySystemd{"READY=1\nSTATUS=" + status});
-    last_upgrade_ = LastUpgrade{true, g.num, ""};
-    out.push_back(UpgradeFinished{true, g.num, g.pid, ""});
+    out.push_back(NotifySystemd{NotifySystemd::State::kReady, status});
+    UpgradeResult r;
+    r.ok = true;
+    r.gen = g.num;
+    r.pid = g.pid;
+    finish_upgrade(out, r);
   } else {
     log(out, LogLevel::kInfo, g.num, "ready",
         {{"pid", pid_str(g.pid)}, {"via", via}});
@@ -198,7 +213,7 @@ void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
   if (!first_ready_) {
     first_ready_ = true;
     out.push_back(WritePidfile{});
-    out.push_back(NotifySystemd{"READY=1\nSTATUS=" + status});
+    out.push_back(NotifySystemd{NotifySystemd::State::kReady, status});
   }
   if (upgrade_pending_) {
     upgrade_pending_ = false;
@@ -218,9 +233,13 @@ void Supervisor::fail_starting(std::vector<Action>& out, Generation& g,
     upgrading_ = 0;
     log(out, LogLevel::kError, g.num, "upgrade failed: " + reason,
         {{"serving_gen", std::to_string(current_)}});
-    out.push_back(NotifySystemd{"READY=1\nSTATUS=upgrade failed: " + reason});
-    last_upgrade_ = LastUpgrade{false, g.num, reason};
-    out.push_back(UpgradeFinished{false, g.num, g.pid, reason});
+    out.push_back(NotifySystemd{NotifySystemd::State::kReady,
+                                "upgrade failed: " + reason});
+    UpgradeResult r;
+    r.gen = g.num;
+    r.pid = g.pid;
+    r.reason = reason;
+    finish_upgrade(out, r);
     if (g.state != GenState::kExited) drain(out, g, SIGTERM);
     if (upgrade_pending_ && !stopping_) {
       upgrade_pending_ = false;
@@ -232,7 +251,8 @@ void Supervisor::fail_starting(std::vector<Action>& out, Generation& g,
   log(out, LogLevel::kError, g.num, "not ready: " + reason + "; stopping");
   forced_exit_code_ = 1;
   if (g.state != GenState::kExited && !stopping_) {
-    out.push_back(NotifySystemd{"STOPPING=1\nSTATUS=not ready: " + reason});
+    out.push_back(
+        NotifySystemd{NotifySystemd::State::kStopping, "not ready: " + reason});
     begin_stop(out, SIGTERM);
   }
 }
@@ -243,20 +263,20 @@ void Supervisor::drain(std::vector<Action>& out, Generation& g, int sig) {
   log(out, LogLevel::kInfo, g.num, "draining",
       {{"pid", pid_str(g.pid)}, {"signal", signal_name(sig)}});
   out.push_back(SendSignal{g.pid, sig});
-  if (opt_.stop_timeout.count() > 0) {
+  if (cfg_.stop_timeout.count() > 0) {
     out.push_back(
-        ArmTimer{TimerId{TimerKind::kDrainKill, g.num}, opt_.stop_timeout});
+        ArmTimer{TimerId{TimerKind::kDrainKill, g.num}, cfg_.stop_timeout});
   }
 }
 
 // ---- upgrades ---------------------------------------------------------------
 
-std::vector<Action> Supervisor::on_upgrade_request(const std::string& source) {
-  std::vector<Action> out;
+void Supervisor::request_upgrade(std::vector<Action>& out,
+                                 const std::string& source) {
   if (stopping_) {
     log(out, LogLevel::kWarn, 0, "upgrade ignored: stopping",
         {{"source", source}});
-    return out;
+    return;
   }
   Generation* cur = find_gen(current_);
   if (upgrading_ != 0 || cur == nullptr || cur->state != GenState::kReady) {
@@ -269,18 +289,28 @@ std::vector<Action> Supervisor::on_upgrade_request(const std::string& source) {
             std::to_string(upgrading_ ? upgrading_ : current_)}});
     }
     upgrade_pending_ = true;
-    return out;
+    return;
   }
   log(out, LogLevel::kInfo, 0, "upgrade requested", {{"source", source}});
   start_upgrade(out);
-  return out;
+}
+
+// Answers everyone waiting on the upgrade that just ended, and keeps it for
+// status.
+void Supervisor::finish_upgrade(std::vector<Action>& out, UpgradeResult r) {
+  if (const Generation* g = find_gen(r.gen)) r.started_at = g->started_at;
+  r.finished_at = now_;
+  for (ConnId conn : upgrade_waiters_) out.push_back(ReplyUpgrade{conn, r});
+  upgrade_waiters_.clear();
+  if (r.gen != 0) last_upgrade_ = std::move(r);
 }
 
 void Supervisor::start_upgrade(std::vector<Action>& out) {
   int gen = ++last_gen_;
   upgrading_ = gen;
-  out.push_back(NotifySystemd{"RELOADING=1\nSTATUS=upgrading: starting gen " +
-                              std::to_string(gen)});
+  out.push_back(
+      NotifySystemd{NotifySystemd::State::kReloading,
+                    "upgrading: starting gen " + std::to_string(gen)});
   spawn(out, gen);
 }
 
@@ -288,27 +318,19 @@ void Supervisor::start_upgrade(std::vector<Action>& out) {
 
 std::vector<Action> Supervisor::on_signal(int sig) {
   std::vector<Action> out;
-  switch (classify_signal(sig, opt_.upgrade_signal)) {
+  switch (classify_signal(sig, cfg_.upgrade_signal)) {
     case SignalClass::kReap:
       return out;  // the shell reaps; exits arrive as ChildExited
     case SignalClass::kUpgrade:
-      return on_upgrade_request("signal " + signal_name(sig));
-    case SignalClass::kStop: {
-      if (stopping_) {
-        log(out, LogLevel::kInfo, 0, "stop signal forwarded again",
-            {{"signal", signal_name(sig)}});
-      } else {
-        log(out, LogLevel::kInfo, 0, "stopping",
-            {{"signal", signal_name(sig)}});
-        out.push_back(NotifySystemd{"STOPPING=1"});
-      }
-      begin_stop(out, sig);
+      request_upgrade(out, "signal " + signal_name(sig));
       return out;
-    }
+    case SignalClass::kStop:
+      request_stop(out, sig, "signal");
+      return out;
     case SignalClass::kForward: {
       Generation* g = find_gen(current_);
       if (g != nullptr && g->pid > 0 && g->state != GenState::kExited) {
-        if (opt_.log_debug) {
+        if (cfg_.log_level >= LogLevel::kDebug) {
           log(out, LogLevel::kDebug, g->num, "forwarding signal",
               {{"signal", signal_name(sig)}, {"pid", pid_str(g->pid)}});
         }
@@ -320,14 +342,56 @@ std::vector<Action> Supervisor::on_signal(int sig) {
   return out;
 }
 
+// A control request: the rules for each command, in one place.
+std::vector<Action> Supervisor::on_control(const ControlRequest& r) {
+  std::vector<Action> out;
+  switch (r.cmd) {
+    case Command::kStatus:
+      out.push_back(ReplyStatus{r.conn});
+      break;
+    case Command::kUpgrade:
+      if (stopping_) {
+        out.push_back(ReplyError{r.conn, "byed is stopping"});
+        break;
+      }
+      // Every waiter gets the result of the upgrade that settles next: the
+      // one in flight if there is one (a control request joins it, and an
+      // upgrade a signal queued behind it stays queued), else the one this
+      // request starts, or queues until the first generation is ready.
+      upgrade_waiters_.push_back(r.conn);
+      if (upgrading_ == 0) request_upgrade(out, "control");
+      break;
+    case Command::kStop:
+      out.push_back(ReplyStopping{r.conn});
+      request_stop(out, SIGTERM, "control");
+      break;
+  }
+  return out;
+}
+
+// A stop asked for by a signal or the control socket: every generation gets
+// `sig`; asking again forwards it again.
+void Supervisor::request_stop(std::vector<Action>& out, int sig,
+                              const std::string& source) {
+  if (stopping_) {
+    log(out, LogLevel::kInfo, 0, "stop signal forwarded again",
+        {{"signal", signal_name(sig)}, {"source", source}});
+  } else {
+    log(out, LogLevel::kInfo, 0, "stopping",
+        {{"signal", signal_name(sig)}, {"source", source}});
+    out.push_back(NotifySystemd{NotifySystemd::State::kStopping, ""});
+  }
+  begin_stop(out, sig);
+}
+
 std::vector<Action> Supervisor::on_exit_dir(const ExitDirEntry& e) {
   std::vector<Action> out;
-  if (!opt_.exit_follower || stopping_) return out;
+  if (!cfg_.follower() || stopping_) return out;
   stopped_by_exit_dir_ = true;
   log(out, LogLevel::kInfo, 0, "exit dir entry appeared: stopping",
       {{"entry", e.name}});
   if (started_) {
-    out.push_back(NotifySystemd{"STOPPING=1"});
+    out.push_back(NotifySystemd{NotifySystemd::State::kStopping, ""});
     begin_stop(out, SIGTERM);
   }
   return out;
@@ -339,15 +403,17 @@ void Supervisor::begin_stop(std::vector<Action>& out, int sig) {
   if (!stopping_) {
     stopping_ = true;
     upgrade_pending_ = false;
-    if (upgrading_ != 0) {
-      cancel_ready_timers(out, upgrading_);
-      last_upgrade_ = LastUpgrade{false, upgrading_, "stopped"};
-      out.push_back(UpgradeFinished{false, upgrading_, -1, "byed is stopping"});
+    if (upgrading_ != 0 || !upgrade_waiters_.empty()) {
+      if (upgrading_ != 0) cancel_ready_timers(out, upgrading_);
+      UpgradeResult r;
+      r.gen = upgrading_;
+      r.reason = "byed is stopping";
+      finish_upgrade(out, r);
       upgrading_ = 0;
     }
-    if (opt_.stop_timeout.count() > 0) {
+    if (cfg_.stop_timeout.count() > 0) {
       out.push_back(
-          ArmTimer{TimerId{TimerKind::kStopKill, 0}, opt_.stop_timeout});
+          ArmTimer{TimerId{TimerKind::kStopKill, 0}, cfg_.stop_timeout});
     }
   }
   for (const auto& g : gens_) {
@@ -364,7 +430,7 @@ std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
   std::vector<Action> out;
   Generation* g = find_pid(e.pid);
   if (g == nullptr) {
-    if (opt_.log_debug) {
+    if (cfg_.log_level >= LogLevel::kDebug) {
       log(out, LogLevel::kDebug, 0, "reaped orphan",
           {{"pid", pid_str(e.pid)},
            {"status", describe_wait_status(e.wait_status)}});
@@ -373,7 +439,6 @@ std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
   }
   GenState was = g->state;
   g->state = GenState::kExited;
-  g->wait_status = e.wait_status;
   log(out, LogLevel::kInfo, g->num, "exited",
       {{"pid", pid_str(g->pid)},
        {"status", describe_wait_status(e.wait_status)}});
@@ -395,12 +460,13 @@ std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
     if (!final_status_) {
       final_status_ = e.wait_status;
       final_pid_ = g->pid;
+      final_started_at_ = g->started_at;
     }
     // The serving generation is gone: byed ends, after what else it runs.
     if (!stopping_ && any_alive()) {
       log(out, LogLevel::kInfo, 0,
           "current generation ended: stopping the others");
-      out.push_back(NotifySystemd{"STOPPING=1"});
+      out.push_back(NotifySystemd{NotifySystemd::State::kStopping, ""});
       begin_stop(out, SIGTERM);
     }
   }
@@ -417,7 +483,7 @@ std::vector<Action> Supervisor::on_timer(const TimerId& id) {
         log(out, LogLevel::kWarn, g.num,
             "still running after stop-timeout, sending KILL",
             {{"pid", pid_str(g.pid)},
-             {"stop_timeout", format_duration(opt_.stop_timeout)}});
+             {"stop_timeout", format_duration(cfg_.stop_timeout)}});
         out.push_back(SendSignal{g.pid, SIGKILL, true});
       }
       break;
@@ -427,7 +493,7 @@ std::vector<Action> Supervisor::on_timer(const TimerId& id) {
       log(out, LogLevel::kWarn, g->num,
           "still running after stop-timeout, sending KILL",
           {{"pid", pid_str(g->pid)},
-           {"stop_timeout", format_duration(opt_.stop_timeout)}});
+           {"stop_timeout", format_duration(cfg_.stop_timeout)}});
       out.push_back(SendSignal{g->pid, SIGKILL, true});
       break;
     }
@@ -435,15 +501,15 @@ std::vector<Action> Supervisor::on_timer(const TimerId& id) {
       Generation* g = find_gen(id.gen);
       if (g == nullptr || g->state != GenState::kStarting || g->pid < 0) break;
       fail_starting(out, *g,
-                    "not ready within " + format_duration(opt_.ready_timeout));
+                    "not ready within " + format_duration(cfg_.ready_timeout));
       break;
     }
     case TimerKind::kReadyDelay: {
       Generation* g = find_gen(id.gen);
       if (g == nullptr || g->state != GenState::kStarting || g->pid < 0) break;
       // auto mode: a message from any generation since makes time not count.
-      if (opt_.ready_mode == ReadyMode::kAuto && ever_messaged_) break;
-      become_ready(out, *g, "alive " + format_duration(opt_.ready_delay));
+      if (cfg_.ready_mode == ReadyMode::kAuto && ever_messaged_) break;
+      become_ready(out, *g, "alive " + format_duration(cfg_.ready_delay));
       break;
     }
   }
@@ -454,7 +520,7 @@ std::vector<Action> Supervisor::on_timer(const TimerId& id) {
 // is still running.
 void Supervisor::maybe_exit(std::vector<Action>& out) {
   if (!final_status_ || any_alive()) return;
-  if (stopping_ && opt_.stop_timeout.count() > 0) {
+  if (stopping_ && cfg_.stop_timeout.count() > 0) {
     out.push_back(CancelTimer{TimerId{TimerKind::kStopKill, 0}});
   }
   int status = *final_status_;
@@ -463,8 +529,9 @@ void Supervisor::maybe_exit(std::vector<Action>& out) {
   if (stopped_by_exit_dir_) {
     // A member told to stop by the group did not fail when it stopped.
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) code = 0;
-  } else if (opt_.exit_leader) {
-    out.push_back(WriteExitMarker{current_, final_pid_, status});
+  } else if (cfg_.leader()) {
+    out.push_back(
+        WriteExitMarker{current_, final_pid_, status, final_started_at_});
   }
   exited_ = true;
   out.push_back(ExitProcess{code});

@@ -1,11 +1,14 @@
 // supervisor.h — the pure core: generations, their states, events -> actions.
 //
-// Supervisor knows nothing of libuv or syscalls. The shell (loop.cc) turns
-// each OS event into an Event, calls on(), and carries out the Actions it gets
-// back in order. Every rule of the contract that is a decision — which
-// generation a signal goes to, when a generation is ready, how an upgrade
-// hands over or rolls back, when to SIGKILL, which exit code byed returns —
-// lives here and is unit tested without starting a process.
+// Supervisor knows nothing of libuv or syscalls (it is built into the pure
+// library, which does not link libuv). The shell (loop.cc) turns each OS
+// event into an Event, calls on() with the time it happened, and carries out
+// the Actions it gets back in order. Every rule of the contract that is a
+// decision — which generation a signal goes to, when a generation is ready,
+// how an upgrade hands over or rolls back, what a control request does, when
+// to SIGKILL, which exit code byed returns — lives here and is unit tested
+// without starting a process. The status `byed ctl status` shows is read
+// from here too: one owner for states, times and the last upgrade.
 //
 // A generation is one run of the program: starting (spawned, not yet ready),
 // ready (the current one, target of forwarded signals), draining (replaced,
@@ -14,6 +17,9 @@
 // not ready in time, it is stopped and the old one keeps serving, untouched.
 #pragma once
 
+#include <time.h>
+
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <variant>
@@ -30,17 +36,24 @@ struct Start {};
 struct SignalReceived {
   int sig;
 };
-// An upgrade asked for by other means than the upgrade signal (control
-// socket). `source` is for the log.
-struct UpgradeRequested {
-  std::string source;
+// A request on the control socket, from connection `conn`.
+enum class Command { kStatus, kUpgrade, kStop };
+using ConnId = uint64_t;
+struct ControlRequest {
+  ConnId conn;
+  Command cmd;
 };
-// The shell forked generation `gen` as `pid`. pid < 0: fork itself failed.
-// error: why the program could not be run (exec failed in the child, which
-// then exits 126/127), or why fork failed; empty when exec succeeded.
+// The shell forked generation `gen` as `pid`. pid < 0: fork itself failed,
+// and error says why.
 struct Spawned {
   int gen;
   int pid;
+  std::string error;
+};
+// The child of generation `gen` ran its program (error empty), or could not
+// (error says why; the child then exits 126/127 and ChildExited follows).
+struct Exec {
+  int gen;
   std::string error;
 };
 // waitpid() returned this pid with this raw wait status. Orphans reaped as
@@ -80,7 +93,7 @@ struct TimerFired {
   TimerId id;
 };
 
-using Event = std::variant<Start, SignalReceived, UpgradeRequested, Spawned,
+using Event = std::variant<Start, SignalReceived, ControlRequest, Spawned, Exec,
                            ChildExited, ChildReady, ExitDirEntry, TimerFired>;
 
 // ---- actions --------------------------------------------------------------
@@ -105,33 +118,57 @@ struct CancelTimer {
 struct Log {
   LogRecord record;
 };
-// To byed's own NOTIFY_SOCKET, if it has one. The shell adds MAINPID= to a
-// READY=1 and MONOTONIC_USEC= to a RELOADING=1.
+// To byed's own NOTIFY_SOCKET, if it has one: the state change and a STATUS=
+// line. The shell adds what only it knows: MAINPID= (byed's pid) to kReady,
+// MONOTONIC_USEC= (the clock) to kReloading.
 struct NotifySystemd {
-  std::string state;
+  enum class State { kNone, kReady, kReloading, kStopping };
+  State state = State::kNone;
+  std::string status;  // empty: no STATUS= line
 };
 // PIDFILE: byed's own pid, written once the first generation is ready.
 struct WritePidfile {};
-// Leader: leave NAME.exit in EXIT_DIR for generation `gen` (pid, status).
+// Leader: leave NAME.exit in EXIT_DIR for the generation that ended.
 struct WriteExitMarker {
   int gen;
   int pid;
   int wait_status;
+  timespec started_at;
 };
-// How an upgrade ended, for whoever waits on it (control socket).
-struct UpgradeFinished {
+// How one upgrade ended: for `byed ctl upgrade` and `byed ctl status`.
+struct UpgradeResult {
   bool ok = false;
   int gen = 0;
-  int pid = 0;
+  int pid = 0;         // the new generation's, when ok
   std::string reason;  // empty when ok
+  timespec started_at{};
+  timespec finished_at{};
+};
+// Control replies. The shell turns each into the protocol's JSON line.
+struct ReplyStatus {
+  ConnId conn;
+};
+struct ReplyUpgrade {
+  ConnId conn;
+  UpgradeResult result;
+};
+// "stopping": the connection then stays open until byed exits, so that its
+// EOF tells the client byed is gone.
+struct ReplyStopping {
+  ConnId conn;
+};
+struct ReplyError {
+  ConnId conn;
+  std::string message;
 };
 struct ExitProcess {
   int code;
 };
 
-using Action = std::variant<SpawnGeneration, SendSignal, ArmTimer, CancelTimer,
-                            Log, NotifySystemd, WritePidfile, WriteExitMarker,
-                            UpgradeFinished, ExitProcess>;
+using Action =
+    std::variant<SpawnGeneration, SendSignal, ArmTimer, CancelTimer, Log,
+                 NotifySystemd, WritePidfile, WriteExitMarker, ReplyStatus,
+                 ReplyUpgrade, ReplyStopping, ReplyError, ExitProcess>;
 
 // ---- the core -------------------------------------------------------------
 
@@ -140,19 +177,6 @@ int exit_code_from_wait_status(int wait_status);
 // "exit code 3", "killed by signal TERM".
 std::string describe_wait_status(int wait_status);
 
-struct SupervisorOptions {
-  Millis stop_timeout{30000};
-  int upgrade_signal = 0;
-  std::string program;       // for messages
-  bool log_debug = false;    // build debug records (hot paths skip them if not)
-  bool exit_leader = false;  // write a marker when the child ends
-  bool exit_follower = false;  // stop when an EXIT_DIR entry appears
-  int drain_signal = 15;       // SIGTERM
-  ReadyMode ready_mode = ReadyMode::kAuto;
-  Millis ready_delay{1000};  // kDelay: the duration; kAuto: 1 s
-  Millis ready_timeout{60000};
-};
-
 class Supervisor {
  public:
   enum class GenState { kStarting, kReady, kDraining, kExited };
@@ -160,19 +184,16 @@ class Supervisor {
     int num = 0;
     int pid = -1;
     GenState state = GenState::kStarting;
-    int wait_status = 0;
     bool spawned = false;
     std::string error;  // exec error, for the failure reason
-  };
-  struct LastUpgrade {
-    bool ok = false;
-    int gen = 0;
-    std::string reason;
+    timespec started_at{};
+    timespec ready_at{};  // zero until ready
   };
 
-  explicit Supervisor(SupervisorOptions options);
+  explicit Supervisor(Config config);
 
-  std::vector<Action> on(const Event& event);
+  // `now`: CLOCK_REALTIME when the event happened (status and markers).
+  std::vector<Action> on(const Event& event, const timespec& now = {});
 
   // Read-only view for status and tests: the live generations (and the
   // current one even after it ended).
@@ -181,22 +202,27 @@ class Supervisor {
   int upgrading() const { return upgrading_; }
   bool stopping() const { return stopping_; }
   bool exited() const { return exited_; }
-  const std::optional<LastUpgrade>& last_upgrade() const {
+  const std::optional<UpgradeResult>& last_upgrade() const {
     return last_upgrade_;
   }
 
  private:
   std::vector<Action> on_start();
   std::vector<Action> on_signal(int sig);
-  std::vector<Action> on_upgrade_request(const std::string& source);
+  std::vector<Action> on_control(const ControlRequest& r);
   std::vector<Action> on_spawned(const Spawned& e);
+  std::vector<Action> on_exec(const Exec& e);
   std::vector<Action> on_exited(const ChildExited& e);
   std::vector<Action> on_ready(const ChildReady& e);
   std::vector<Action> on_timer(const TimerId& id);
   std::vector<Action> on_exit_dir(const ExitDirEntry& e);
 
+  void request_upgrade(std::vector<Action>& out, const std::string& source);
+  void request_stop(std::vector<Action>& out, int sig,
+                    const std::string& source);
   void spawn(std::vector<Action>& out, int gen);
   void start_upgrade(std::vector<Action>& out);
+  void finish_upgrade(std::vector<Action>& out, UpgradeResult result);
   void become_ready(std::vector<Action>& out, Generation& g,
                     const std::string& via);
   void fail_starting(std::vector<Action>& out, Generation& g,
@@ -210,22 +236,25 @@ class Supervisor {
   Generation* find_pid(int pid);
   bool any_alive() const;
 
-  SupervisorOptions opt_;
+  const Config cfg_;
+  timespec now_{};                // of the event being handled
   std::vector<Generation> gens_;  // live ones, and the current one
   bool started_ = false;
   int last_gen_ = 0;
   int current_ = 0;    // generation that receives forwarded signals
   int upgrading_ = 0;  // generation an upgrade is waiting on, 0: none
-  bool upgrade_pending_ = false;  // one more requested while in flight
-  bool ever_messaged_ = false;    // some generation sent a readiness message
+  bool upgrade_pending_ = false;         // one more requested while in flight
+  std::vector<ConnId> upgrade_waiters_;  // answered when upgrading_ ends
+  bool ever_messaged_ = false;  // some generation sent a readiness message
   bool first_ready_ = false;
   bool stopping_ = false;
   bool stopped_by_exit_dir_ = false;
   bool exited_ = false;
   std::optional<int> final_status_;  // wait status of the current generation
   int final_pid_ = 0;
+  timespec final_started_at_{};
   std::optional<int> forced_exit_code_;  // e.g. 1: first generation not ready
-  std::optional<LastUpgrade> last_upgrade_;
+  std::optional<UpgradeResult> last_upgrade_;
 };
 
 }  // namespace byed

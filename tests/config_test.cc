@@ -3,8 +3,37 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include "test_util.h"
+
+using byed::Config;
+using byed::ListenAddress;
+using byed::ListenEnv;
 using byed::Millis;
 using byed::parse_duration;
+using byed::parse_listen;
+using byed::test::parse;
+
+namespace {
+
+ListenEnv env(const char* fds, const char* pid, const char* names, int self) {
+  ListenEnv e;
+  std::string err;
+  REQUIRE_MESSAGE(byed::parse_listen_env(fds, pid, names, self, &e, &err), err);
+  return e;
+}
+
+// True when the value is accepted (it should not be); the error names it.
+bool env_fails(const char* fds) {
+  ListenEnv e;
+  std::string err;
+  if (byed::parse_listen_env(fds, "42", nullptr, 42, &e, &err)) return true;
+  CHECK(err.find("LISTEN_FDS") != std::string::npos);
+  return false;
+}
+
+bool valid(const Config& c, std::string* err) { return byed::validate(c, err); }
+
+}  // namespace
 
 TEST_CASE("durations: units, sums, zero") {
   CHECK(parse_duration("0") == Millis{0});
@@ -34,17 +63,126 @@ TEST_CASE("durations render back") {
 }
 
 TEST_CASE("validate: program and upgrade signal") {
-  byed::Config c;
+  Config c;
+  std::string err;
   c.upgrade_signal = SIGUSR1;
-  CHECK_THROWS_AS(byed::validate(c), byed::ConfigError);
+  CHECK_FALSE(valid(c, &err));
+  CHECK(err.find("no program") != std::string::npos);
   c.command = {"/bin/true"};
-  CHECK_NOTHROW(byed::validate(c));
+  CHECK(valid(c, &err));
   for (int sig : {SIGTERM, SIGINT, SIGQUIT, SIGCHLD}) {
     c.upgrade_signal = sig;
-    CHECK_THROWS_AS(byed::validate(c), byed::ConfigError);
+    CHECK_FALSE(valid(c, &err));
   }
   c.upgrade_signal = SIGHUP;
-  CHECK_NOTHROW(byed::validate(c));
+  CHECK(valid(c, &err));
+  c.control = "/" + std::string(200, 'x');
+  CHECK_FALSE(valid(c, &err));
+  CHECK(err.find("--control") != std::string::npos);
+}
+
+TEST_CASE("--ready and --exit-role") {
+  Config c;
+  std::string err;
+  REQUIRE(byed::parse_ready("2s", &c, &err));
+  CHECK(c.ready_mode == byed::ReadyMode::kDelay);
+  CHECK(c.ready_delay == Millis{2000});
+  REQUIRE(byed::parse_ready("message", &c, &err));
+  CHECK(c.ready_mode == byed::ReadyMode::kMessage);
+  CHECK_FALSE(byed::parse_ready("0", &c, &err));
+  CHECK(err.find("--ready '0'") != std::string::npos);
+  REQUIRE(byed::parse_exit_role("follower,leader", &c, &err));
+  CHECK((c.exit_leader && c.exit_follower));
+  REQUIRE(byed::parse_exit_role("follower", &c, &err));
+  CHECK((!c.exit_leader && c.exit_follower));
+  CHECK_FALSE(byed::parse_exit_role("leader,", &c, &err));
+  CHECK_FALSE(c.leader());  // no EXIT_DIR: no role at all
+  c.exit_dir = "/x";
+  CHECK(c.follower());
+}
+
+TEST_CASE("the variables byed consumes, and only those") {
+  for (const char* k : {"EXIT_DIR", "PIDFILE", "NOTIFY_SOCKET", "LISTEN_FDS",
+                        "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC",
+                        "WATCHDOG_PID", "BYED_LISTEN", "BYED_X"}) {
+    CAPTURE(k);
+    CHECK(byed::consumed_env_var(k));
+  }
+  for (const char* k : {"PATH", "HOME", "EXIT", "PIDFILE2", "BYED"}) {
+    CAPTURE(k);
+    CHECK_FALSE(byed::consumed_env_var(k));
+  }
+}
+TEST_CASE("listen addresses: every documented form") {
+  auto a = parse("8080");
+  CHECK(a.kind == ListenAddress::Kind::kTcp);
+  CHECK(a.host.empty());
+  CHECK(a.port == 8080);
+  CHECK(a.name.empty());
+
+  a = parse("web=127.0.0.1:80");
+  CHECK(a.name == "web");
+  CHECK(a.host == "127.0.0.1");
+  CHECK(a.port == 80);
+
+  a = parse("[::1]:443");
+  CHECK(a.host == "::1");
+  CHECK(a.port == 443);
+
+  a = parse("admin=unix:/run/x.sock");
+  CHECK(a.kind == ListenAddress::Kind::kUnix);
+  CHECK(a.path == "/run/x.sock");
+  CHECK(a.name == "admin");
+
+  a = parse("localhost:0");
+  CHECK(a.host == "localhost");
+  CHECK(a.port == 0);
+}
+
+TEST_CASE("listen addresses: bad ones say why") {
+  for (const char* bad :
+       {"", "x=", "=80", "65536", "-1", "80x", "a.b.c:80", "1.2.3:80", ":80",
+        "[::1]", "[::1]80", "[zz]:80", "::1:80", "unix:", "unix:rel",
+        "bad:name=1", "n a=80", "127.0.0.1:", "127.0.0.1:99999"}) {
+    CAPTURE(bad);
+    ListenAddress a;
+    std::string err;
+    CHECK_FALSE(parse_listen(bad, &a, &err));
+    CHECK(err.find("--listen") != std::string::npos);
+  }
+}
+
+TEST_CASE("LISTEN_* parsing follows sd_listen_fds") {
+  auto e = env("2", "42", "web:admin", 42);
+  CHECK(e.count == 2);
+  CHECK(e.names == std::vector<std::string>{"web", "admin"});
+
+  // Not ours, or absent: nothing adopted.
+  CHECK(env("2", "41", nullptr, 42).count == 0);
+  CHECK(env("2", nullptr, nullptr, 42).count == 0);
+  CHECK(env(nullptr, "42", nullptr, 42).count == 0);
+  CHECK(env("1", "x", nullptr, 42).count == 0);
+
+  // Missing or short names: "unknown", as systemd.
+  e = env("3", "42", "a", 42);
+  CHECK(e.names == std::vector<std::string>{"a", "unknown", "unknown"});
+  e = env("2", "42", nullptr, 42);
+  CHECK(e.names == std::vector<std::string>{"unknown", "unknown"});
+  e = env("2", "42", "::", 42);
+  CHECK(e.names == std::vector<std::string>{"unknown", "unknown"});
+
+  CHECK_FALSE(env_fails("x"));
+  CHECK_FALSE(env_fails("-1"));
+  CHECK_FALSE(env_fails("100000"));
+}
+
+TEST_CASE("fd names") {
+  CHECK(byed::valid_fd_name("web"));
+  CHECK(byed::valid_fd_name("a.b-c_d"));
+  CHECK_FALSE(byed::valid_fd_name(""));
+  CHECK_FALSE(byed::valid_fd_name("a:b"));
+  CHECK_FALSE(byed::valid_fd_name("a b"));
+  CHECK_FALSE(byed::valid_fd_name(std::string(256, 'a')));
 }
 
 TEST_CASE("default name is the program's basename") {

@@ -28,6 +28,13 @@ ExitRecord record(const std::string& name) {
   return r;
 }
 
+bool marker(const std::string& dir, const ExitRecord& r) {
+  std::string err;
+  bool ok = write_exit_marker(dir, r, &err);
+  if (!ok) MESSAGE(err);
+  return ok;
+}
+
 }  // namespace
 
 TEST_CASE("which entries stop a follower") {
@@ -62,7 +69,7 @@ TEST_CASE("marker JSON has every field, RFC 3339 UTC times") {
 TEST_CASE("marker is written complete, 0644, and replaces an old one") {
   TempDir d;
   mode_t old = umask(077);  // the marker is for other users too
-  CHECK(write_exit_marker(d.path, record("main")) == "");
+  CHECK(marker(d.path, record("main")));
   umask(old);
   std::string p = d.path + "/main.exit";
   struct stat st {};
@@ -72,7 +79,7 @@ TEST_CASE("marker is written complete, 0644, and replaces an old one") {
 
   ExitRecord r = record("main");
   r.exit_code = 0;
-  CHECK(write_exit_marker(d.path, r) == "");
+  CHECK(marker(d.path, r));
   CHECK(nlohmann::json::parse(slurp(p))["exit_code"] == 0);
 }
 
@@ -81,7 +88,7 @@ TEST_CASE("a symlink planted at the marker path is replaced, not followed") {
   std::string victim = d.path + "/victim";
   { std::ofstream(victim) << "keep"; }
   REQUIRE(symlink(victim.c_str(), (d.path + "/main.exit").c_str()) == 0);
-  CHECK(write_exit_marker(d.path, record("main")) == "");
+  CHECK(marker(d.path, record("main")));
   CHECK(slurp(victim) == "keep");
   struct stat st {};
   REQUIRE(lstat((d.path + "/main.exit").c_str(), &st) == 0);
@@ -89,7 +96,8 @@ TEST_CASE("a symlink planted at the marker path is replaced, not followed") {
 }
 
 TEST_CASE("a missing directory is an error with context") {
-  std::string e = write_exit_marker("/nonexistent-dir", record("main"));
+  std::string e;
+  CHECK_FALSE(write_exit_marker("/nonexistent-dir", record("main"), &e));
   CHECK(e ==
         "write marker /nonexistent-dir/main.exit: No such file or directory");
 }

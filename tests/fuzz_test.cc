@@ -15,6 +15,7 @@
 #include "notify.h"
 #include "signals.h"
 #include "sockets.h"
+#include "text.h"
 
 using namespace byed;
 
@@ -109,15 +110,15 @@ TEST_CASE("fuzz: listen addresses") {
   int accepted = 0;
   for (int i = 0; i < kRuns; ++i) {
     std::string s = g.next();
-    try {
-      ListenAddress a = parse_listen(s);
+    ListenAddress a;
+    std::string err;
+    if (parse_listen(s, &a, &err)) {
       ++accepted;
       REQUIRE(a.text == s);
       REQUIRE((a.name.empty() || valid_fd_name(a.name)));
       if (a.kind == ListenAddress::Kind::kUnix) REQUIRE(a.path[0] == '/');
-    } catch (const SocketError& e) {
-      REQUIRE(e.exit_code() == 2);
-      REQUIRE(std::string(e.what()).find("--listen") != std::string::npos);
+    } else {
+      REQUIRE(err.find("--listen") != std::string::npos);
     }
   }
   CHECK(accepted > 1000);
@@ -128,14 +129,15 @@ TEST_CASE("fuzz: LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES") {
   Gen names("abc:._-\t ", {"web:admin", "a::b", ":"});
   for (int i = 0; i < kRuns; ++i) {
     std::string n = counts.next(), fdnames = names.next();
-    try {
-      ListenEnv e = parse_listen_env(n.c_str(), "42", fdnames.c_str(), 42);
+    ListenEnv e;
+    std::string err;
+    if (parse_listen_env(n.c_str(), "42", fdnames.c_str(), 42, &e, &err)) {
       REQUIRE(e.count >= 0);
       REQUIRE(e.count <= 4096);
       REQUIRE(e.names.size() == static_cast<size_t>(e.count));
       for (const auto& name : e.names) REQUIRE(valid_fd_name(name));
-    } catch (const SocketError& e) {
-      REQUIRE(e.exit_code() == 2);
+    } else {
+      REQUIRE(err.find("LISTEN_FDS") != std::string::npos);
     }
   }
 }
@@ -147,10 +149,11 @@ TEST_CASE("fuzz: control protocol lines") {
   int accepted = 0;
   for (int i = 0; i < kRuns; ++i) {
     std::string err;
-    auto r = parse_control_request(g.next(), err);
-    if (r) {
+    Command cmd = static_cast<Command>(-1);
+    if (parse_control_request(g.next(), &cmd, &err)) {
       ++accepted;
-      REQUIRE((r->cmd == "status" || r->cmd == "upgrade" || r->cmd == "stop"));
+      REQUIRE((cmd == Command::kStatus || cmd == Command::kUpgrade ||
+               cmd == Command::kStop));
     } else {
       REQUIRE_FALSE(err.empty());
     }
@@ -173,16 +176,41 @@ TEST_CASE("fuzz: notify datagrams") {
 TEST_CASE("fuzz: --ready and --exit-role") {
   Gen ready("automessage0123456789msh", {"auto", "message", "2s", "0"});
   Gen roles("leaderfollower,", {"leader", "follower", "leader,follower"});
+  int ready_ok = 0, roles_ok = 0;
   for (int i = 0; i < kRuns; ++i) {
     Config c;
-    try {
-      parse_ready(ready.next(), c);
+    std::string err, text = ready.next();
+    if (parse_ready(text, &c, &err)) {
+      ++ready_ok;
+      REQUIRE((text == "auto" || text == "message" ||
+               c.ready_mode == ReadyMode::kDelay));
       if (c.ready_mode == ReadyMode::kDelay) REQUIRE(c.ready_delay.count() > 0);
-    } catch (const ConfigError&) {
+    } else {
+      REQUIRE(err.find("--ready '" + text + "'") != std::string::npos);
     }
-    try {
-      parse_exit_role(roles.next(), c);
-    } catch (const ConfigError&) {
+    // The model: every comma-separated word is leader or follower.
+    std::string r = roles.next();
+    bool want_leader = false, want_follower = false, valid = true;
+    for (auto part : split(r, ',')) {
+      if (part == "leader") {
+        want_leader = true;
+      } else if (part == "follower") {
+        want_follower = true;
+      } else {
+        valid = false;
+      }
+    }
+    Config d;
+    bool ok = parse_exit_role(r, &d, &err);
+    REQUIRE(ok == valid);
+    if (ok) {
+      ++roles_ok;
+      REQUIRE(d.exit_leader == want_leader);
+      REQUIRE(d.exit_follower == want_follower);
+    } else {
+      REQUIRE(err.find("--exit-role") != std::string::npos);
     }
   }
+  CHECK(ready_ok > 100);
+  CHECK(roles_ok > 100);
 }

@@ -19,10 +19,11 @@ TEST_CASE("notify datagrams parse into key/value pairs") {
 }
 
 TEST_CASE("a generation's endpoint receives with the sender's pid") {
-  NotifyEndpoint ep = open_notify_endpoint(3);
-  REQUIRE(ep.fd.valid());
+  NotifyEndpoint ep;
+  std::string err;
+  REQUIRE(open_notify_endpoint(3, &ep, &err));
   CHECK(ep.address.rfind("@byed/" + std::to_string(getpid()) + "/3/", 0) == 0);
-  CHECK(send_notify(ep.address, "READY=1") == "");
+  CHECK(send_notify(ep.address, "READY=1", &err));
   NotifyDatagram d;
   REQUIRE(receive_notify(ep.fd.get(), d));
   CHECK(d.text == "READY=1");
@@ -30,8 +31,8 @@ TEST_CASE("a generation's endpoint receives with the sender's pid") {
   CHECK_FALSE(receive_notify(ep.fd.get(), d));  // nothing more waiting
 
   // Two endpoints never share an address.
-  NotifyEndpoint other = open_notify_endpoint(3);
-  REQUIRE(other.fd.valid());
+  NotifyEndpoint other;
+  REQUIRE(open_notify_endpoint(3, &other, &err));
   CHECK(other.address != ep.address);
 }
 
@@ -62,8 +63,10 @@ TEST_CASE("senders count when they are the leader or in its group") {
 }
 
 TEST_CASE("bad upstream addresses are reported, not crashed on") {
-  CHECK(send_notify("relative", "READY=1").find("not a unix socket") !=
-        std::string::npos);
-  CHECK(send_notify("", "READY=1") != "");
-  CHECK(send_notify("/nonexistent/sock", "READY=1") != "");
+  std::string err;
+  CHECK_FALSE(send_notify("relative", "READY=1", &err));
+  CHECK(err.find("not a unix socket") != std::string::npos);
+  CHECK_FALSE(send_notify("", "READY=1", &err));
+  CHECK_FALSE(send_notify("/nonexistent/sock", "READY=1", &err));
+  CHECK(err.find("/nonexistent/sock") != std::string::npos);
 }

@@ -15,11 +15,29 @@ using namespace byed;
 using byed::test::slurp;
 using byed::test::TempDir;
 
+namespace {
+
+bool write(const std::string& path, pid_t pid) {
+  std::string err;
+  bool ok = write_pidfile(path, pid, &err);
+  if (!ok) MESSAGE(err);
+  return ok;
+}
+
+// What clear_stale_pidfile did ("" for nothing); it must not fail here.
+std::string cleared(const std::string& path) {
+  std::string note, err;
+  REQUIRE_MESSAGE(clear_stale_pidfile(path, &note, &err), err);
+  return note;
+}
+
+}  // namespace
+
 TEST_CASE("pidfile: pid and newline, 0644, no temp left behind") {
   TempDir d;
   std::string p = d.path + "/byed.pid";
   mode_t old = umask(077);
-  CHECK(write_pidfile(p, 4242) == "");
+  CHECK(write(p, 4242));
   umask(old);
   CHECK(slurp(p) == "4242\n");
   struct stat st {};
@@ -37,7 +55,7 @@ TEST_CASE("pidfile: a planted symlink is replaced, never followed") {
   std::string p = d.path + "/byed.pid";
   REQUIRE(symlink(victim.c_str(), p.c_str()) == 0);
   CHECK(read_pidfile(p) == -1);  // O_NOFOLLOW: a link holds no pid
-  CHECK(write_pidfile(p, 7) == "");
+  CHECK(write(p, 7));
   CHECK(slurp(victim) == "precious\n");
   struct stat st {};
   REQUIRE(lstat(p.c_str(), &st) == 0);
@@ -47,7 +65,7 @@ TEST_CASE("pidfile: a planted symlink is replaced, never followed") {
 TEST_CASE("pidfile: removed only while it holds our pid") {
   TempDir d;
   std::string p = d.path + "/byed.pid";
-  REQUIRE(write_pidfile(p, 10) == "");
+  REQUIRE(write(p, 10));
   remove_pidfile(p, 11);
   CHECK(read_pidfile(p) == 10);
   remove_pidfile(p, 10);
@@ -62,8 +80,9 @@ TEST_CASE("pidfile: malformed content holds no pid; errors carry the path") {
     CAPTURE(bad);
     CHECK(read_pidfile(p) == -1);
   }
-  CHECK(write_pidfile("/nonexistent/dir/p", 1).find("/nonexistent/dir/p") !=
-        std::string::npos);
+  std::string err;
+  CHECK_FALSE(write_pidfile("/nonexistent/dir/p", 1, &err));
+  CHECK(err.find("/nonexistent/dir/p") != std::string::npos);
 }
 
 TEST_CASE("stale pidfile: a dead pid is removed, a live non-byed one too") {
@@ -73,17 +92,17 @@ TEST_CASE("stale pidfile: a dead pid is removed, a live non-byed one too") {
   if (c == 0) _exit(0);
   REQUIRE(c > 0);
   waitpid(c, nullptr, 0);  // c is now a pid nobody has
-  REQUIRE(write_pidfile(p, c) == "");
-  std::string note = clear_stale_pidfile(p);
+  REQUIRE(write(p, c));
+  std::string note = cleared(p);
   CHECK(note.find("is gone") != std::string::npos);
   CHECK(access(p.c_str(), F_OK) != 0);
 
-  REQUIRE(write_pidfile(p, getppid()) == "");  // alive, not a byed
-  note = clear_stale_pidfile(p);
+  REQUIRE(write(p, getppid()));  // alive, not a byed
+  note = cleared(p);
   CHECK(note.find("removed stale pidfile") != std::string::npos);
   CHECK(access(p.c_str(), F_OK) != 0);
 
-  CHECK(clear_stale_pidfile(p) == "");  // nothing there: nothing to do
-  REQUIRE(write_pidfile(p, getpid()) == "");
-  CHECK(clear_stale_pidfile(p) == "");  // our own pid is not stale
+  CHECK(cleared(p) == "");  // nothing there: nothing to do
+  REQUIRE(write(p, getpid()));
+  CHECK(cleared(p) == "");  // our own pid is not stale
 }

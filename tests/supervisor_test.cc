@@ -34,8 +34,16 @@ std::optional<int> exit_of(const std::vector<Action>& actions) {
   return e.front().code;
 }
 
+Config options(Millis stop_timeout, const std::string& program) {
+  Config c;
+  c.command = {program};
+  c.stop_timeout = stop_timeout;
+  c.upgrade_signal = SIGUSR1;
+  return c;
+}
+
 Supervisor started(int pid = 100, Millis stop_timeout = Millis{30000}) {
-  Supervisor s(SupervisorOptions{stop_timeout, SIGUSR1, "./server"});
+  Supervisor s(options(stop_timeout, "./server"));
   auto a = s.on(Start{});
   REQUIRE(only<SpawnGeneration>(a).size() == 1);
   s.on(Spawned{1, pid, ""});
@@ -55,7 +63,7 @@ TEST_CASE("wait status maps to the shell's exit code") {
 }
 
 TEST_CASE("start spawns generation 1 exactly once") {
-  Supervisor s(SupervisorOptions{Millis{1000}, SIGUSR1, "x"});
+  Supervisor s(options(Millis{1000}, "x"));
   auto a = s.on(Start{});
   auto spawn = only<SpawnGeneration>(a);
   REQUIRE(spawn.size() == 1);
@@ -156,9 +164,10 @@ TEST_CASE("CHLD is the shell's business") {
 }
 
 TEST_CASE("exec failure is logged; the child's 127 becomes byed's") {
-  Supervisor s(SupervisorOptions{Millis{1000}, SIGUSR1, "./nope"});
+  Supervisor s(options(Millis{1000}, "./nope"));
   s.on(Start{});
-  auto a = s.on(Spawned{1, 100, "cannot run './nope': No such file"});
+  s.on(Spawned{1, 100, ""});
+  auto a = s.on(Exec{1, "cannot run './nope': No such file"});
   auto logs = only<Log>(a);
   REQUIRE(logs.size() == 1);
   CHECK(logs[0].record.level == LogLevel::kError);
@@ -166,7 +175,7 @@ TEST_CASE("exec failure is logged; the child's 127 becomes byed's") {
 }
 
 TEST_CASE("fork failure ends byed with 1") {
-  Supervisor s(SupervisorOptions{Millis{1000}, SIGUSR1, "x"});
+  Supervisor s(options(Millis{1000}, "x"));
   s.on(Start{});
   CHECK(exit_of(s.on(
             Spawned{1, -1, "fork: Resource temporarily unavailable"})) == 1);
@@ -184,7 +193,8 @@ TEST_CASE("nothing happens after exit") {
 namespace {
 
 Supervisor group_member(bool leader, bool follower) {
-  SupervisorOptions o{Millis{5000}, SIGUSR1, "./srv"};
+  Config o = options(Millis{5000}, "./srv");
+  o.exit_dir = "/exit";
   o.exit_leader = leader;
   o.exit_follower = follower;
   Supervisor s(o);
@@ -218,7 +228,8 @@ TEST_CASE("follower: a code the child chose passes through") {
 }
 
 TEST_CASE("follower: an entry present before start means no child at all") {
-  SupervisorOptions o{Millis{5000}, SIGUSR1, "./srv"};
+  Config o = options(Millis{5000}, "./srv");
+  o.exit_dir = "/exit";
   o.exit_follower = true;
   o.exit_leader = true;
   Supervisor s(o);
@@ -263,8 +274,8 @@ TEST_CASE("leader: a marker for every end but an exit-dir stop") {
 
 namespace {
 
-SupervisorOptions upgrade_options(ReadyMode mode = ReadyMode::kMessage) {
-  SupervisorOptions o{Millis{5000}, SIGUSR1, "./srv"};
+Config upgrade_options(ReadyMode mode = ReadyMode::kMessage) {
+  Config o = options(Millis{5000}, "./srv");
   o.ready_mode = mode;
   o.ready_delay = Millis{1000};
   o.ready_timeout = Millis{60000};
@@ -288,9 +299,28 @@ bool arms(const std::vector<Action>& a, TimerKind kind, int gen) {
   return false;
 }
 
+// What the shell would send, less the lines only it adds (MAINPID=, ...).
 std::vector<std::string> notes(const std::vector<Action>& a) {
   std::vector<std::string> out;
-  for (const auto& n : only<NotifySystemd>(a)) out.push_back(n.state);
+  for (const auto& n : only<NotifySystemd>(a)) {
+    std::string s;
+    switch (n.state) {
+      case NotifySystemd::State::kNone:
+        break;
+      case NotifySystemd::State::kReady:
+        s = "READY=1";
+        break;
+      case NotifySystemd::State::kReloading:
+        s = "RELOADING=1";
+        break;
+      case NotifySystemd::State::kStopping:
+        s = "STOPPING=1";
+        break;
+    }
+    if (!n.status.empty())
+      s += (s.empty() ? "" : "\n") + ("STATUS=" + n.status);
+    out.push_back(s);
+  }
   return out;
 }
 
@@ -361,10 +391,9 @@ TEST_CASE("upgrade: RELOADING, spawn, then drain old and READY on ready") {
   CHECK(sent[0].sig == SIGTERM);  // --drain-signal default
   CHECK(arms(a, TimerKind::kDrainKill, 1));
   CHECK(notes(a).at(0).rfind("READY=1\nSTATUS=gen 2 ready (pid 200)", 0) == 0);
-  auto fin = only<UpgradeFinished>(a);
-  REQUIRE(fin.size() == 1);
-  CHECK(fin[0].ok);
-  CHECK(fin[0].pid == 200);
+  REQUIRE(s.last_upgrade().has_value());
+  CHECK(s.last_upgrade()->ok);
+  CHECK(s.last_upgrade()->pid == 200);
   CHECK(s.current() == 2);
   CHECK(only<WritePidfile>(a).empty());  // byed's pid did not change
 
@@ -407,10 +436,9 @@ TEST_CASE("rollback: new generation dies before ready, old untouched") {
   auto a = s.on(ChildExited{200, exited(1)});
   CHECK(only<SendSignal>(a).empty());  // the old one is not touched
   CHECK_FALSE(exit_of(a));
-  auto fin = only<UpgradeFinished>(a);
-  REQUIRE(fin.size() == 1);
-  CHECK_FALSE(fin[0].ok);
-  CHECK(fin[0].reason == "exited before it was ready (exit code 1)");
+  REQUIRE(s.last_upgrade().has_value());
+  CHECK_FALSE(s.last_upgrade()->ok);
+  CHECK(s.last_upgrade()->reason == "exited before it was ready (exit code 1)");
   REQUIRE(notes(a).size() == 1);
   CHECK(notes(a)[0] ==
         "READY=1\nSTATUS=upgrade failed: exited before it was ready (exit "
@@ -424,19 +452,20 @@ TEST_CASE("rollback: new generation dies before ready, old untouched") {
 TEST_CASE("rollback: exec failure names the reason") {
   auto s = serving();
   s.on(SignalReceived{SIGUSR1});
-  s.on(Spawned{2, 200, "cannot run './srv': No such file or directory"});
-  auto fin = only<UpgradeFinished>(s.on(ChildExited{200, exited(127)}));
-  REQUIRE(fin.size() == 1);
-  CHECK(fin[0].reason == "cannot run './srv': No such file or directory");
+  s.on(Spawned{2, 200, ""});
+  s.on(Exec{2, "cannot run './srv': No such file or directory"});
+  s.on(ChildExited{200, exited(127)});
+  REQUIRE(s.last_upgrade().has_value());
+  CHECK(s.last_upgrade()->reason ==
+        "cannot run './srv': No such file or directory");
 }
 
 TEST_CASE("rollback: fork failure") {
   auto s = serving();
   s.on(SignalReceived{SIGUSR1});
   auto a = s.on(Spawned{2, -1, "fork: Resource temporarily unavailable"});
-  auto fin = only<UpgradeFinished>(a);
-  REQUIRE(fin.size() == 1);
-  CHECK_FALSE(fin[0].ok);
+  REQUIRE(s.last_upgrade().has_value());
+  CHECK_FALSE(s.last_upgrade()->ok);
   CHECK_FALSE(exit_of(a));
   CHECK(s.current() == 1);
 }
@@ -451,7 +480,7 @@ TEST_CASE("rollback: not ready in time -> TERM the new one, keep the old") {
   CHECK(sent[0].pid == 200);
   CHECK(sent[0].sig == SIGTERM);
   CHECK(arms(a, TimerKind::kDrainKill, 2));
-  CHECK(only<UpgradeFinished>(a).at(0).reason == "not ready within 1m");
+  CHECK(s.last_upgrade()->reason == "not ready within 1m");
   // Ready too late: ignored.
   CHECK(only<SendSignal>(s.on(ChildReady{2, "pipe"})).empty());
   CHECK(s.current() == 1);
@@ -482,7 +511,8 @@ TEST_CASE("coalescing: a storm of upgrade requests runs at most one more") {
     spawned += static_cast<int>(
         only<SpawnGeneration>(s.on(SignalReceived{SIGUSR1})).size());
     spawned += static_cast<int>(
-        only<SpawnGeneration>(s.on(UpgradeRequested{"control"})).size());
+        only<SpawnGeneration>(s.on(ControlRequest{1, Command::kUpgrade}))
+            .size());
   }
   CHECK(spawned == 1);
   s.on(Spawned{2, 200, ""});
@@ -512,7 +542,7 @@ TEST_CASE("stop during an upgrade stops every generation") {
   auto sent = only<SendSignal>(a);
   REQUIRE(sent.size() == 2);
   CHECK(notes(a).at(0) == "STOPPING=1");
-  CHECK(only<UpgradeFinished>(a).size() == 1);
+  CHECK(s.last_upgrade()->reason == "byed is stopping");
   CHECK(s.upgrading() == 0);
   // Late readiness of the new one hands nothing over.
   CHECK(only<SendSignal>(s.on(ChildReady{2, "pipe"})).empty());
@@ -553,4 +583,127 @@ TEST_CASE("generations that are gone are forgotten: no growth over upgrades") {
   auto sp = only<SpawnGeneration>(s.on(SignalReceived{SIGUSR1}));
   REQUIRE(sp.size() == 1);
   CHECK(sp[0].gen == 1002);
+}
+
+// ---- control requests -------------------------------------------------------
+
+namespace {
+
+std::vector<ReplyUpgrade> upgrade_replies(const std::vector<Action>& a) {
+  return only<ReplyUpgrade>(a);
+}
+
+}  // namespace
+
+TEST_CASE("control: status is answered at once, in any state") {
+  auto s = serving();
+  auto a = s.on(ControlRequest{7, Command::kStatus});
+  REQUIRE(only<ReplyStatus>(a).size() == 1);
+  CHECK(only<ReplyStatus>(a)[0].conn == 7);
+  s.on(SignalReceived{SIGTERM});
+  CHECK(only<ReplyStatus>(s.on(ControlRequest{8, Command::kStatus})).size() ==
+        1);
+}
+
+TEST_CASE("control: upgrade starts one and answers with its result") {
+  auto s = serving();
+  auto a = s.on(ControlRequest{7, Command::kUpgrade});
+  CHECK(only<SpawnGeneration>(a).size() == 1);
+  CHECK(upgrade_replies(a).empty());  // not yet: it waits for the outcome
+  s.on(Spawned{2, 200, ""});
+  a = s.on(ChildReady{2, "pipe"});
+  auto r = upgrade_replies(a);
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].conn == 7);
+  CHECK(r[0].result.ok);
+  CHECK(r[0].result.gen == 2);
+  CHECK(r[0].result.pid == 200);
+}
+
+TEST_CASE("control: an upgrade in flight is joined, a queued one stays") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});  // gen 2 in flight
+  s.on(Spawned{2, 200, ""});
+  s.on(SignalReceived{SIGUSR1});  // one more queued behind it
+  auto a = s.on(ControlRequest{7, Command::kUpgrade});
+  CHECK(only<SpawnGeneration>(a).empty());  // joined, nothing new started
+  a = s.on(ControlRequest{8, Command::kUpgrade});
+  CHECK(only<SpawnGeneration>(a).empty());
+  // Gen 2 fails: both waiters hear gen 2's result, and the queued upgrade
+  // (the signal's) starts gen 3, which nobody on the socket waits for.
+  a = s.on(ChildExited{200, exited(1)});
+  auto r = upgrade_replies(a);
+  REQUIRE(r.size() == 2);
+  CHECK(r[0].conn == 7);
+  CHECK(r[1].conn == 8);
+  for (const auto& x : r) {
+    CHECK_FALSE(x.result.ok);
+    CHECK(x.result.gen == 2);
+    CHECK(x.result.reason == "exited before it was ready (exit code 1)");
+  }
+  auto sp = only<SpawnGeneration>(a);
+  REQUIRE(sp.size() == 1);
+  CHECK(sp[0].gen == 3);
+  s.on(Spawned{3, 300, ""});
+  CHECK(upgrade_replies(s.on(ChildReady{3, "pipe"})).empty());
+  CHECK(s.current() == 3);
+}
+
+TEST_CASE("control: an upgrade before the first ready waits for it") {
+  Supervisor s(upgrade_options());
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  auto a = s.on(ControlRequest{7, Command::kUpgrade});
+  CHECK(only<SpawnGeneration>(a).empty());
+  a = s.on(ChildReady{1, "pipe"});
+  REQUIRE(only<SpawnGeneration>(a).size() == 1);
+  s.on(Spawned{2, 200, ""});
+  auto r = upgrade_replies(s.on(ChildReady{2, "notify"}));
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].result.ok);
+}
+
+TEST_CASE("control: upgrade while stopping is refused with a reason") {
+  auto s = serving();
+  s.on(SignalReceived{SIGTERM});
+  auto a = s.on(ControlRequest{7, Command::kUpgrade});
+  auto e = only<ReplyError>(a);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].conn == 7);
+  CHECK(e[0].message == "byed is stopping");
+  CHECK(only<SpawnGeneration>(a).empty());
+}
+
+TEST_CASE("control: stop during an upgrade answers the waiters and stops all") {
+  auto s = serving();
+  s.on(ControlRequest{7, Command::kUpgrade});
+  s.on(Spawned{2, 200, ""});
+  auto a = s.on(ControlRequest{8, Command::kStop});
+  auto stopping = only<ReplyStopping>(a);
+  REQUIRE(stopping.size() == 1);
+  CHECK(stopping[0].conn == 8);
+  auto r = upgrade_replies(a);
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].conn == 7);
+  CHECK_FALSE(r[0].result.ok);
+  CHECK(r[0].result.reason == "byed is stopping");
+  CHECK(s.last_upgrade()->reason == "byed is stopping");
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 2);  // both generations get TERM
+  for (const auto& x : sent) CHECK(x.sig == SIGTERM);
+  CHECK(notes(a).at(0) == "STOPPING=1");
+  CHECK(s.stopping());
+}
+
+TEST_CASE("status times come with the events") {
+  Supervisor s(upgrade_options());
+  s.on(Start{}, timespec{10, 0});
+  s.on(Spawned{1, 100, ""}, timespec{10, 1});
+  s.on(ChildReady{1, "pipe"}, timespec{12, 0});
+  REQUIRE(s.generations().size() == 1);
+  CHECK(s.generations()[0].started_at.tv_sec == 10);
+  CHECK(s.generations()[0].ready_at.tv_sec == 12);
+  auto a = s.on(ChildExited{100, exited(0)}, timespec{20, 0});
+  auto m = only<WriteExitMarker>(a);
+  CHECK(m.empty());  // no EXIT_DIR: no marker
 }

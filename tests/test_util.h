@@ -8,6 +8,8 @@
 #include <sstream>
 #include <string>
 
+#include "config.h"
+
 namespace byed::test {
 
 // A fresh directory under /tmp, removed with everything in it.
@@ -28,6 +30,14 @@ inline std::string slurp(const std::string& path) {
   std::stringstream s;
   s << f.rdbuf();
   return s.str();
+}
+
+// A --listen value that must parse.
+inline ListenAddress parse(const std::string& text) {
+  ListenAddress a;
+  std::string err;
+  REQUIRE_MESSAGE(parse_listen(text, &a, &err), err);
+  return a;
 }
 
 }  // namespace byed::test

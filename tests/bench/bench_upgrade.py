@@ -69,20 +69,28 @@ def baseline(server, seconds):
     return parse(out)
 
 
-def with_byed(byed, server, seconds, upgrades):
-    env = dict(os.environ, BYESERVER_TIMES="1")
+def start_byed(byed, server, args, env):
+    """byed (JSON log) in front of server on 127.0.0.1:0, --ready message:
+    returns the process and the port, once generation 1 is ready."""
+    env = dict(env)
     env.pop("NOTIFY_SOCKET", None)
-    b = subprocess.Popen([byed, "-q", "-l", "127.0.0.1:0", "--ready", "message",
-                          "--log-format", "json", "-v", "--", server], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+    b = subprocess.Popen([byed, "-l", "127.0.0.1:0", "--ready", "message",
+                          "--log-format", "json"] + list(args) + ["--", server],
+                         env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
     port = None
     for line in b.stderr:
         m = re.search(r'"address":"127\.0\.0\.1:(\d+)"', line)
         if m:
             port = int(m.group(1))
         if '"msg":"ready"' in line:
-            break
+            return b, port
+    raise SystemExit("byed ended before its first generation was ready")
+
+
+def with_byed(byed, server, seconds, upgrades):
+    env = dict(os.environ, BYESERVER_TIMES="1")
+    b, port = start_byed(byed, server, ["-v"], env)
     w = wrk(port, seconds)
     time.sleep(0.5)
     interval = (seconds - 1.5) / upgrades

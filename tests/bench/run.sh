@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build="$root/build-bench"
 runs="${1:-300}"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=MinSizeRel >/dev/null
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=MinSizeRel -DBYED_BENCH=ON >/dev/null
 cmake --build "$build" -j"$(nproc)" --target byed bench_core bench_exitdir \
   >/dev/null
 echo "== stripped binary size (bytes)"

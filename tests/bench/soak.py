@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from bench_upgrade import parse  # wrk's figures, read the same way
+from bench_upgrade import parse, start_byed  # shared with the benchmark
 
 
 def sample(pid):
@@ -30,18 +30,7 @@ def main():
     byed, server = sys.argv[1], sys.argv[2]
     seconds = int(sys.argv[3]) if len(sys.argv) > 3 else 600
     upgrades = int(sys.argv[4]) if len(sys.argv) > 4 else 600
-    env = dict(os.environ)
-    env.pop("NOTIFY_SOCKET", None)
-    b = subprocess.Popen([byed, "-l", "127.0.0.1:0", "--ready", "message",
-                          "--", server], env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
-    port = None
-    for line in b.stderr:
-        m = re.search(r"address=127\.0\.0\.1:(\d+)", line)
-        if m:
-            port = int(m.group(1))
-        if "gen=1 ready" in line:
-            break
+    b, port = start_byed(byed, server, [], os.environ)
     w = subprocess.Popen(["wrk", "-t2", "-c16", f"-d{seconds}s",
                           f"http://127.0.0.1:{port}/"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -7,6 +7,8 @@ import os
 import signal
 import socket
 
+from pidhttp import handler
+
 stop = False
 
 
@@ -15,20 +17,8 @@ def on_term(*_):
     stop = True
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = f"pid={os.getpid()}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 signal.signal(signal.SIGTERM, on_term)
-server = http.server.HTTPServer(("", 0), Handler, bind_and_activate=False)
+server = http.server.HTTPServer(("", 0), handler(), bind_and_activate=False)
 server.socket = socket.socket(fileno=3)
 server.timeout = 0.1
 print(f"ready pid={os.getpid()}", flush=True)

@@ -10,22 +10,12 @@ import sys
 
 from systemd import daemon
 
+from pidhttp import handler
+
 fds = daemon.listen_fds()
 if not fds:
     sys.exit("py_listen_fds: no sockets")
 sock = socket.socket(fileno=fds[0])
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = f"pid={os.getpid()} fds={len(fds)}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 class Server(http.server.HTTPServer):
@@ -33,7 +23,8 @@ class Server(http.server.HTTPServer):
         self.server_address = self.socket.getsockname()
 
 
-server = Server(sock.getsockname(), Handler, bind_and_activate=False)
+server = Server(sock.getsockname(), handler(f" fds={len(fds)}"),
+                bind_and_activate=False)
 server.socket = sock
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 server.serve_forever()
