@@ -1,8 +1,10 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <signal.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdint>
@@ -112,6 +114,32 @@ bool validate(const Config& config, std::string* err) {
   if (cls != SignalClass::kForward || config.upgrade_signal <= 0) {
     return fail(err, "--upgrade-signal " + signal_name(config.upgrade_signal) +
                          ": TERM, INT, QUIT and CHLD keep their own meaning");
+  }
+  auto caught = caught_signals();
+  if (std::find(caught.begin(), caught.end(), config.upgrade_signal) ==
+          caught.end() ||
+      config.upgrade_signal == SIGTSTP || config.upgrade_signal == SIGTTIN ||
+      config.upgrade_signal == SIGTTOU || config.upgrade_signal == SIGCONT) {
+    return fail(err, "--upgrade-signal " + signal_name(config.upgrade_signal) +
+                         ": byed does not catch it for that (faults, PIPE "
+                         "and job control signals keep their own meaning)");
+  }
+  if (config.ready_mode == ReadyMode::kDelay &&
+      config.ready_delay >= config.ready_timeout) {
+    return fail(err, "--ready " + format_duration(config.ready_delay) +
+                         " is not shorter than --ready-timeout " +
+                         format_duration(config.ready_timeout) +
+                         ": no generation could ever be ready");
+  }
+  if (!config.exit_dir.empty()) {
+    const std::string& n = config.name;
+    if (n.empty() || n[0] == '.' || n.find('/') != std::string::npos ||
+        n.find('\0') != std::string::npos) {
+      return fail(err, "--name '" + n +
+                           "': must be a plain file name (no '/', not "
+                           "starting with '.', not empty): it names the "
+                           "marker in EXIT_DIR");
+    }
   }
   return true;
 }
@@ -249,17 +277,17 @@ bool parse_listen_env(const char* listen_fds, const char* listen_pid,
 }
 
 bool consumed_env_var(std::string_view key) {
-  static constexpr std::string_view kExact[] = {"EXIT_DIR", "PIDFILE",
-                                                "NOTIFY_SOCKET"};
-  static constexpr std::string_view kPrefix[] = {"LISTEN_", "WATCHDOG_",
-                                                 "BYED_"};
-  for (auto k : kExact) {
+  // Exactly the variables of the protocols byed speaks for its children,
+  // which it sets anew for each generation, and its own BYED_*. An
+  // application's LISTEN_PORT or WATCHDOG_URL is not byed's.
+  static constexpr std::string_view kReplaced[] = {
+      "LISTEN_FDS",    "LISTEN_PID",    "LISTEN_FDNAMES",
+      "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+      "UPGRADE_FD",    "EXIT_DIR",      "PIDFILE"};
+  for (auto k : kReplaced) {
     if (key == k) return true;
   }
-  for (auto p : kPrefix) {
-    if (key.substr(0, p.size()) == p) return true;
-  }
-  return false;
+  return key.substr(0, 5) == "BYED_";
 }
 
 std::string default_name(const std::vector<std::string>& command) {

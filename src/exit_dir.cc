@@ -27,9 +27,8 @@ std::string err(const std::string& what, int e) {
 
 std::string marker_name(const std::string& member) { return member + ".exit"; }
 
-bool is_exit_trigger(const std::string& entry, const std::string& own_marker) {
-  if (entry.empty() || entry[0] == '.') return false;  // ., .., temp names
-  return entry != own_marker;
+bool is_exit_trigger(const std::string& entry) {
+  return !entry.empty() && entry[0] != '.';  // not ., .., or temp names
 }
 
 std::string exit_record_json(const ExitRecord& r) {
@@ -82,8 +81,10 @@ bool ExitDirWatcher::start(std::string* error) {
   } else if (inotify_add_watch(inotify_.get(), dir_.c_str(), kWatchMask) < 0) {
     int e = errno;
     inotify_.reset();
-    if (e == ENOENT || e == ENOTDIR) {
-      *error = err("exit dir " + dir_, e);
+    if (e != ENOSPC && e != EMFILE && e != ENOMEM) {
+      // Not a limit of the machine but of this directory (permissions):
+      // byed would never see an entry. An error, not a silent poll.
+      *error = err("exit dir " + dir_ + ": cannot watch it", e);
       return false;
     }
     start_polling(err("inotify_add_watch " + dir_, e));
@@ -101,8 +102,12 @@ bool ExitDirWatcher::start(std::string* error) {
     inotify_.reset();
     start_polling(std::string("uv_poll_start: ") + uv_strerror(rc));
   }
-  scan();  // after the watch: an entry created in between is seen twice at
-           // worst, never missed
+  // After the watch: an entry created in between is seen twice at worst,
+  // never missed.
+  if (!scan(true)) {
+    *error = err("exit dir " + dir_ + ": cannot read it", errno);
+    return false;
+  }
   return true;
 }
 
@@ -112,30 +117,48 @@ void ExitDirWatcher::start_polling(const std::string& why) {
   timer_.init(uv_timer_init, loop_, this);  // cannot fail
   uv_timer_start(
       timer_.get(),
-      [](uv_timer_t* h) { static_cast<ExitDirWatcher*>(h->data)->scan(); }, 100,
-      100);
+      [](uv_timer_t* h) { static_cast<ExitDirWatcher*>(h->data)->scan(false); },
+      100, 100);
 }
 
-void ExitDirWatcher::scan() {
+// This member's own marker is a trigger like any other entry — a peer that
+// runs the same program has the same name — except the one that was there
+// at start: the leftover of this member's earlier run (a container
+// restarted inside its pod), ignored for as long as it is that same file.
+bool ExitDirWatcher::scan(bool initial) {
   DIR* d = opendir(dir_.c_str());
   if (d == nullptr) {
-    if (!gone_) {
+    if (!gone_ && !initial) {
       gone_ = true;
       on_note_(true, err("exit dir " + dir_ + " cannot be read", errno) +
                          "; the child keeps running");
     }
-    return;
+    return false;
   }
   gone_ = false;
   std::vector<std::string> found;
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
-    if (is_exit_trigger(name, own_marker_) && reported_.insert(name).second) {
-      found.push_back(name);
+    if (!is_exit_trigger(name)) continue;
+    if (name == own_marker_) {
+      struct stat st {};
+      if (fstatat(dirfd(d), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        continue;
+      }
+      if (initial) {
+        leftover_ino_ = st.st_ino;
+        on_note_(false, "exit dir " + dir_ + " holds " + name +
+                            " from an earlier run of this member: ignored "
+                            "(a new one appearing stops the child)");
+        continue;
+      }
+      if (st.st_ino == leftover_ino_) continue;
     }
+    if (reported_.insert(name).second) found.push_back(name);
   }
   closedir(d);
   for (const auto& name : found) on_entry_(name);
+  return true;
 }
 
 void ExitDirWatcher::on_readable() {
@@ -158,16 +181,17 @@ void ExitDirWatcher::on_readable() {
                              "the child keeps running");
         }
       } else if (ev->len > 0) {
+        // Created or moved in now: even with this member's own name, it is
+        // new, so a peer's.
         std::string name = ev->name;
-        if (is_exit_trigger(name, own_marker_) &&
-            reported_.insert(name).second) {
+        if (is_exit_trigger(name) && reported_.insert(name).second) {
           on_entry_(name);
         }
       }
     }
     if (rescan) {
       on_note_(false, "inotify queue overflowed: rescanning the exit dir");
-      scan();
+      scan(false);
     }
   }
 }

@@ -3,14 +3,16 @@
 // Follower side: ExitDirWatcher adds an inotify watch on the directory first
 // and then scans it, so no entry can slip between the two; every entry
 // present or appearing later (created, moved in, mkdir) is reported, except
-// this member's own marker and dot-prefixed temp names. A queue overflow
-// rescans. If no inotify watch can be had, it polls the directory every
-// 100 ms and says so.
+// dot-prefixed temp names and this member's own marker when it was already
+// there at start (its own leftover). A queue overflow rescans. A directory
+// byed cannot read or watch is an error; only when the machine's inotify
+// limits are reached does it poll every 100 ms, and says so.
 //
 // Leader side: write_exit_marker creates NAME.exit atomically — its JSON is
 // complete before the name becomes visible (atomic_file.h).
 #pragma once
 
+#include <sys/types.h>
 #include <uv.h>
 
 #include <ctime>
@@ -27,8 +29,10 @@ namespace byed {
 // "NAME.exit": the marker a member leaves.
 std::string marker_name(const std::string& member);
 
-// Whether a directory entry tells this member to stop.
-bool is_exit_trigger(const std::string& entry, const std::string& own_marker);
+// Whether a directory entry tells a member to stop: anything but ., ..
+// and dot-prefixed temp names. (This member's own marker left over from an
+// earlier run is the watcher's business.)
+bool is_exit_trigger(const std::string& entry);
 
 struct ExitRecord {
   std::string name;
@@ -59,7 +63,7 @@ class ExitDirWatcher {
   bool start(std::string* err);
 
  private:
-  void scan();
+  bool scan(bool initial);
   void on_readable();
   void start_polling(const std::string& why);
 
@@ -72,6 +76,7 @@ class ExitDirWatcher {
   UvHandle<uv_poll_t> poll_;
   UvHandle<uv_timer_t> timer_;  // fallback when inotify is unavailable
   std::set<std::string> reported_;
+  ino_t leftover_ino_ = 0;  // own marker present at start
   bool gone_ = false;
 };
 

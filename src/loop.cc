@@ -13,6 +13,7 @@
 
 #include "notify.h"
 #include "pidfile.h"
+#include "proc.h"
 #include "signals.h"
 #include "spawn.h"
 
@@ -49,6 +50,7 @@ Runtime::Runtime(Config config, std::vector<HeldSocket> sockets,
 }
 
 Runtime::~Runtime() {
+  group_timer_.reset();
   exit_watch_.reset();
   control_.reset();
   gen_io_.clear();
@@ -75,9 +77,16 @@ bool Runtime::start_watches() {
   // blocked signal is queued even for PID 1, whose default-disposition
   // signals the kernel would otherwise drop. spawn.cc unblocks them in the
   // child.
+  // A signal ignored when byed started (nohup, a background job's INT and
+  // QUIT) stays ignored: not caught, not forwarded, and still ignored in
+  // every generation, as tini does.
   sigset_t set;
   sigemptyset(&set);
-  for (int sig : caught_signals()) sigaddset(&set, sig);
+  for (int sig : caught_signals()) {
+    bool ignored = false;
+    for (int i : ignored_signals_) ignored |= i == sig;
+    if (!ignored) sigaddset(&set, sig);
+  }
   std::string what = "cannot watch signals";
   int rc = 0;
   if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) {
@@ -128,6 +137,21 @@ bool Runtime::start_watches() {
 }
 
 int Runtime::run() {
+  for (int sig = 1; sig <= SIGRTMAX; ++sig) {
+    struct sigaction sa {};
+    if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, nullptr, &sa) == 0 &&
+        sa.sa_handler == SIG_IGN) {
+      ignored_signals_.push_back(sig);
+    }
+  }
+  if (!ignored_signals_.empty()) {
+    std::string names;
+    for (int sig : ignored_signals_) {
+      names += (names.empty() ? "" : ",") + signal_name(sig);
+    }
+    log(LogLevel::kInfo, "signals ignored by whoever started byed stay ignored",
+        {{"signals", names}});
+  }
   // A closed stderr or a peer that went away must not kill byed.
   signal(SIGPIPE, SIG_IGN);
 
@@ -137,7 +161,6 @@ int Runtime::run() {
           {{"error", strerror(errno)}});
     }
   }
-  take_terminal_ = own_foreground_terminal();
   byed_started_ = wall_now();
   if (!start_watches()) return exit_code_.value_or(1);
   for (size_t i = 0; i < sockets_.size(); ++i) {
@@ -160,6 +183,12 @@ int Runtime::run() {
   if (!exit_code_) dispatch(Start{});
   if (!exit_code_) uv_run(&loop_, UV_RUN_DEFAULT);
   reap();  // leave no zombie behind, whoever it was
+  // The terminal goes back to byed's own group (the job its shell knows),
+  // never left to a group that is gone.
+  if (terminal_pgid_ > 0 && isatty(STDIN_FILENO) &&
+      tcgetpgrp(STDIN_FILENO) == terminal_pgid_) {
+    tcsetpgrp(STDIN_FILENO, getpgrp());
+  }
   if (pidfile_written_) remove_pidfile(config_.pidfile, getpid());
   return exit_code_.value_or(1);
 }
@@ -184,9 +213,18 @@ void Runtime::execute(const Action& action) {
       [this](const auto& a) {
         using T = std::decay_t<decltype(a)>;
         if constexpr (std::is_same_v<T, SpawnGeneration>) {
-          do_spawn(a.gen);
+          do_spawn(a);
         } else if constexpr (std::is_same_v<T, SendSignal>) {
           do_signal(a);
+        } else if constexpr (std::is_same_v<T, SignalOrphans>) {
+          signal_orphans(a);
+        } else if constexpr (std::is_same_v<T, WatchGroup>) {
+          watched_groups_[a.gen] = a.pgid;
+          check_groups();
+        } else if constexpr (std::is_same_v<T, StopSelf>) {
+          ::kill(getpid(), SIGSTOP);  // the shell sees its job stop
+        } else if constexpr (std::is_same_v<T, GiveTerminal>) {
+          give_terminal(a.pgid);
         } else if constexpr (std::is_same_v<T, ArmTimer>) {
           arm_timer(a.id, a.after);
         } else if constexpr (std::is_same_v<T, CancelTimer>) {
@@ -251,11 +289,15 @@ bool Runtime::watch(GenIo& io, UniqueFd& fd, UvHandle<uv_poll_t>& poll) {
   return true;
 }
 
-void Runtime::do_spawn(int gen) {
+void Runtime::do_spawn(const SpawnGeneration& a) {
+  int gen = a.gen;
   SpawnRequest req;
   req.argv = config_.command;
   req.env = child_env_;
-  req.take_terminal = take_terminal_;
+  req.ignored = ignored_signals_;
+  // Only when byed's own group holds the terminal: never steal it from a
+  // shell that put byed in the background.
+  req.take_terminal = a.take_terminal && own_foreground_terminal();
   for (const HeldSocket& s : sockets_) {
     req.listen_fds.push_back(s.fd.get());
     req.listen_names.push_back(s.name);
@@ -292,6 +334,7 @@ void Runtime::do_spawn(int gen) {
   ready_write.reset();  // only the child holds the write end now
   io->pid = child.pid;
   io->exec_status = std::move(child.exec_status);
+  if (req.take_terminal) terminal_pgid_ = child.pid;
   GenIo& g = *io;
   gen_io_[gen] = std::move(io);
   dispatch(Spawned{gen, child.pid, ""});
@@ -340,7 +383,7 @@ void Runtime::read_ready_pipe(GenIo& io) {
 void Runtime::read_notify(GenIo& io) {
   NotifyDatagram d;
   for (int i = 0; i < 64 && receive_notify(io.notify.get(), d); ++i) {
-    if (!sender_in_generation(d.sender, io.pid)) {
+    if (!sender_in_generation(d, io.pid, getpid(), geteuid())) {
       if (logger_.enabled(LogLevel::kDebug)) {
         log(LogLevel::kDebug,
             "notify message from outside the generation ignored",
@@ -400,7 +443,11 @@ void Runtime::notify_systemd(const NotifySystemd& n) {
 
 void Runtime::do_signal(const SendSignal& s) {
   if (s.pid <= 0) return;  // never kill(0) or kill(-1)
-  if (s.group && ::kill(-s.pid, s.sig) == 0) return;
+  if (s.target != Target::kProcess) {
+    if (::kill(-s.pid, s.sig) == 0) return;
+    // kGroup: the leader is gone and its pid may be anyone's by now.
+    if (s.target == Target::kGroup) return;
+  }
   if (::kill(s.pid, s.sig) != 0 && errno != ESRCH) {
     log(LogLevel::kWarn, "kill failed",
         {{"pid", std::to_string(s.pid)},
@@ -475,12 +522,64 @@ void Runtime::write_marker(const WriteExitMarker& m) {
   }
 }
 
+// Hands the terminal to `pgid` (0: byed's own group) if byed's group or the
+// group it last gave it to holds it now: a shell's terminal is never taken.
+void Runtime::give_terminal(int pgid) {
+  if (!isatty(STDIN_FILENO)) return;
+  pid_t fg = tcgetpgrp(STDIN_FILENO);
+  if (fg <= 0 || (fg != getpgrp() && fg != terminal_pgid_)) return;
+  pid_t to = pgid > 0 ? pgid : getpgrp();
+  // SIGTTOU is blocked in byed, so this works from the background too.
+  if (tcsetpgrp(STDIN_FILENO, to) == 0) terminal_pgid_ = pgid > 0 ? pgid : 0;
+}
+
+// Every child of byed's (adopted orphans) outside the generations' groups.
+void Runtime::signal_orphans(const SignalOrphans& s) {
+  for (pid_t pid : children_of(getpid())) {
+    pid_t pgid = getpgid(pid);
+    bool in_generation = false;
+    for (int g : s.generation_groups) in_generation |= g == pgid;
+    if (!in_generation) ::kill(pid, s.sig);
+  }
+}
+
+// GroupEmpty for each watched group that has no member left. kill(-pgid, 0)
+// fails with ESRCH only then (EPERM: members byed may not signal).
+void Runtime::check_groups() {
+  for (auto it = watched_groups_.begin(); it != watched_groups_.end();) {
+    if (::kill(-it->second, 0) != 0 && errno == ESRCH) {
+      int gen = it->first;
+      it = watched_groups_.erase(it);
+      dispatch(GroupEmpty{gen});
+    } else {
+      ++it;
+    }
+  }
+  // Members that are not byed's children (they left for another parent, or
+  // byed is no subreaper) end without a SIGCHLD to byed: look again soon.
+  if (watched_groups_.empty()) {
+    group_timer_.reset();
+  } else if (!group_timer_) {
+    group_timer_ = std::make_unique<UvHandle<uv_timer_t>>();
+    group_timer_->init(uv_timer_init, &loop_, this);  // cannot fail
+    uv_timer_start(
+        group_timer_->get(),
+        [](uv_timer_t* h) { static_cast<Runtime*>(h->data)->check_groups(); },
+        100, 100);
+  }
+}
+
 void Runtime::reap() {
   while (true) {
     int status = 0;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
+    pid_t pid = waitpid(-1, &status, WNOHANG | WUNTRACED | WCONTINUED);
     if (pid < 0 && errno == EINTR) continue;
-    if (pid <= 0) return;  // 0: none exited; -1/ECHILD: no children left
+    if (pid <= 0) break;  // 0: none exited; -1/ECHILD: no children left
+    if (WIFCONTINUED(status)) continue;
+    if (WIFSTOPPED(status)) {
+      dispatch(ChildStopped{pid, WSTOPSIG(status)});
+      continue;
+    }
     // A generation that said "ready" (or failed to exec) and exited at once:
     // hear what it said before hearing that it died.
     auto io = gen_io_.end();
@@ -492,10 +591,16 @@ void Runtime::reap() {
       if (g.exec_status) read_exec_status(g);
       if (g.ready_read) read_ready_pipe(g);
       if (g.notify) read_notify(g);
-      gen_io_.erase(io);
     }
-    dispatch(ChildExited{pid, status});
+    bool leader = io != gen_io_.end();
+    if (leader) gen_io_.erase(io);
+    bool group_alive = leader && (::kill(-pid, 0) == 0 || errno == EPERM);
+    siginfo_t si{};
+    bool children_left =
+        waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
+    dispatch(ChildExited{pid, status, group_alive, children_left});
   }
+  if (!watched_groups_.empty()) check_groups();
 }
 
 }  // namespace byed

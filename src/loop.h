@@ -60,8 +60,11 @@ class Runtime {
   bool start_watches();
   void dispatch(Event event);
   void execute(const Action& action);
-  void do_spawn(int gen);
+  void do_spawn(const SpawnGeneration& a);
   void do_signal(const SendSignal& s);
+  void signal_orphans(const SignalOrphans& s);
+  void give_terminal(int pgid);
+  void check_groups();
   void arm_timer(const TimerId& id, Millis after);
   void notify_systemd(const NotifySystemd& n);
   void write_marker(const WriteExitMarker& m);
@@ -84,7 +87,10 @@ class Runtime {
   bool dispatching_ = false;
   std::vector<std::string> child_env_;
   std::string own_notify_;  // byed's NOTIFY_SOCKET from systemd, if any
-  bool take_terminal_ = false;
+  std::vector<int> ignored_signals_;  // ignored when byed started: stay so
+  int terminal_pgid_ = 0;  // the group byed last gave the terminal to
+  std::map<int, int> watched_groups_;  // gen -> pgid, until it is empty
+  std::unique_ptr<UvHandle<uv_timer_t>> group_timer_;
   bool pidfile_written_ = false;
   UniqueFd signal_fd_;
   UvHandle<uv_poll_t> signal_poll_;

@@ -1,10 +1,12 @@
 // main.cc — command lines: byed's own (-> Config, then run) and `byed ctl`'s
 // (-> one control request). Nothing else lives here.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -122,9 +124,25 @@ int ctl_main(int argc, char** argv) {
   }
 }
 
+// fds 0, 1 and 2 closed by whoever started byed (`<&-`, a cron job, a
+// daemon's leftovers) would be taken by the first fd byed opens — libuv's
+// epoll fd, a socket — and the child would read or write it as its stdio.
+// They are opened on /dev/null before anything else, as dumb-init does.
+void reopen_closed_stdio() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    int null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (null >= 0 && null != fd) {
+      dup2(null, fd);
+      close(null);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  reopen_closed_stdio();
   if (argc > 1 && std::string(argv[1]) == "ctl") {
     return ctl_main(argc - 1, argv + 1);
   }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <cstddef>
 #include <cstdio>
 
+#include "proc.h"
 #include "text.h"
 
 namespace byed {
@@ -110,6 +112,7 @@ bool receive_notify(int fd, NotifyDatagram& out) {
   if (n < 0) return false;
   out.text.assign(buf, static_cast<size_t>(n));
   out.sender = 0;
+  out.uid = 0;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr;
        c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET) continue;
@@ -117,6 +120,7 @@ bool receive_notify(int fd, NotifyDatagram& out) {
       ucred cred{};
       memcpy(&cred, CMSG_DATA(c), sizeof cred);
       out.sender = cred.pid;
+      out.uid = cred.uid;
     } else if (c->cmsg_type == SCM_RIGHTS) {
       // FDSTORE=1 and the like: byed keeps no fds for a child; close them.
       size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -130,11 +134,47 @@ bool receive_notify(int fd, NotifyDatagram& out) {
   return true;
 }
 
-bool sender_in_generation(pid_t pid, pid_t leader) {
-  if (pid <= 0 || leader <= 0) return false;
-  if (pid == leader) return true;
-  pid_t pgid = getpgid(pid);
-  return pgid == leader;
+namespace {
+
+// The leader's uid: the owner of its /proc entry (its effective uid).
+bool leader_uid(pid_t leader, uid_t* uid) {
+  struct stat st {};
+  if (stat(("/proc/" + std::to_string(leader)).c_str(), &st) != 0) return false;
+  *uid = st.st_uid;
+  return true;
+}
+
+enum class Walk { kInGeneration, kOutside, kGone, kLost };
+
+// Follows the parent chain from pid up to the leader, byed, or init.
+Walk walk_ancestry(pid_t pid, pid_t leader, pid_t self) {
+  ProcStat st;
+  if (!proc_stat(pid, &st)) return Walk::kGone;
+  pid_t pgid = st.pgid;
+  for (int depth = 0; depth < 256; ++depth) {
+    if (st.ppid == leader) return Walk::kInGeneration;
+    if (st.ppid == self)
+      return pgid == leader ? Walk::kInGeneration : Walk::kOutside;
+    if (st.ppid <= 1) return Walk::kOutside;
+    if (!proc_stat(st.ppid, &st)) return Walk::kLost;  // an ancestor just went
+  }
+  return Walk::kOutside;
+}
+
+}  // namespace
+
+bool sender_in_generation(const NotifyDatagram& d, pid_t leader, pid_t self,
+                          uid_t self_uid) {
+  if (d.sender <= 0 || leader <= 0) return false;
+  uid_t luid = 0;
+  if (d.uid != self_uid && !(leader_uid(leader, &luid) && d.uid == luid)) {
+    return false;
+  }
+  if (d.sender == leader) return true;
+  Walk w = walk_ancestry(d.sender, leader, self);
+  if (w == Walk::kLost)
+    w = walk_ancestry(d.sender, leader, self);  // reparented
+  return w == Walk::kInGeneration || w == Walk::kGone;
 }
 
 }  // namespace byed

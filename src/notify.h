@@ -6,8 +6,8 @@
 // Downstream: each generation gets its own datagram socket, bound to a fresh
 // abstract address with a random part, and sees it as NOTIFY_SOCKET. A
 // message counts only if it arrives on that generation's socket and the
-// kernel-verified sender (SO_PASSCRED) is the generation's process or a
-// member of its process group: other generations and other senders do not.
+// credentials the kernel attached when it was sent (SO_PASSCRED) show a
+// process of that generation: see sender_in_generation.
 #pragma once
 
 #include <sys/types.h>
@@ -40,11 +40,25 @@ bool open_notify_endpoint(int gen, NotifyEndpoint* out, std::string* err);
 struct NotifyDatagram {
   std::string text;
   pid_t sender = 0;  // 0: no credentials came with it
+  uid_t uid = 0;     // the sender's, as the kernel saw it at send time
 };
 // Reads one datagram; false when none is waiting.
 bool receive_notify(int fd, NotifyDatagram& out);
 
-// True when pid is `leader` or in the process group `leader` leads.
-bool sender_in_generation(pid_t pid, pid_t leader);
+// The trust rule. A datagram counts for the generation led by `leader`
+// (started by byed, `self`, whose uid is `self_uid`) when, by the kernel's
+// credentials from send time:
+//  - its uid is byed's or the leader's, and
+//  - its pid is the leader, or a process that descends from the leader, or
+//    one that descends from byed and sits in the leader's process group (a
+//    member whose parent died and which byed adopted), or
+//  - its pid is gone by the time byed reads it (a `systemd-notify --ready`
+//    that exited at once): where a gone process stood can no longer be
+//    asked, and the uid, checked at send time, is what is left to go by.
+// A live process that does not descend from the generation — another
+// program, or one that joined the generation's process group from outside —
+// never counts.
+bool sender_in_generation(const NotifyDatagram& d, pid_t leader, pid_t self,
+                          uid_t self_uid);
 
 }  // namespace byed

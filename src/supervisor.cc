@@ -48,6 +48,8 @@ std::vector<Action> Supervisor::on(const Event& event, const timespec& now) {
         if constexpr (std::is_same_v<T, Spawned>) return on_spawned(e);
         if constexpr (std::is_same_v<T, Exec>) return on_exec(e);
         if constexpr (std::is_same_v<T, ChildExited>) return on_exited(e);
+        if constexpr (std::is_same_v<T, GroupEmpty>) return on_group_empty(e);
+        if constexpr (std::is_same_v<T, ChildStopped>) return on_stopped(e);
         if constexpr (std::is_same_v<T, ChildReady>) return on_ready(e);
         if constexpr (std::is_same_v<T, TimerFired>) return on_timer(e.id);
         if constexpr (std::is_same_v<T, ExitDirEntry>) return on_exit_dir(e);
@@ -57,8 +59,7 @@ std::vector<Action> Supervisor::on(const Event& event, const timespec& now) {
   // status): a byed upgraded a million times holds no more than a few.
   gens_.erase(std::remove_if(gens_.begin(), gens_.end(),
                              [this](const Generation& g) {
-                               return g.state == GenState::kExited &&
-                                      g.num != current_;
+                               return !g.alive() && g.num != current_;
                              }),
               gens_.end());
   return out;
@@ -79,9 +80,8 @@ Supervisor::Generation* Supervisor::find_pid(int pid) {
 }
 
 bool Supervisor::any_alive() const {
-  return std::any_of(gens_.begin(), gens_.end(), [](const Generation& g) {
-    return g.state != GenState::kExited;
-  });
+  return std::any_of(gens_.begin(), gens_.end(),
+                     [](const Generation& g) { return g.alive(); });
 }
 
 // ---- start and spawn --------------------------------------------------------
@@ -110,7 +110,9 @@ void Supervisor::spawn(std::vector<Action>& out, int gen) {
   g.num = gen;
   g.started_at = now_;
   gens_.push_back(g);
-  out.push_back(SpawnGeneration{gen});
+  // Only the serving generation owns the terminal: the first one from the
+  // start (nothing else serves), an upgrade's once it takes over.
+  out.push_back(SpawnGeneration{gen, gen == current_});
   out.push_back(
       ArmTimer{TimerId{TimerKind::kReadyTimeout, gen}, cfg_.ready_timeout});
   bool by_time = cfg_.ready_mode == ReadyMode::kDelay ||
@@ -144,8 +146,10 @@ std::vector<Action> Supervisor::on_spawned(const Spawned& e) {
     return out;
   }
   g->pid = e.pid;
+  children_ = true;
   if (stopping_) {
     // A stop arrived before this generation existed: it is stopped too.
+    g->stop_signal = SIGTERM;
     out.push_back(SendSignal{e.pid, SIGTERM});
   }
   return out;
@@ -200,6 +204,7 @@ void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
     if (old != nullptr && old->state == GenState::kReady) {
       drain(out, *old, cfg_.drain_signal);
     }
+    out.push_back(GiveTerminal{g.pid});
     out.push_back(NotifySystemd{NotifySystemd::State::kReady, status});
     UpgradeResult r;
     r.ok = true;
@@ -260,6 +265,7 @@ void Supervisor::fail_starting(std::vector<Action>& out, Generation& g,
 // Tells a generation to stop, and SIGKILLs it after stop-timeout.
 void Supervisor::drain(std::vector<Action>& out, Generation& g, int sig) {
   g.state = GenState::kDraining;
+  g.stop_signal = sig;
   log(out, LogLevel::kInfo, g.num, "draining",
       {{"pid", pid_str(g.pid)}, {"signal", signal_name(sig)}});
   out.push_back(SendSignal{g.pid, sig});
@@ -328,6 +334,28 @@ std::vector<Action> Supervisor::on_signal(int sig) {
       request_stop(out, sig, "signal");
       return out;
     case SignalClass::kForward: {
+      if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
+        // Job control reaches byed itself (kill -TSTP, or Ctrl-Z while byed's
+        // group has the terminal): the program stops, then byed, so the
+        // shell sees its job stop. As dumb-init does.
+        Generation* g = find_gen(current_);
+        if (g != nullptr && g->pid > 0 && g->state != GenState::kExited) {
+          out.push_back(SendSignal{g->pid, sig, Target::kGroupThenProcess});
+        }
+        stop_job(out);
+        return out;
+      }
+      if (sig == SIGCONT) {
+        // The job goes on: the serving generation gets the terminal back
+        // (if byed's group was just put in the foreground) and its whole
+        // group, stopped by the terminal, continues.
+        Generation* g = find_gen(current_);
+        if (g != nullptr && g->pid > 0 && g->state != GenState::kExited) {
+          out.push_back(GiveTerminal{g->pid});
+          out.push_back(SendSignal{g->pid, sig, Target::kGroupThenProcess});
+        }
+        return out;
+      }
       Generation* g = find_gen(current_);
       if (g != nullptr && g->pid > 0 && g->state != GenState::kExited) {
         if (cfg_.log_level >= LogLevel::kDebug) {
@@ -397,8 +425,27 @@ std::vector<Action> Supervisor::on_exit_dir(const ExitDirEntry& e) {
   return out;
 }
 
-// Sends sig to every live generation; the first call abandons an upgrade in
-// flight and arms the kill timer.
+void Supervisor::stop_job(std::vector<Action>& out) {
+  if (cfg_.log_level >= LogLevel::kDebug) {
+    log(out, LogLevel::kDebug, 0, "job stopped: stopping byed too");
+  }
+  out.push_back(StopSelf{});
+}
+
+// A generation's program was stopped. By the terminal (Ctrl-Z, or reading
+// from it in the background), it is the job that stops: byed too, so that
+// the shell gets its prompt back and `fg` continues both.
+std::vector<Action> Supervisor::on_stopped(const ChildStopped& e) {
+  std::vector<Action> out;
+  Generation* g = find_pid(e.pid);
+  if (g == nullptr || g->num != current_ || stopping_) return out;
+  if (e.sig == SIGTSTP || e.sig == SIGTTIN || e.sig == SIGTTOU) stop_job(out);
+  return out;
+}
+
+// Sends sig to every live generation (to the leader; to the group where
+// only the group is left) and to adopted orphans; the first call abandons
+// an upgrade in flight and arms the kill timer.
 void Supervisor::begin_stop(std::vector<Action>& out, int sig) {
   if (!stopping_) {
     stopping_ = true;
@@ -416,18 +463,39 @@ void Supervisor::begin_stop(std::vector<Action>& out, int sig) {
           ArmTimer{TimerId{TimerKind::kStopKill, 0}, cfg_.stop_timeout});
     }
   }
-  for (const auto& g : gens_) {
-    if (g.state != GenState::kExited && g.pid > 0) {
+  std::vector<int> groups;
+  for (auto& g : gens_) {
+    if (g.pid <= 0 || !g.alive()) continue;
+    g.stop_signal = sig;
+    groups.push_back(g.pid);
+    if (g.state != GenState::kExited) {
       out.push_back(SendSignal{g.pid, sig});
+    } else {
+      out.push_back(SendSignal{g.pid, sig, Target::kGroup});
     }
   }
+  if (children_) out.push_back(SignalOrphans{sig, std::move(groups)});
   maybe_exit(out);
+}
+
+// SIGKILL to what is left of a generation: its whole group.
+void Supervisor::kill_group(std::vector<Action>& out, const Generation& g) {
+  if (g.pid <= 0 || !g.alive()) return;
+  log(out, LogLevel::kWarn, g.num,
+      "still running after stop-timeout, sending KILL",
+      {{"pid", pid_str(g.pid)},
+       {"stop_timeout", format_duration(cfg_.stop_timeout)}});
+  out.push_back(SendSignal{g.pid, SIGKILL,
+                           g.state == GenState::kExited
+                               ? Target::kGroup
+                               : Target::kGroupThenProcess});
 }
 
 // ---- exits and timers -----------------------------------------------------
 
 std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
   std::vector<Action> out;
+  children_ = e.children_left;
   Generation* g = find_pid(e.pid);
   if (g == nullptr) {
     if (cfg_.log_level >= LogLevel::kDebug) {
@@ -435,14 +503,28 @@ std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
           {{"pid", pid_str(e.pid)},
            {"status", describe_wait_status(e.wait_status)}});
     }
+    maybe_exit(out);
     return out;
   }
   GenState was = g->state;
   g->state = GenState::kExited;
+  g->lingering = e.group_alive;
   log(out, LogLevel::kInfo, g->num, "exited",
       {{"pid", pid_str(g->pid)},
        {"status", describe_wait_status(e.wait_status)}});
-  out.push_back(CancelTimer{TimerId{TimerKind::kDrainKill, g->num}});
+  if (g->lingering) {
+    // The leader is gone, not its group: what is left gets the signal the
+    // leader got (the kill timer, if armed, stays for the group), and byed
+    // waits for it.
+    out.push_back(WatchGroup{g->num, g->pid});
+    if (g->stop_signal != 0) {
+      log(out, LogLevel::kInfo, g->num, "signalling the rest of its group",
+          {{"pgid", pid_str(g->pid)}, {"signal", signal_name(g->stop_signal)}});
+      out.push_back(SendSignal{g->pid, g->stop_signal, Target::kGroup});
+    }
+  } else {
+    out.push_back(CancelTimer{TimerId{TimerKind::kDrainKill, g->num}});
+  }
 
   if (was == GenState::kStarting) {
     cancel_ready_timers(out, g->num);
@@ -462,8 +544,20 @@ std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
       final_pid_ = g->pid;
       final_started_at_ = g->started_at;
     }
+    if (!stopping_ && g->num > 1 && WIFEXITED(e.wait_status) &&
+        WEXITSTATUS(e.wait_status) == 0) {
+      // After an upgrade the program is a service: ending on its own is not
+      // success, whatever its code says. Exit 0 would tell systemd
+      // (Restart=on-failure) or the orchestrator that all is well while
+      // nothing serves.
+      log(out, LogLevel::kError, g->num,
+          "serving generation ended on its own after an upgrade (exit code "
+          "0): nothing serves; byed exits 1");
+      forced_exit_code_ = 1;
+    }
+    out.push_back(GiveTerminal{0});  // nothing takes over: back to byed's
     // The serving generation is gone: byed ends, after what else it runs.
-    if (!stopping_ && any_alive()) {
+    if (!stopping_ && (any_alive() || children_)) {
       log(out, LogLevel::kInfo, 0,
           "current generation ended: stopping the others");
       out.push_back(NotifySystemd{NotifySystemd::State::kStopping, ""});
@@ -474,27 +568,36 @@ std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
   return out;
 }
 
+std::vector<Action> Supervisor::on_group_empty(const GroupEmpty& e) {
+  std::vector<Action> out;
+  Generation* g = find_gen(e.gen);
+  if (g == nullptr || !g->lingering) return out;
+  g->lingering = false;
+  if (cfg_.log_level >= LogLevel::kDebug) {
+    log(out, LogLevel::kDebug, g->num, "process group gone",
+        {{"pgid", pid_str(g->pid)}});
+  }
+  out.push_back(CancelTimer{TimerId{TimerKind::kDrainKill, g->num}});
+  maybe_exit(out);
+  return out;
+}
+
 std::vector<Action> Supervisor::on_timer(const TimerId& id) {
   std::vector<Action> out;
   switch (id.kind) {
-    case TimerKind::kStopKill:
+    case TimerKind::kStopKill: {
+      std::vector<int> groups;
       for (const auto& g : gens_) {
-        if (g.state == GenState::kExited || g.pid <= 0) continue;
-        log(out, LogLevel::kWarn, g.num,
-            "still running after stop-timeout, sending KILL",
-            {{"pid", pid_str(g.pid)},
-             {"stop_timeout", format_duration(cfg_.stop_timeout)}});
-        out.push_back(SendSignal{g.pid, SIGKILL, true});
+        if (g.pid > 0 && g.alive()) groups.push_back(g.pid);
+        kill_group(out, g);
       }
+      if (children_) out.push_back(SignalOrphans{SIGKILL, std::move(groups)});
       break;
+    }
     case TimerKind::kDrainKill: {
       Generation* g = find_gen(id.gen);
-      if (g == nullptr || g->state != GenState::kDraining) break;
-      log(out, LogLevel::kWarn, g->num,
-          "still running after stop-timeout, sending KILL",
-          {{"pid", pid_str(g->pid)},
-           {"stop_timeout", format_duration(cfg_.stop_timeout)}});
-      out.push_back(SendSignal{g->pid, SIGKILL, true});
+      if (g == nullptr || g->stop_signal == 0) break;
+      kill_group(out, *g);
       break;
     }
     case TimerKind::kReadyTimeout: {
@@ -519,7 +622,7 @@ std::vector<Action> Supervisor::on_timer(const TimerId& id) {
 // byed ends when the current generation has ended and nothing else it started
 // is still running.
 void Supervisor::maybe_exit(std::vector<Action>& out) {
-  if (!final_status_ || any_alive()) return;
+  if (!final_status_ || any_alive() || children_) return;
   if (stopping_ && cfg_.stop_timeout.count() > 0) {
     out.push_back(CancelTimer{TimerId{TimerKind::kStopKill, 0}});
   }

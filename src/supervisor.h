@@ -12,9 +12,14 @@
 //
 // A generation is one run of the program: starting (spawned, not yet ready),
 // ready (the current one, target of forwarded signals), draining (replaced,
-// told to stop) or exited. An upgrade starts generation N+1 beside the
-// current one; when N+1 is ready the old one is drained; when N+1 dies or is
-// not ready in time, it is stopped and the old one keeps serving, untouched.
+// told to stop) or exited. A generation is its whole process group (its
+// leader is the program byed started): a stop or drain signal goes to the
+// leader, and to what is left of the group once the leader has gone; the
+// kill after --stop-timeout goes to the group; and byed does not end while
+// anything of a generation's group, or any orphan it adopted, still runs. An
+// upgrade starts generation N+1 beside the current one; when N+1 is ready the
+// old one is drained; when N+1 dies or is not ready in time, it is stopped and
+// the old one keeps serving, untouched.
 #pragma once
 
 #include <time.h>
@@ -57,10 +62,23 @@ struct Exec {
   std::string error;
 };
 // waitpid() returned this pid with this raw wait status. Orphans reaped as
-// PID 1 or subreaper arrive here too and are only logged.
+// PID 1 or subreaper arrive here too. group_alive: for a generation's
+// leader, whether its process group still has members; children_left:
+// whether byed still has any child after this one.
 struct ChildExited {
   int pid;
   int wait_status;
+  bool group_alive = false;
+  bool children_left = false;
+};
+// What was left of generation `gen`'s process group is gone.
+struct GroupEmpty {
+  int gen;
+};
+// A child was stopped by `sig` (waitpid WUNTRACED): job control.
+struct ChildStopped {
+  int pid;
+  int sig;
 };
 // Generation `gen` said it is ready: "pipe" (a byte on UPGRADE_FD) or
 // "notify" (READY=1 on its NOTIFY_SOCKET, from a process of that generation).
@@ -94,19 +112,45 @@ struct TimerFired {
 };
 
 using Event = std::variant<Start, SignalReceived, ControlRequest, Spawned, Exec,
-                           ChildExited, ChildReady, ExitDirEntry, TimerFired>;
+                           ChildExited, GroupEmpty, ChildStopped, ChildReady,
+                           ExitDirEntry, TimerFired>;
 
 // ---- actions --------------------------------------------------------------
 
+// take_terminal: the new generation is to own the terminal at once (the
+// first one, when byed's own group owns it: nothing else serves yet).
 struct SpawnGeneration {
   int gen;
+  bool take_terminal = false;
 };
-// kill(pid, sig); with group, kill(-pid, sig) (each generation leads its own
-// process group), falling back to the pid alone.
+// Each generation leads its own process group, whose id is its leader's pid.
+enum class Target {
+  kProcess,           // kill(pid, sig)
+  kGroup,             // kill(-pid, sig): the leader is gone, not its group
+  kGroupThenProcess,  // kill(-pid, sig), else kill(pid, sig)
+};
 struct SendSignal {
   int pid;
   int sig;
-  bool group = false;
+  Target target = Target::kProcess;
+};
+// Orphans byed adopted (as PID 1 or subreaper) that belong to no
+// generation: every child of byed outside these process groups.
+struct SignalOrphans {
+  int sig;
+  std::vector<int> generation_groups;
+};
+// Report GroupEmpty{gen} once process group `pgid` has no member left.
+struct WatchGroup {
+  int gen;
+  int pgid;
+};
+// Job control: stop byed itself (SIGSTOP), as the job its shell sees.
+struct StopSelf {};
+// The terminal's foreground group becomes `pgid` (0: byed's own), if byed's
+// own group or one of its generations' holds it now.
+struct GiveTerminal {
+  int pgid;
 };
 struct ArmTimer {
   TimerId id;
@@ -166,7 +210,8 @@ struct ExitProcess {
 };
 
 using Action =
-    std::variant<SpawnGeneration, SendSignal, ArmTimer, CancelTimer, Log,
+    std::variant<SpawnGeneration, SendSignal, SignalOrphans, WatchGroup,
+                 StopSelf, GiveTerminal, ArmTimer, CancelTimer, Log,
                  NotifySystemd, WritePidfile, WriteExitMarker, ReplyStatus,
                  ReplyUpgrade, ReplyStopping, ReplyError, ExitProcess>;
 
@@ -187,7 +232,10 @@ class Supervisor {
     bool spawned = false;
     std::string error;  // exec error, for the failure reason
     timespec started_at{};
-    timespec ready_at{};  // zero until ready
+    timespec ready_at{};     // zero until ready
+    bool lingering = false;  // leader gone, members of its group left
+    int stop_signal = 0;     // the stop or drain signal it was sent
+    bool alive() const { return state != GenState::kExited || lingering; }
   };
 
   explicit Supervisor(Config config);
@@ -213,6 +261,8 @@ class Supervisor {
   std::vector<Action> on_spawned(const Spawned& e);
   std::vector<Action> on_exec(const Exec& e);
   std::vector<Action> on_exited(const ChildExited& e);
+  std::vector<Action> on_group_empty(const GroupEmpty& e);
+  std::vector<Action> on_stopped(const ChildStopped& e);
   std::vector<Action> on_ready(const ChildReady& e);
   std::vector<Action> on_timer(const TimerId& id);
   std::vector<Action> on_exit_dir(const ExitDirEntry& e);
@@ -228,6 +278,8 @@ class Supervisor {
   void fail_starting(std::vector<Action>& out, Generation& g,
                      const std::string& reason);
   void drain(std::vector<Action>& out, Generation& g, int sig);
+  void kill_group(std::vector<Action>& out, const Generation& g);
+  void stop_job(std::vector<Action>& out);
   void begin_stop(std::vector<Action>& out, int sig);
   void cancel_ready_timers(std::vector<Action>& out, int gen);
   void maybe_exit(std::vector<Action>& out);
@@ -249,6 +301,7 @@ class Supervisor {
   bool first_ready_ = false;
   bool stopping_ = false;
   bool stopped_by_exit_dir_ = false;
+  bool children_ = false;  // byed has a child (as far as the shell said)
   bool exited_ = false;
   std::optional<int> final_status_;  // wait status of the current generation
   int final_pid_ = 0;

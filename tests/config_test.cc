@@ -102,13 +102,16 @@ TEST_CASE("--ready and --exit-role") {
 }
 
 TEST_CASE("the variables byed consumes, and only those") {
-  for (const char* k : {"EXIT_DIR", "PIDFILE", "NOTIFY_SOCKET", "LISTEN_FDS",
-                        "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC",
-                        "WATCHDOG_PID", "BYED_LISTEN", "BYED_X"}) {
+  for (const char* k :
+       {"EXIT_DIR", "PIDFILE", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID",
+        "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID", "UPGRADE_FD",
+        "BYED_LISTEN", "BYED_X"}) {
     CAPTURE(k);
     CHECK(byed::consumed_env_var(k));
   }
-  for (const char* k : {"PATH", "HOME", "EXIT", "PIDFILE2", "BYED"}) {
+  for (const char* k :
+       {"PATH", "HOME", "EXIT", "PIDFILE2", "BYED", "LISTEN_PORT",
+        "LISTEN_ADDR", "WATCHDOG_URL", "LISTEN_FDS2"}) {
     CAPTURE(k);
     CHECK_FALSE(byed::consumed_env_var(k));
   }

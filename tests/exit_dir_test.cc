@@ -38,14 +38,13 @@ bool marker(const std::string& dir, const ExitRecord& r) {
 }  // namespace
 
 TEST_CASE("which entries stop a follower") {
-  CHECK(is_exit_trigger("main.exit", "side.exit"));
-  CHECK(is_exit_trigger("anything", "side.exit"));
-  CHECK(is_exit_trigger("dir", "side.exit"));
-  CHECK_FALSE(is_exit_trigger("side.exit", "side.exit"));
-  CHECK_FALSE(is_exit_trigger(".main.exit.tmp.12", "side.exit"));
-  CHECK_FALSE(is_exit_trigger(".", "side.exit"));
-  CHECK_FALSE(is_exit_trigger("..", "side.exit"));
-  CHECK_FALSE(is_exit_trigger("", "side.exit"));
+  CHECK(is_exit_trigger("main.exit"));
+  CHECK(is_exit_trigger("anything"));
+  CHECK(is_exit_trigger("dir"));
+  CHECK_FALSE(is_exit_trigger(".main.exit.tmp.12"));
+  CHECK_FALSE(is_exit_trigger("."));
+  CHECK_FALSE(is_exit_trigger(".."));
+  CHECK_FALSE(is_exit_trigger(""));
 }
 
 TEST_CASE("marker JSON has every field, RFC 3339 UTC times") {

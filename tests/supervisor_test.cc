@@ -123,7 +123,7 @@ TEST_CASE("stop timeout sends SIGKILL to the generation's group") {
   REQUIRE(sent.size() == 1);
   CHECK(sent[0].pid == 100);
   CHECK(sent[0].sig == SIGKILL);
-  CHECK(sent[0].group);
+  CHECK(sent[0].target == Target::kGroupThenProcess);
   CHECK(exit_of(s.on(ChildExited{100, killed(SIGKILL)})) == 137);
 }
 
@@ -137,16 +137,57 @@ TEST_CASE("stop timeout 0 never arms a timer") {
 
 TEST_CASE("other signals go to the current generation unchanged") {
   auto s = started();
-  for (int sig :
-       {SIGHUP, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU, SIGALRM, SIGCONT}) {
+  for (int sig : {SIGHUP, SIGUSR2, SIGWINCH, SIGALRM, SIGURG, SIGRTMIN}) {
     CAPTURE(sig);
     auto sent = only<SendSignal>(s.on(SignalReceived{sig}));
     REQUIRE(sent.size() == 1);
     CHECK(sent[0].pid == 100);
     CHECK(sent[0].sig == sig);
-    CHECK_FALSE(sent[0].group);
+    CHECK(sent[0].target == Target::kProcess);
   }
   CHECK_FALSE(s.stopping());
+}
+
+TEST_CASE("job control: TSTP/TTIN/TTOU stop the program, then byed") {
+  for (int sig : {SIGTSTP, SIGTTIN, SIGTTOU}) {
+    CAPTURE(sig);
+    auto s = started();
+    auto a = s.on(SignalReceived{sig});
+    auto sent = only<SendSignal>(a);
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0].sig == sig);
+    CHECK(sent[0].target == Target::kGroupThenProcess);
+    REQUIRE(only<StopSelf>(a).size() == 1);
+    // StopSelf comes after the program was told.
+    CHECK(std::holds_alternative<StopSelf>(a.back()));
+    CHECK_FALSE(s.stopping());
+  }
+}
+
+TEST_CASE("job control: the program stopped by the terminal stops byed") {
+  auto s = started();
+  for (int sig : {SIGTSTP, SIGTTIN, SIGTTOU}) {
+    CHECK(only<StopSelf>(s.on(ChildStopped{100, sig})).size() == 1);
+  }
+  // Stopped by someone's SIGSTOP (a debugger): not the job's business.
+  CHECK(s.on(ChildStopped{100, SIGSTOP}).empty());
+  // An orphan stopped: nothing.
+  CHECK(s.on(ChildStopped{555, SIGTSTP}).empty());
+}
+
+TEST_CASE(
+    "job control: CONT gives the terminal back, then continues the group") {
+  auto s = started();
+  auto a = s.on(SignalReceived{SIGCONT});
+  REQUIRE(a.size() >= 2);
+  auto give = only<GiveTerminal>(a);
+  REQUIRE(give.size() == 1);
+  CHECK(give[0].pgid == 100);
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGCONT);
+  CHECK(sent[0].target == Target::kGroupThenProcess);
+  CHECK(std::holds_alternative<GiveTerminal>(a[0]));
 }
 
 TEST_CASE("the upgrade signal is never forwarded and never stops") {
@@ -706,4 +747,160 @@ TEST_CASE("status times come with the events") {
   auto a = s.on(ChildExited{100, exited(0)}, timespec{20, 0});
   auto m = only<WriteExitMarker>(a);
   CHECK(m.empty());  // no EXIT_DIR: no marker
+}
+
+// ---- a generation is its process group --------------------------------------
+
+TEST_CASE(
+    "group: the rest of a stopped generation gets the signal, then KILL") {
+  auto s = started(100, Millis{1000});
+  s.on(SignalReceived{SIGTERM});
+  // The leader (sh) died of TERM; its background worker is still there.
+  auto a = s.on(ChildExited{100, killed(SIGTERM), true, true});
+  CHECK_FALSE(exit_of(a));
+  auto w = only<WatchGroup>(a);
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].pgid == 100);
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGTERM);
+  CHECK(sent[0].target == Target::kGroup);
+  CHECK_FALSE(cancels(a, TimerKind::kStopKill));
+  // The timeout kills the group, though its leader is gone.
+  a = s.on(TimerFired{TimerId{TimerKind::kStopKill, 0}});
+  sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGKILL);
+  CHECK(sent[0].target == Target::kGroup);
+  REQUIRE(only<SignalOrphans>(a).size() == 1);
+  // byed waits for the group and for its children, then exits with the
+  // leader's status.
+  CHECK_FALSE(exit_of(s.on(GroupEmpty{1})));
+  CHECK(exit_of(s.on(ChildExited{101, killed(SIGKILL), false, false})) == 143);
+}
+
+TEST_CASE("group: a leader that ends on its own leaves a group to stop") {
+  auto s = started();
+  auto a = s.on(ChildExited{100, exited(0), true, true});
+  CHECK_FALSE(exit_of(a));
+  CHECK(s.stopping());  // nothing serves: what is left is stopped
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
+  CHECK(sent[0].target == Target::kGroup);
+  auto orphans = only<SignalOrphans>(a);
+  REQUIRE(orphans.size() == 1);
+  CHECK(orphans[0].sig == SIGTERM);
+  CHECK(orphans[0].generation_groups == std::vector<int>{100});
+  s.on(ChildExited{101, killed(SIGTERM), false, false});
+  CHECK(exit_of(s.on(GroupEmpty{1})) == 0);
+}
+
+TEST_CASE("group: a drained generation's group is gone after stop-timeout") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  s.on(ChildReady{2, "pipe"});  // gen 1 is draining
+  // Its leader goes; a background worker keeps the old code running.
+  auto a = s.on(ChildExited{100, exited(0), true, true});
+  CHECK_FALSE(cancels(a, TimerKind::kDrainKill));  // the group still has it
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGTERM);
+  CHECK(sent[0].target == Target::kGroup);
+  CHECK_FALSE(s.stopping());
+  a = s.on(TimerFired{TimerId{TimerKind::kDrainKill, 1}});
+  sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
+  CHECK(sent[0].sig == SIGKILL);
+  CHECK(sent[0].target == Target::kGroup);
+  CHECK(cancels(s.on(GroupEmpty{1}), TimerKind::kDrainKill));
+  CHECK(s.generations().size() == 1);  // forgotten once the group is gone
+}
+
+TEST_CASE("group: the drain KILL goes to the group while the leader lives") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  s.on(ChildReady{2, "pipe"});
+  auto sent =
+      only<SendSignal>(s.on(TimerFired{TimerId{TimerKind::kDrainKill, 1}}));
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].target == Target::kGroupThenProcess);
+}
+
+TEST_CASE("orphans: stopped with byed, and waited for") {
+  auto s = started(100, Millis{1000});
+  // The program ends; an orphan it left (a daemonised grandchild) runs on.
+  auto a = s.on(ChildExited{100, exited(4), false, true});
+  CHECK_FALSE(exit_of(a));
+  auto o = only<SignalOrphans>(a);
+  REQUIRE(o.size() == 1);
+  CHECK(o[0].sig == SIGTERM);
+  a = s.on(TimerFired{TimerId{TimerKind::kStopKill, 0}});
+  o = only<SignalOrphans>(a);
+  REQUIRE(o.size() == 1);
+  CHECK(o[0].sig == SIGKILL);
+  CHECK(exit_of(s.on(ChildExited{300, killed(SIGKILL), false, false})) == 4);
+}
+
+// ---- the terminal -----------------------------------------------------------
+
+TEST_CASE("terminal: the first generation takes it; an upgrade's when ready") {
+  Supervisor s(upgrade_options());
+  auto sp = only<SpawnGeneration>(s.on(Start{}));
+  REQUIRE(sp.size() == 1);
+  CHECK(sp[0].take_terminal);
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  sp = only<SpawnGeneration>(s.on(SignalReceived{SIGUSR1}));
+  REQUIRE(sp.size() == 1);
+  CHECK_FALSE(sp[0].take_terminal);  // not while it is only starting
+  s.on(Spawned{2, 200, ""});
+  auto give = only<GiveTerminal>(s.on(ChildReady{2, "pipe"}));
+  REQUIRE(give.size() == 1);
+  CHECK(give[0].pgid == 200);
+  // A rollback leaves it where it is.
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{3, 300, ""});
+  CHECK(only<GiveTerminal>(s.on(ChildExited{300, exited(1)})).empty());
+  // The serving one ends: the terminal goes back to byed's own group.
+  give = only<GiveTerminal>(s.on(ChildExited{200, exited(0)}));
+  REQUIRE(give.size() == 1);
+  CHECK(give[0].pgid == 0);
+}
+
+// ---- exit status ------------------------------------------------------------
+
+TEST_CASE("a serving generation that ends on its own after an upgrade: 1") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  s.on(ChildReady{2, "pipe"});
+  s.on(ChildExited{100, killed(SIGTERM)});  // drained
+  auto a = s.on(ChildExited{200, exited(0)});
+  CHECK(exit_of(a) == 1);
+  bool said = false;
+  for (const auto& l : only<Log>(a)) {
+    said |= l.record.message.find("ended on its own") != std::string::npos;
+  }
+  CHECK(said);
+  // A code of its own passes through; so does a stop byed was asked for.
+  auto t = serving();
+  t.on(SignalReceived{SIGUSR1});
+  t.on(Spawned{2, 200, ""});
+  t.on(ChildReady{2, "pipe"});
+  t.on(ChildExited{100, killed(SIGTERM)});
+  CHECK(exit_of(t.on(ChildExited{200, exited(3)})) == 3);
+  auto u = serving();
+  u.on(SignalReceived{SIGUSR1});
+  u.on(Spawned{2, 200, ""});
+  u.on(ChildReady{2, "pipe"});
+  u.on(ChildExited{100, killed(SIGTERM)});
+  u.on(SignalReceived{SIGTERM});
+  CHECK(exit_of(u.on(ChildExited{200, exited(0)})) == 0);
+  // The first generation ending 0 on its own is a batch job's success.
+  auto v = serving();
+  CHECK(exit_of(v.on(ChildExited{100, exited(0)})) == 0);
 }

@@ -62,9 +62,12 @@ class ExitDirTests(ByedTestCase):
         os.mkdir(self.path("done"))
         self.assert_stopped_by(b, "done")
 
-    def test_own_marker_and_temp_names_are_ignored(self):
-        b, _ = self.follower(name="side")
+    def test_own_leftover_marker_and_temp_names_are_ignored(self):
+        # side.exit from an earlier run of this member (a container restarted
+        # in its pod) is there at start: ignored, and said so.
         open(self.path("side.exit"), "w").close()
+        b, _ = self.follower(name="side")
+        b.read_line("from an earlier run of this member", stream="err")
         open(self.path(".main.exit.tmp.1"), "w").close()
         # Still running and still forwarding: HUP reaches the child, TERM
         # was never sent before it.
@@ -72,6 +75,13 @@ class ExitDirTests(ByedTestCase):
         self.assertEqual(b.read_line("signal "), "signal HUP")
         open(self.path("main.exit"), "w").close()
         self.assert_stopped_by(b, "main.exit")
+
+    def test_own_name_appearing_while_running_is_a_peers_marker(self):
+        # Two members running the same program share the default name: the
+        # leader's sh.exit must stop the follower, not be taken as its own.
+        b, _ = self.follower(name="sh")
+        open(self.path("sh.exit"), "w").close()
+        self.assert_stopped_by(b, "sh.exit")
 
     def test_child_code_passes_through_when_it_chooses_one(self):
         b = self.start(["--exit-dir", self.dir, "--", "/bin/sh", "-c",

@@ -21,9 +21,9 @@ class SignalTests(ByedTestCase):
     def test_other_signals_are_forwarded_unchanged(self):
         b = self.start(["--", helper("sigrecorder")])
         b.child_pid()
+        # (TSTP, TTIN and TTOU are job control: test_terminal.py.)
         for sig in (signal.SIGHUP, signal.SIGUSR2, signal.SIGWINCH,
-                    signal.SIGALRM, signal.SIGTTIN, signal.SIGTTOU,
-                    signal.SIGURG, signal.SIGCONT):
+                    signal.SIGALRM, signal.SIGURG, signal.SIGCONT):
             with self.subTest(sig=sig.name):
                 b.signal(sig)
                 self.assertEqual(b.read_line("signal "), f"signal {sig.name[3:]}")

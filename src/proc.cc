@@ -1,0 +1,55 @@
+#include "proc.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "fd.h"
+
+namespace byed {
+
+bool proc_stat(pid_t pid, ProcStat* out) {
+  char path[32];
+  snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  char buf[512];
+  ssize_t n = read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  // "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses, so
+  // read from the last ')'.
+  const char* p = strrchr(buf, ')');
+  if (p == nullptr) return false;
+  char state = '?';
+  int ppid = 0, pgid = 0;
+  if (sscanf(p + 1, " %c %d %d", &state, &ppid, &pgid) != 3) return false;
+  out->state = state;
+  out->ppid = ppid;
+  out->pgid = pgid;
+  return true;
+}
+
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    long pid = strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0' || pid <= 0) continue;
+    ProcStat st;
+    if (proc_stat(static_cast<pid_t>(pid), &st) && st.ppid == parent) {
+      out.push_back(static_cast<pid_t>(pid));
+    }
+  }
+  closedir(d);
+  return out;
+}
+
+}  // namespace byed

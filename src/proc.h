@@ -1,0 +1,26 @@
+// proc.h — what /proc says about other processes.
+//
+// The shell asks the kernel about processes byed did not start itself: the
+// parent and process group of a notify sender, the children byed adopted.
+// Each answer is a snapshot; a process may be gone a moment later.
+#pragma once
+
+#include <sys/types.h>
+
+#include <vector>
+
+namespace byed {
+
+struct ProcStat {
+  pid_t ppid = 0;
+  pid_t pgid = 0;
+  char state = '?';  // 'R', 'S', 'Z', ...
+};
+
+// False when the process is gone (or /proc is not mounted).
+bool proc_stat(pid_t pid, ProcStat* out);
+
+// The processes whose parent is `parent` now.
+std::vector<pid_t> children_of(pid_t parent);
+
+}  // namespace byed
