@@ -534,12 +534,17 @@ void Runtime::give_terminal(int pgid) {
 }
 
 // Every child of byed's (adopted orphans) outside the generations' groups.
+// Each gets a given signal once: new orphans appear as their parents die,
+// and the ones already told are not told again.
 void Runtime::signal_orphans(const SignalOrphans& s) {
   for (pid_t pid : children_of(getpid())) {
     pid_t pgid = getpgid(pid);
     bool in_generation = false;
     for (int g : s.generation_groups) in_generation |= g == pgid;
-    if (!in_generation) ::kill(pid, s.sig);
+    if (in_generation) continue;
+    auto told = orphans_told_.find(pid);
+    if (told != orphans_told_.end() && told->second == s.sig) continue;
+    if (::kill(pid, s.sig) == 0) orphans_told_[pid] = s.sig;
   }
 }
 
@@ -580,6 +585,7 @@ void Runtime::reap() {
       dispatch(ChildStopped{pid, WSTOPSIG(status)});
       continue;
     }
+    orphans_told_.erase(pid);
     // A generation that said "ready" (or failed to exec) and exited at once:
     // hear what it said before hearing that it died.
     auto io = gen_io_.end();

@@ -91,6 +91,7 @@ class Runtime {
   int terminal_pgid_ = 0;  // the group byed last gave the terminal to
   std::map<int, int> watched_groups_;  // gen -> pgid, until it is empty
   std::unique_ptr<UvHandle<uv_timer_t>> group_timer_;
+  std::map<int, int> orphans_told_;  // pid -> the signal it was sent
   bool pidfile_written_ = false;
   UniqueFd signal_fd_;
   UvHandle<uv_poll_t> signal_poll_;

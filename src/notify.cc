@@ -148,15 +148,19 @@ enum class Walk { kInGeneration, kOutside, kGone, kLost };
 
 // Follows the parent chain from pid up to the leader, byed, or init.
 Walk walk_ancestry(pid_t pid, pid_t leader, pid_t self) {
+  // A process being reaped still has its /proc entry for a moment, with
+  // ppid 0: it is as good as gone.
   ProcStat st;
-  if (!proc_stat(pid, &st)) return Walk::kGone;
+  if (!proc_stat(pid, &st) || st.ppid == 0) return Walk::kGone;
   pid_t pgid = st.pgid;
   for (int depth = 0; depth < 256; ++depth) {
     if (st.ppid == leader) return Walk::kInGeneration;
-    if (st.ppid == self)
+    if (st.ppid == self) {
       return pgid == leader ? Walk::kInGeneration : Walk::kOutside;
-    if (st.ppid <= 1) return Walk::kOutside;
-    if (!proc_stat(st.ppid, &st)) return Walk::kLost;  // an ancestor just went
+    }
+    if (st.ppid == 1) return Walk::kOutside;
+    // An ancestor that just went: the chain is being rewired (reparenting).
+    if (!proc_stat(st.ppid, &st) || st.ppid == 0) return Walk::kLost;
   }
   return Walk::kOutside;
 }

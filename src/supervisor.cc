@@ -115,12 +115,6 @@ void Supervisor::spawn(std::vector<Action>& out, int gen) {
   out.push_back(SpawnGeneration{gen, gen == current_});
   out.push_back(
       ArmTimer{TimerId{TimerKind::kReadyTimeout, gen}, cfg_.ready_timeout});
-  bool by_time = cfg_.ready_mode == ReadyMode::kDelay ||
-                 (cfg_.ready_mode == ReadyMode::kAuto && !ever_messaged_);
-  if (by_time) {
-    out.push_back(
-        ArmTimer{TimerId{TimerKind::kReadyDelay, gen}, cfg_.ready_delay});
-  }
 }
 
 std::vector<Action> Supervisor::on_spawned(const Spawned& e) {
@@ -167,6 +161,14 @@ std::vector<Action> Supervisor::on_exec(const Exec& e) {
   }
   log(out, LogLevel::kInfo, e.gen, "started",
       {{"pid", pid_str(g->pid)}, {"program", cfg_.command.front()}});
+  // "Alive for DUR" counts from the program running, not from the fork: a
+  // slow exec is not time spent alive.
+  bool by_time = cfg_.ready_mode == ReadyMode::kDelay ||
+                 (cfg_.ready_mode == ReadyMode::kAuto && !ever_messaged_);
+  if (by_time && g->state == GenState::kStarting) {
+    out.push_back(
+        ArmTimer{TimerId{TimerKind::kReadyDelay, e.gen}, cfg_.ready_delay});
+  }
   return out;
 }
 
@@ -245,7 +247,17 @@ void Supervisor::fail_starting(std::vector<Action>& out, Generation& g,
     r.pid = g.pid;
     r.reason = reason;
     finish_upgrade(out, r);
-    if (g.state != GenState::kExited) drain(out, g, SIGTERM);
+    if (g.state != GenState::kExited) {
+      drain(out, g, SIGTERM);
+    } else if (g.lingering) {
+      // Its leader died; what it started goes too.
+      g.stop_signal = SIGTERM;
+      out.push_back(SendSignal{g.pid, SIGTERM, Target::kGroup});
+      if (cfg_.stop_timeout.count() > 0) {
+        out.push_back(
+            ArmTimer{TimerId{TimerKind::kDrainKill, g.num}, cfg_.stop_timeout});
+      }
+    }
     if (upgrade_pending_ && !stopping_) {
       upgrade_pending_ = false;
       start_upgrade(out);
@@ -474,8 +486,20 @@ void Supervisor::begin_stop(std::vector<Action>& out, int sig) {
       out.push_back(SendSignal{g.pid, sig, Target::kGroup});
     }
   }
+  stop_signal_ = sig;
   if (children_) out.push_back(SignalOrphans{sig, std::move(groups)});
   maybe_exit(out);
+}
+
+// While stopping, a process that dies leaves its children to byed: they are
+// orphans now, and get the stop signal too (the shell sends it once each).
+void Supervisor::signal_new_orphans(std::vector<Action>& out) {
+  if (!stopping_ || !children_ || stop_signal_ == 0) return;
+  std::vector<int> groups;
+  for (const auto& g : gens_) {
+    if (g.pid > 0 && g.alive()) groups.push_back(g.pid);
+  }
+  out.push_back(SignalOrphans{stop_signal_, std::move(groups)});
 }
 
 // SIGKILL to what is left of a generation: its whole group.
@@ -496,6 +520,7 @@ void Supervisor::kill_group(std::vector<Action>& out, const Generation& g) {
 std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
   std::vector<Action> out;
   children_ = e.children_left;
+  const bool was_stopping = stopping_;
   Generation* g = find_pid(e.pid);
   if (g == nullptr) {
     if (cfg_.log_level >= LogLevel::kDebug) {
@@ -503,6 +528,7 @@ std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
           {{"pid", pid_str(e.pid)},
            {"status", describe_wait_status(e.wait_status)}});
     }
+    if (was_stopping) signal_new_orphans(out);
     maybe_exit(out);
     return out;
   }
@@ -564,6 +590,7 @@ std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
       begin_stop(out, SIGTERM);
     }
   }
+  if (was_stopping) signal_new_orphans(out);
   maybe_exit(out);
   return out;
 }

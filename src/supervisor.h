@@ -279,6 +279,7 @@ class Supervisor {
                      const std::string& reason);
   void drain(std::vector<Action>& out, Generation& g, int sig);
   void kill_group(std::vector<Action>& out, const Generation& g);
+  void signal_new_orphans(std::vector<Action>& out);
   void stop_job(std::vector<Action>& out);
   void begin_stop(std::vector<Action>& out, int sig);
   void cancel_ready_timers(std::vector<Action>& out, int gen);
@@ -302,6 +303,7 @@ class Supervisor {
   bool stopping_ = false;
   bool stopped_by_exit_dir_ = false;
   bool children_ = false;  // byed has a child (as far as the shell said)
+  int stop_signal_ = 0;    // the last stop signal, for orphans found later
   bool exited_ = false;
   std::optional<int> final_status_;  // wait status of the current generation
   int final_pid_ = 0;

@@ -382,21 +382,26 @@ TEST_CASE("first ready: pidfile, READY=1, and timers by mode") {
   CHECK(only<WritePidfile>(s.on(ChildReady{1, "pipe"})).empty());
 
   Supervisor d(upgrade_options(ReadyMode::kDelay));
-  CHECK(arms(d.on(Start{}), TimerKind::kReadyDelay, 1));
-  d.on(Spawned{1, 100, ""});
+  // The clock starts when the program runs, not at fork: a slow exec is not
+  // time spent alive.
+  CHECK_FALSE(arms(d.on(Start{}), TimerKind::kReadyDelay, 1));
+  CHECK_FALSE(arms(d.on(Spawned{1, 100, ""}), TimerKind::kReadyDelay, 1));
+  CHECK(arms(d.on(Exec{1, ""}), TimerKind::kReadyDelay, 1));
   a = d.on(TimerFired{TimerId{TimerKind::kReadyDelay, 1}});
   CHECK(only<WritePidfile>(a).size() == 1);
 }
 
 TEST_CASE("auto: time counts only until some generation sends a message") {
   Supervisor s(upgrade_options(ReadyMode::kAuto));
-  CHECK(arms(s.on(Start{}), TimerKind::kReadyDelay, 1));
+  s.on(Start{});
   s.on(Spawned{1, 100, ""});
+  CHECK(arms(s.on(Exec{1, ""}), TimerKind::kReadyDelay, 1));
   s.on(ChildReady{1, "pipe"});  // gen 1 speaks the protocol
   auto a = s.on(SignalReceived{SIGUSR1});
   CHECK(only<SpawnGeneration>(a).size() == 1);
-  CHECK_FALSE(arms(a, TimerKind::kReadyDelay, 2));  // gen 2 must speak too
   s.on(Spawned{2, 200, ""});
+  CHECK_FALSE(
+      arms(s.on(Exec{2, ""}), TimerKind::kReadyDelay, 2));  // must speak
   // Even a stale delay timer does not make it ready.
   CHECK(s.on(TimerFired{TimerId{TimerKind::kReadyDelay, 2}}).empty());
   CHECK(s.upgrading() == 2);
@@ -903,4 +908,35 @@ TEST_CASE("a serving generation that ends on its own after an upgrade: 1") {
   // The first generation ending 0 on its own is a batch job's success.
   auto v = serving();
   CHECK(exit_of(v.on(ChildExited{100, exited(0)})) == 0);
+}
+
+TEST_CASE("group: a failed upgrade's leftovers are stopped too") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  auto a = s.on(ChildExited{200, exited(1), true, true});
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 200);
+  CHECK(sent[0].sig == SIGTERM);
+  CHECK(sent[0].target == Target::kGroup);
+  CHECK(arms(a, TimerKind::kDrainKill, 2));
+  CHECK(s.current() == 1);
+  sent = only<SendSignal>(s.on(TimerFired{TimerId{TimerKind::kDrainKill, 2}}));
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGKILL);
+}
+
+TEST_CASE("orphans: ones that appear while stopping are told too") {
+  auto s = started(100, Millis{1000});
+  auto a = s.on(SignalReceived{SIGTERM});
+  REQUIRE(only<SignalOrphans>(a).size() == 1);
+  // The leader dies and leaves a daemonised child to byed: it gets TERM
+  // now (the shell tells each orphan a given signal once).
+  a = s.on(ChildExited{100, killed(SIGTERM), false, true});
+  auto o = only<SignalOrphans>(a);
+  REQUIRE(o.size() == 1);
+  CHECK(o[0].sig == SIGTERM);
+  CHECK_FALSE(exit_of(a));
+  CHECK(exit_of(s.on(ChildExited{300, killed(SIGTERM), false, false})) == 143);
 }
