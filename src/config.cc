@@ -124,6 +124,9 @@ bool validate(const Config& config, std::string* err) {
                          ": byed does not catch it for that (faults, PIPE "
                          "and job control signals keep their own meaning)");
   }
+  if (config.restart_delay.count() <= 0) {
+    return fail(err, "--restart-delay must be longer than 0");
+  }
   if (config.ready_mode == ReadyMode::kDelay &&
       config.ready_delay >= config.ready_timeout) {
     return fail(err, "--ready " + format_duration(config.ready_delay) +
@@ -174,6 +177,54 @@ bool parse_exit_role(std::string_view text, Config* config, std::string* err) {
   }
   config->exit_leader = leader;
   config->exit_follower = follower;
+  return true;
+}
+
+bool parse_restart(std::string_view text, Config* config, std::string* err) {
+  if (text == "no") {
+    config->restart = RestartPolicy::kNo;
+  } else if (text == "on-failure") {
+    config->restart = RestartPolicy::kOnFailure;
+  } else if (text == "always") {
+    config->restart = RestartPolicy::kAlways;
+  } else {
+    return fail(err, "--restart '" + std::string(text) +
+                         "': expected no, on-failure or always");
+  }
+  return true;
+}
+
+bool parse_restart_limit(std::string_view text, Config* config,
+                         std::string* err) {
+  size_t slash = text.find('/');
+  auto n = parse_number(text.substr(0, slash));
+  std::optional<Millis> interval;
+  if (slash != std::string_view::npos) {
+    interval = parse_duration(text.substr(slash + 1));
+  }
+  if (!n || *n < 1 || *n > 1000000 || !interval || interval->count() <= 0) {
+    return fail(err, "--restart-limit '" + std::string(text) +
+                         "': expected N/INTERVAL, e.g. 5/60s (N >= 1)");
+  }
+  config->restart_burst = static_cast<int>(*n);
+  config->restart_interval = *interval;
+  return true;
+}
+
+bool parse_watchdog_env(const char* usec, const char* pid, pid_t self,
+                        uint64_t* out, std::string* err) {
+  *out = 0;
+  if (usec == nullptr) return true;
+  if (pid != nullptr) {
+    auto p = parse_number(pid);
+    if (!p || *p != self) return true;  // meant for another process
+  }
+  auto v = parse_number(usec);
+  if (!v || *v <= 0) {
+    return fail(err, "WATCHDOG_USEC='" + std::string(usec) +
+                         "': not a number of microseconds");
+  }
+  *out = static_cast<uint64_t>(*v);
   return true;
 }
 

@@ -53,6 +53,9 @@ struct ListenEnv {
   std::vector<std::string> names;  // count entries
 };
 
+// --restart: when the serving generation ends without a stop request.
+enum class RestartPolicy { kNo, kOnFailure, kAlways };
+
 struct Config {
   std::vector<std::string> command;  // PROGRAM ARGS...
 
@@ -72,6 +75,14 @@ struct Config {
 
   std::vector<ListenAddress> listen;  // --listen / BYED_LISTEN, in order
 
+  RestartPolicy restart = RestartPolicy::kNo;  // --restart / BYED_RESTART
+  Millis restart_delay{100};           // first back-off; doubles per restart
+  Millis restart_delay_max{10000};     // back-off cap; ready this long: reset
+  int restart_burst = 5;               // --restart-limit N/INTERVAL: at most N
+  Millis restart_interval{60000};      // restarts within INTERVAL, else give up
+  Millis watchdog{0};                  // --watchdog: silent this long = hung
+  uint64_t systemd_watchdog_usec = 0;  // WATCHDOG_USEC meant for byed
+
   std::string exit_dir;       // --exit-dir / EXIT_DIR; empty: none
   bool exit_leader = true;    // --exit-role leader: write NAME.exit
   bool exit_follower = true;  // --exit-role follower: stop on an entry
@@ -83,6 +94,19 @@ struct Config {
 
 // "auto", "message" or a duration.
 bool parse_ready(std::string_view text, Config* config, std::string* err);
+
+// "no", "on-failure", "always".
+bool parse_restart(std::string_view text, Config* config, std::string* err);
+
+// "N/INTERVAL", e.g. "5/60s": at most N restarts within INTERVAL.
+bool parse_restart_limit(std::string_view text, Config* config,
+                         std::string* err);
+
+// systemd's watchdog for byed: WATCHDOG_USEC, when WATCHDOG_PID is unset or
+// names `self`. 0 when there is none; an error when WATCHDOG_USEC is
+// malformed.
+bool parse_watchdog_env(const char* usec, const char* pid, pid_t self,
+                        uint64_t* out, std::string* err);
 
 // "leader", "follower", "leader,follower" (either order).
 bool parse_exit_role(std::string_view text, Config* config, std::string* err);

@@ -162,6 +162,13 @@ nlohmann::json status_reply(const Supervisor& core, const StatusContext& ctx) {
                              millis_between(u->started_at, u->finished_at)})},
             {"finished_at", time_or_null(u->finished_at)}};
   }
+  const auto& r = core.restarts();
+  nlohmann::json restarts = {
+      {"count", r.count},
+      {"last_reason", r.last_reason.empty() ? nlohmann::json()
+                                            : nlohmann::json(r.last_reason)},
+      {"next_attempt",
+       r.next_at ? nlohmann::json(rfc3339(*r.next_at, 3)) : nlohmann::json()}};
   long long up = millis_between(ctx.started_at, ctx.now);
   return {{"v", kControlVersion},
           {"ok", true},
@@ -172,7 +179,8 @@ nlohmann::json status_reply(const Supervisor& core, const StatusContext& ctx) {
           {"upgrading", core.upgrading() != 0},
           {"generations", gens},
           {"sockets", socks},
-          {"last_upgrade", last}};
+          {"last_upgrade", last},
+          {"restarts", restarts}};
 }
 
 // ---- server -----------------------------------------------------------------
@@ -441,6 +449,15 @@ std::string format_status(const nlohmann::json& s) {
                str(k["name"]).c_str(), str(k["address"]).c_str());
       out += line;
     }
+  }
+  auto restarts = s.value("restarts", nlohmann::json());
+  if (restarts.is_object() && restarts.value("count", 0) > 0) {
+    out += "\nrestarts: " + str(restarts["count"]) +
+           ", last: " + str(restarts["last_reason"]);
+    if (!restarts["next_attempt"].is_null()) {
+      out += ", next at " + str(restarts["next_attempt"]);
+    }
+    out += "\n";
   }
   auto last = s.value("last_upgrade", nlohmann::json());
   out += "\nlast upgrade: ";

@@ -26,6 +26,13 @@ timespec wall_now() {
   return now;
 }
 
+Now now() {
+  timespec mono{};
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  return Now(wall_now(),
+             static_cast<int64_t>(mono.tv_sec) * 1000 + mono.tv_nsec / 1000000);
+}
+
 }  // namespace
 
 std::vector<std::string> child_environment(char** environ_in) {
@@ -203,7 +210,7 @@ void Runtime::dispatch(Event event) {
   while (!queue_.empty()) {
     Event next = std::move(queue_.front());
     queue_.pop_front();
-    for (const Action& a : core_.on(next, wall_now())) execute(a);
+    for (const Action& a : core_.on(next, now())) execute(a);
   }
   dispatching_ = false;
 }
@@ -295,6 +302,7 @@ void Runtime::do_spawn(const SpawnGeneration& a) {
   req.argv = config_.command;
   req.env = child_env_;
   req.ignored = ignored_signals_;
+  req.watchdog_usec = config_.systemd_watchdog_usec;
   // Only when byed's own group holds the terminal: never steal it from a
   // shell that put byed in the background.
   req.take_terminal = a.take_terminal && own_foreground_terminal();
@@ -393,14 +401,26 @@ void Runtime::read_notify(GenIo& io) {
       continue;
     }
     auto kv = parse_notify(d.text);
-    auto status = kv.find("STATUS");
-    if (status != kv.end()) {
-      logger_.write(LogRecord{
-          LogLevel::kInfo, io.gen, "status", {{"status", status->second}}});
-    }
     auto ready = kv.find("READY");
     if (ready != kv.end() && ready->second == "1") {
       dispatch(ChildReady{io.gen, "notify"});
+    }
+    ChildSaid said;
+    said.gen = io.gen;
+    auto watchdog = kv.find("WATCHDOG");
+    if (watchdog != kv.end()) {
+      said.watchdog = watchdog->second == "1";
+      said.watchdog_trigger = watchdog->second == "trigger";
+    }
+    if (auto status = kv.find("STATUS"); status != kv.end()) {
+      said.status = status->second;
+    }
+    if (auto extend = kv.find("EXTEND_TIMEOUT_USEC"); extend != kv.end()) {
+      said.extend_timeout_usec = strtoull(extend->second.c_str(), nullptr, 10);
+    }
+    if (said.watchdog || said.watchdog_trigger || said.status ||
+        said.extend_timeout_usec > 0) {
+      dispatch(std::move(said));
     }
   }
 }
@@ -424,8 +444,17 @@ void Runtime::notify_systemd(const NotifySystemd& n) {
     case NotifySystemd::State::kStopping:
       line("STOPPING=1");
       break;
+    case NotifySystemd::State::kWatchdog:
+      line("WATCHDOG=1");
+      break;
+    case NotifySystemd::State::kWatchdogTrigger:
+      line("WATCHDOG=trigger");
+      break;
   }
   if (!n.status.empty()) line("STATUS=" + n.status);
+  if (n.extend_timeout_usec > 0) {
+    line("EXTEND_TIMEOUT_USEC=" + std::to_string(n.extend_timeout_usec));
+  }
   if (n.state == NotifySystemd::State::kReady) {
     line("MAINPID=" + std::to_string(getpid()));
   } else if (n.state == NotifySystemd::State::kReloading) {

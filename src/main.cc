@@ -163,6 +163,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> listen;
   std::string exit_role = "leader,follower";
   std::string ready = "auto", ready_timeout = "60s", drain_signal = "TERM";
+  std::string restart = "no", restart_delay = "100ms", restart_limit = "5/60s";
+  std::string watchdog = "0";
 
   // A valued option with its default shown in --help, and the environment
   // variable that sets it, if any (a flag wins over the environment).
@@ -206,6 +208,21 @@ int main(int argc, char** argv) {
          "a generation not ready by then has failed");
   valued("--drain-signal", drain_signal, "SIG",
          "sent to the old generation once the new one is ready");
+  valued("--restart", restart, "WHEN",
+         "when the serving generation ends unasked: no, on-failure (exit "
+         "code not 0, or a signal) or always; a new one starts on the held "
+         "sockets",
+         "BYED_RESTART");
+  valued("--restart-delay", restart_delay, "DUR",
+         "first back-off before a restart; doubles up to 10s, back to this "
+         "once a generation stayed ready 10s");
+  valued("--restart-limit", restart_limit, "N/DUR",
+         "at most N restarts within DUR; past it byed exits with the last "
+         "status");
+  valued("--watchdog", watchdog, "DUR",
+         "a serving generation that sent WATCHDOG=1 and then is silent for "
+         "this long is hung: ABRT, KILL after --stop-timeout, then "
+         "--restart; 0 = off");
   app.add_option("--pidfile", cfg.pidfile,
                  "write byed's own pid here once the first generation is "
                  "ready (the pid to send the upgrade signal to)")
@@ -249,6 +266,8 @@ int main(int argc, char** argv) {
   cfg.upgrade_signal = signal_arg("--upgrade-signal", upgrade_signal);
   cfg.drain_signal = signal_arg("--drain-signal", drain_signal);
   cfg.ready_timeout = duration_arg("--ready-timeout", ready_timeout);
+  cfg.restart_delay = duration_arg("--restart-delay", restart_delay);
+  cfg.watchdog = duration_arg("--watchdog", watchdog);
   cfg.log_format =
       log_format == "json" ? byed::LogFormat::kJson : byed::LogFormat::kText;
   if (quiet) cfg.log_level = byed::LogLevel::kWarn;
@@ -264,7 +283,13 @@ int main(int argc, char** argv) {
   }
   std::string err;
   if (!byed::parse_exit_role(exit_role, &cfg, &err) ||
-      !byed::parse_ready(ready, &cfg, &err) || !byed::validate(cfg, &err)) {
+      !byed::parse_ready(ready, &cfg, &err) ||
+      !byed::parse_restart(restart, &cfg, &err) ||
+      !byed::parse_restart_limit(restart_limit, &cfg, &err) ||
+      !byed::parse_watchdog_env(std::getenv("WATCHDOG_USEC"),
+                                std::getenv("WATCHDOG_PID"), getpid(),
+                                &cfg.systemd_watchdog_usec, &err) ||
+      !byed::validate(cfg, &err)) {
     usage_error(err);
   }
   if (!cfg.exit_dir.empty()) {

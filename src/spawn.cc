@@ -16,7 +16,8 @@
 namespace byed {
 namespace {
 
-constexpr char kListenPidPrefix[] = "LISTEN_PID=";
+// Variables whose value is the child's own pid, known only after fork.
+constexpr int kPidDigits = 20;
 
 // What the child reports over the error pipe before it exits.
 struct ChildFailure {
@@ -61,8 +62,9 @@ struct ChildPlan {
   const std::vector<std::string>* candidates;
   char* const* argv;
   char* const* envp;
-  char* listen_pid_digits;  // inside envp, or null
-  const int* sources;       // fds to place at 3..3+n-1
+  char* const* pid_slots;  // inside envp: the child writes its pid there
+  int npid_slots;
+  const int* sources;  // fds to place at 3..3+n-1
   int nsources;
   int errfd;
   pid_t parent;
@@ -113,8 +115,8 @@ struct ChildPlan {
   }
   sigprocmask(SIG_SETMASK, p.child_mask, nullptr);
 
-  if (p.listen_pid_digits != nullptr) {
-    write_decimal(p.listen_pid_digits, static_cast<long>(getpid()));
+  for (int i = 0; i < p.npid_slots; ++i) {
+    write_decimal(p.pid_slots[i], static_cast<long>(getpid()));
   }
 
   int err = ENOENT;
@@ -185,7 +187,11 @@ bool spawn_child(const SpawnRequest& req, SpawnedChild* out, std::string* err) {
   // Environment: the caller's, then what the fd layout implies.
   std::vector<std::string> env = req.env;
   std::vector<int> sources = req.listen_fds;
-  size_t listen_pid_index = std::string::npos;
+  std::vector<size_t> pid_vars;  // indexes of LISTEN_PID=, WATCHDOG_PID=
+  auto add_pid_var = [&](const std::string& name) {
+    pid_vars.push_back(env.size());
+    env.push_back(name + "=" + std::string(kPidDigits, '0'));
+  };
   if (!req.listen_fds.empty()) {
     env.push_back("LISTEN_FDS=" + std::to_string(req.listen_fds.size()));
     std::string names;
@@ -194,8 +200,11 @@ bool spawn_child(const SpawnRequest& req, SpawnedChild* out, std::string* err) {
       names += i < req.listen_names.size() ? req.listen_names[i] : "unknown";
     }
     env.push_back("LISTEN_FDNAMES=" + names);
-    listen_pid_index = env.size();
-    env.push_back(std::string(kListenPidPrefix) + std::string(20, '0'));
+    add_pid_var("LISTEN_PID");
+  }
+  if (req.watchdog_usec > 0) {
+    env.push_back("WATCHDOG_USEC=" + std::to_string(req.watchdog_usec));
+    add_pid_var("WATCHDOG_PID");
   }
   if (req.upgrade_fd >= 0) {
     env.push_back("UPGRADE_FD=" + std::to_string(3 + sources.size()));
@@ -214,6 +223,10 @@ bool spawn_child(const SpawnRequest& req, SpawnedChild* out, std::string* err) {
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
+  std::vector<char*> pid_slots;
+  for (size_t i : pid_vars) {
+    pid_slots.push_back(env[i].data() + env[i].find('=') + 1);
+  }
 
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) {
@@ -227,21 +240,19 @@ bool spawn_child(const SpawnRequest& req, SpawnedChild* out, std::string* err) {
   sigemptyset(&empty);
   sigprocmask(SIG_SETMASK, &all, &old);
 
-  ChildPlan plan{
-      &candidates,
-      argv.data() + 1,
-      envp.data(),
-      listen_pid_index == std::string::npos
-          ? nullptr
-          : env[listen_pid_index].data() + sizeof kListenPidPrefix - 1,
-      sources.data(),
-      static_cast<int>(sources.size()),
-      err_write.get(),
-      getpid(),
-      req.take_terminal,
-      &empty,
-      req.ignored.data(),
-      static_cast<int>(req.ignored.size())};
+  ChildPlan plan{&candidates,
+                 argv.data() + 1,
+                 envp.data(),
+                 pid_slots.data(),
+                 static_cast<int>(pid_slots.size()),
+                 sources.data(),
+                 static_cast<int>(sources.size()),
+                 err_write.get(),
+                 getpid(),
+                 req.take_terminal,
+                 &empty,
+                 req.ignored.data(),
+                 static_cast<int>(req.ignored.size())};
 
   pid_t pid = fork();
   if (pid == 0) child_main(plan);

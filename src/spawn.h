@@ -28,6 +28,8 @@ struct SpawnRequest {
   int upgrade_fd = -1;         // placed after the sockets: UPGRADE_FD=n
   bool take_terminal = false;  // make the child the tty's foreground group
   std::vector<int> ignored;    // signals the child keeps ignored (nohup)
+  // systemd's watchdog, passed on: WATCHDOG_USEC and WATCHDOG_PID=<its pid>.
+  unsigned long long watchdog_usec = 0;
 };
 
 struct SpawnedChild {

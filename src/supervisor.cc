@@ -35,7 +35,7 @@ std::string describe_wait_status(int ws) {
 
 Supervisor::Supervisor(Config config) : cfg_(std::move(config)) {}
 
-std::vector<Action> Supervisor::on(const Event& event, const timespec& now) {
+std::vector<Action> Supervisor::on(const Event& event, const Now& now) {
   if (exited_) return {};
   now_ = now;
   std::vector<Action> out = std::visit(
@@ -51,6 +51,7 @@ std::vector<Action> Supervisor::on(const Event& event, const timespec& now) {
         if constexpr (std::is_same_v<T, GroupEmpty>) return on_group_empty(e);
         if constexpr (std::is_same_v<T, ChildStopped>) return on_stopped(e);
         if constexpr (std::is_same_v<T, ChildReady>) return on_ready(e);
+        if constexpr (std::is_same_v<T, ChildSaid>) return on_said(e);
         if constexpr (std::is_same_v<T, TimerFired>) return on_timer(e.id);
         if constexpr (std::is_same_v<T, ExitDirEntry>) return on_exit_dir(e);
       },
@@ -108,7 +109,7 @@ void Supervisor::spawn(std::vector<Action>& out, int gen) {
   last_gen_ = std::max(last_gen_, gen);
   Generation g;
   g.num = gen;
-  g.started_at = now_;
+  g.started_at = now_.real;
   gens_.push_back(g);
   // Only the serving generation owns the terminal: the first one from the
   // start (nothing else serves), an upgrade's once it takes over.
@@ -192,13 +193,21 @@ void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
     return;  // being stopped: nothing to hand over to
   }
   g.state = GenState::kReady;
-  g.ready_at = now_;
+  g.ready_at = now_.real;
+  g.ready_mono = now_.mono_ms;
   std::string status =
       "gen " + std::to_string(g.num) + " ready (pid " + pid_str(g.pid) + ")";
   if (g.num == upgrading_) {
     Generation* old = find_gen(current_);
     upgrading_ = 0;
     current_ = g.num;
+    upgraded_ = true;
+    if (serving_lost_) {
+      // The serving one had died meanwhile: this one serves now, byed goes on.
+      serving_lost_ = false;
+      final_status_.reset();
+    }
+    out.push_back(GiveTerminal{g.pid});
     log(out, LogLevel::kInfo, g.num, "upgrade done: ready",
         {{"pid", pid_str(g.pid)},
          {"via", via},
@@ -206,13 +215,20 @@ void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
     if (old != nullptr && old->state == GenState::kReady) {
       drain(out, *old, cfg_.drain_signal);
     }
-    out.push_back(GiveTerminal{g.pid});
     out.push_back(NotifySystemd{NotifySystemd::State::kReady, status});
     UpgradeResult r;
     r.ok = true;
     r.gen = g.num;
     r.pid = g.pid;
     finish_upgrade(out, r);
+  } else if (g.restarted) {
+    log(out, LogLevel::kInfo, g.num, "restarted: ready",
+        {{"pid", pid_str(g.pid)}, {"via", via}});
+    out.push_back(GiveTerminal{g.pid});
+    out.push_back(
+        NotifySystemd{NotifySystemd::State::kNone, status + ", restarted"});
+    final_status_.reset();
+    forced_exit_code_.reset();
   } else {
     log(out, LogLevel::kInfo, g.num, "ready",
         {{"pid", pid_str(g.pid)}, {"via", via}});
@@ -258,15 +274,31 @@ void Supervisor::fail_starting(std::vector<Action>& out, Generation& g,
             ArmTimer{TimerId{TimerKind::kDrainKill, g.num}, cfg_.stop_timeout});
       }
     }
+    if (serving_lost_ && !stopping_) {
+      // The serving generation died while this one started: nothing serves.
+      serving_lost_ = false;
+      if (Generation* cur = find_gen(current_); cur && final_status_) {
+        end_serving(out, *cur, *final_status_);
+      }
+      return;
+    }
     if (upgrade_pending_ && !stopping_) {
       upgrade_pending_ = false;
       start_upgrade(out);
     }
     return;
   }
-  // The first generation: byed has nothing to serve with.
-  log(out, LogLevel::kError, g.num, "not ready: " + reason + "; stopping");
+  // The current generation (the first, or a restart): nothing serves.
   forced_exit_code_ = 1;
+  g.failed = true;
+  if (cfg_.restart != RestartPolicy::kNo && !stopping_ &&
+      g.state != GenState::kExited) {
+    // Stopped like a drained one; its end decides the restart.
+    log(out, LogLevel::kError, g.num, "not ready: " + reason);
+    drain(out, g, SIGTERM);
+    return;
+  }
+  log(out, LogLevel::kError, g.num, "not ready: " + reason + "; stopping");
   if (g.state != GenState::kExited && !stopping_) {
     out.push_back(
         NotifySystemd{NotifySystemd::State::kStopping, "not ready: " + reason});
@@ -317,7 +349,7 @@ void Supervisor::request_upgrade(std::vector<Action>& out,
 // status.
 void Supervisor::finish_upgrade(std::vector<Action>& out, UpgradeResult r) {
   if (const Generation* g = find_gen(r.gen)) r.started_at = g->started_at;
-  r.finished_at = now_;
+  r.finished_at = now_.real;
   for (ConnId conn : upgrade_waiters_) out.push_back(ReplyUpgrade{conn, r});
   upgrade_waiters_.clear();
   if (r.gen != 0) last_upgrade_ = std::move(r);
@@ -462,6 +494,12 @@ void Supervisor::begin_stop(std::vector<Action>& out, int sig) {
   if (!stopping_) {
     stopping_ = true;
     upgrade_pending_ = false;
+    if (restart_pending_) {
+      // No restart: the stop is at once, with the last generation's status.
+      restart_pending_ = false;
+      restarts_.next_at.reset();
+      out.push_back(CancelTimer{TimerId{TimerKind::kRestart, 0}});
+    }
     if (upgrading_ != 0 || !upgrade_waiters_.empty()) {
       if (upgrading_ != 0) cancel_ready_timers(out, upgrading_);
       UpgradeResult r;
@@ -565,33 +603,189 @@ std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
     }
   }
   if (g->num == current_) {
-    if (!final_status_) {
-      final_status_ = e.wait_status;
-      final_pid_ = g->pid;
-      final_started_at_ = g->started_at;
-    }
-    if (!stopping_ && g->num > 1 && WIFEXITED(e.wait_status) &&
-        WEXITSTATUS(e.wait_status) == 0) {
-      // After an upgrade the program is a service: ending on its own is not
-      // success, whatever its code says. Exit 0 would tell systemd
-      // (Restart=on-failure) or the orchestrator that all is well while
-      // nothing serves.
-      log(out, LogLevel::kError, g->num,
-          "serving generation ended on its own after an upgrade (exit code "
-          "0): nothing serves; byed exits 1");
-      forced_exit_code_ = 1;
-    }
-    out.push_back(GiveTerminal{0});  // nothing takes over: back to byed's
-    // The serving generation is gone: byed ends, after what else it runs.
-    if (!stopping_ && (any_alive() || children_)) {
-      log(out, LogLevel::kInfo, 0,
-          "current generation ended: stopping the others");
-      out.push_back(NotifySystemd{NotifySystemd::State::kStopping, ""});
-      begin_stop(out, SIGTERM);
-    }
+    final_status_ = e.wait_status;
+    final_pid_ = g->pid;
+    final_started_at_ = g->started_at;
+    out.push_back(CancelTimer{TimerId{TimerKind::kWatchdog, g->num}});
+    if (!stopping_) end_serving(out, *g, e.wait_status);
   }
   if (was_stopping) signal_new_orphans(out);
   maybe_exit(out);
+  return out;
+}
+
+// The serving generation ended and nobody asked byed to stop: restart it,
+// let an upgrade in flight take over, or end byed.
+void Supervisor::end_serving(std::vector<Action>& out, Generation& g,
+                             int wait_status) {
+  if (upgrading_ != 0 && cfg_.restart != RestartPolicy::kNo) {
+    log(out, LogLevel::kWarn, g.num,
+        "serving generation ended during an upgrade: the new one takes over "
+        "once ready",
+        {{"new_gen", std::to_string(upgrading_)}});
+    serving_lost_ = true;
+    return;
+  }
+  if (wants_restart(g, wait_status) && schedule_restart(out, g, wait_status)) {
+    return;
+  }
+  if (upgraded_ && !g.failed && WIFEXITED(wait_status) &&
+      WEXITSTATUS(wait_status) == 0) {
+    // After an upgrade the program is a service: ending on its own is not
+    // success, whatever its code says. Exit 0 would tell systemd
+    // (Restart=on-failure) or the orchestrator that all is well while
+    // nothing serves.
+    log(out, LogLevel::kError, g.num,
+        "serving generation ended on its own after an upgrade (exit code "
+        "0): nothing serves; byed exits 1");
+    forced_exit_code_ = 1;
+  }
+  out.push_back(GiveTerminal{0});  // nothing takes over: back to byed's
+  // byed ends, after what else it runs.
+  if (any_alive() || children_) {
+    log(out, LogLevel::kInfo, 0,
+        "current generation ended: stopping the others");
+    out.push_back(NotifySystemd{NotifySystemd::State::kStopping, ""});
+    begin_stop(out, SIGTERM);
+  }
+}
+
+bool Supervisor::wants_restart(const Generation& g, int wait_status) const {
+  switch (cfg_.restart) {
+    case RestartPolicy::kNo:
+      return false;
+    case RestartPolicy::kAlways:
+      return true;
+    case RestartPolicy::kOnFailure:
+      return g.failed || !WIFEXITED(wait_status) ||
+             WEXITSTATUS(wait_status) != 0;
+  }
+  return false;
+}
+
+// Arms the back-off before the next generation, unless the burst limit is
+// reached (then false: byed gives up and ends with this status, so the
+// orchestrator sees the crash loop).
+bool Supervisor::schedule_restart(std::vector<Action>& out, Generation& g,
+                                  int wait_status) {
+  std::string reason =
+      "gen " + std::to_string(g.num) + " " +
+      (g.failed && WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGTERM
+           ? std::string("was not ready")
+           : describe_wait_status(wait_status));
+  const int64_t now = now_.mono_ms;
+  const int64_t window = cfg_.restart_interval.count();
+  restart_times_.erase(
+      std::remove_if(restart_times_.begin(), restart_times_.end(),
+                     [&](int64_t t) { return t <= now - window; }),
+      restart_times_.end());
+  if (static_cast<int>(restart_times_.size()) >= cfg_.restart_burst) {
+    log(out, LogLevel::kError, g.num, "restart limit reached: giving up",
+        {{"reason", reason},
+         {"restarts", std::to_string(restart_times_.size())},
+         {"within", format_duration(cfg_.restart_interval)}});
+    out.push_back(NotifySystemd{NotifySystemd::State::kNone,
+                                "restart limit reached: " + reason});
+    return false;
+  }
+  restart_times_.push_back(now);
+  // A generation that stayed ready as long as the cap was no crash loop.
+  if (g.ready_mono >= 0 &&
+      now - g.ready_mono >= cfg_.restart_delay_max.count()) {
+    backoff_steps_ = 0;
+  }
+  Millis delay = cfg_.restart_delay;
+  for (int i = 0; i < backoff_steps_ && delay < cfg_.restart_delay_max; ++i) {
+    delay *= 2;
+  }
+  delay = std::min(delay, cfg_.restart_delay_max);
+  if (backoff_steps_ < 62) ++backoff_steps_;
+  restart_pending_ = true;
+  ++restarts_.count;
+  restarts_.last_reason = reason;
+  timespec at = now_.real;
+  at.tv_sec += delay.count() / 1000;
+  at.tv_nsec += (delay.count() % 1000) * 1000000;
+  if (at.tv_nsec >= 1000000000) {
+    at.tv_sec += 1;
+    at.tv_nsec -= 1000000000;
+  }
+  restarts_.next_at = at;
+  log(out, LogLevel::kWarn, g.num, "restarting",
+      {{"reason", reason},
+       {"in", format_duration(delay)},
+       {"restart", std::to_string(restarts_.count)}});
+  out.push_back(
+      NotifySystemd{NotifySystemd::State::kNone,
+                    "restarting in " + format_duration(delay) + ": " + reason});
+  out.push_back(GiveTerminal{0});
+  if (g.lingering) {
+    // What the crashed one left behind goes: its code is the old one.
+    g.stop_signal = SIGTERM;
+    out.push_back(SendSignal{g.pid, SIGTERM, Target::kGroup});
+    if (cfg_.stop_timeout.count() > 0) {
+      out.push_back(
+          ArmTimer{TimerId{TimerKind::kDrainKill, g.num}, cfg_.stop_timeout});
+    }
+  }
+  out.push_back(ArmTimer{TimerId{TimerKind::kRestart, 0}, delay});
+  return true;
+}
+
+// The serving generation is hung: ABRT (a core dump to look at), KILL after
+// --stop-timeout, and its end decides the restart — as systemd does.
+void Supervisor::hung(std::vector<Action>& out, Generation& g,
+                      const std::string& why) {
+  if (g.failed) return;  // already being killed
+  g.failed = true;
+  g.stop_signal = SIGTERM;  // for what it leaves behind
+  log(out, LogLevel::kError, g.num, "hung: " + why + "; sending ABRT",
+      {{"pid", pid_str(g.pid)}});
+  out.push_back(SendSignal{g.pid, SIGABRT});
+  if (cfg_.stop_timeout.count() > 0) {
+    out.push_back(
+        ArmTimer{TimerId{TimerKind::kDrainKill, g.num}, cfg_.stop_timeout});
+  }
+}
+
+// WATCHDOG=, STATUS=, EXTEND_TIMEOUT_USEC= from a generation: relayed to
+// systemd for the serving one only, and fed to --watchdog.
+std::vector<Action> Supervisor::on_said(const ChildSaid& e) {
+  std::vector<Action> out;
+  Generation* g = find_gen(e.gen);
+  if (g == nullptr || g->state == GenState::kExited || stopping_) return out;
+  const bool current = g->num == current_;
+  const bool serving = current && g->state == GenState::kReady;
+  if (e.status) {
+    log(out, LogLevel::kInfo, g->num, "status", {{"status", *e.status}});
+    if (current) {
+      out.push_back(
+          NotifySystemd{NotifySystemd::State::kNone,
+                        "gen " + std::to_string(g->num) + ": " + *e.status});
+    }
+  }
+  if (e.extend_timeout_usec > 0 && current && !first_ready_) {
+    // Only while byed itself is starting: systemd waits for byed's READY=1.
+    NotifySystemd n;
+    n.extend_timeout_usec = e.extend_timeout_usec;
+    out.push_back(n);
+  }
+  if (serving && (e.watchdog || e.watchdog_trigger)) {
+    if (cfg_.systemd_watchdog_usec > 0) {
+      out.push_back(NotifySystemd{e.watchdog_trigger
+                                      ? NotifySystemd::State::kWatchdogTrigger
+                                      : NotifySystemd::State::kWatchdog,
+                                  ""});
+    }
+    if (cfg_.watchdog.count() > 0) {
+      if (e.watchdog_trigger) {
+        hung(out, *g, "it sent WATCHDOG=trigger");
+      } else if (!g->failed) {
+        out.push_back(
+            ArmTimer{TimerId{TimerKind::kWatchdog, g->num}, cfg_.watchdog});
+      }
+    }
+  }
   return out;
 }
 
@@ -627,6 +821,25 @@ std::vector<Action> Supervisor::on_timer(const TimerId& id) {
       kill_group(out, *g);
       break;
     }
+    case TimerKind::kRestart: {
+      if (!restart_pending_ || stopping_) break;
+      restart_pending_ = false;
+      restarts_.next_at.reset();
+      int gen = ++last_gen_;
+      current_ = gen;
+      spawn(out, gen);
+      find_gen(gen)->restarted = true;
+      break;
+    }
+    case TimerKind::kWatchdog: {
+      Generation* g = find_gen(id.gen);
+      if (g == nullptr || g->num != current_ || g->state != GenState::kReady ||
+          stopping_) {
+        break;
+      }
+      hung(out, *g, "no WATCHDOG=1 for " + format_duration(cfg_.watchdog));
+      break;
+    }
     case TimerKind::kReadyTimeout: {
       Generation* g = find_gen(id.gen);
       if (g == nullptr || g->state != GenState::kStarting || g->pid < 0) break;
@@ -649,7 +862,7 @@ std::vector<Action> Supervisor::on_timer(const TimerId& id) {
 // byed ends when the current generation has ended and nothing else it started
 // is still running.
 void Supervisor::maybe_exit(std::vector<Action>& out) {
-  if (!final_status_ || any_alive() || children_) return;
+  if (!final_status_ || any_alive() || children_ || restart_pending_) return;
   if (stopping_ && cfg_.stop_timeout.count() > 0) {
     out.push_back(CancelTimer{TimerId{TimerKind::kStopKill, 0}});
   }

@@ -86,6 +86,15 @@ struct ChildReady {
   int gen;
   std::string via;
 };
+// What else a generation said on its NOTIFY_SOCKET (from a process of it):
+// WATCHDOG=1, WATCHDOG=trigger, STATUS=, EXTEND_TIMEOUT_USEC=.
+struct ChildSaid {
+  int gen = 0;
+  bool watchdog = false;
+  bool watchdog_trigger = false;
+  std::optional<std::string> status;
+  uint64_t extend_timeout_usec = 0;
+};
 // An entry appeared in EXIT_DIR (already filtered: not ours, not a temp).
 struct ExitDirEntry {
   std::string name;
@@ -96,6 +105,8 @@ enum class TimerKind {
   kDrainKill,     // stop-timeout for one drained or failed generation
   kReadyTimeout,  // --ready-timeout for a starting generation
   kReadyDelay,    // --ready DUR / auto's 1 s for a starting generation
+  kRestart,       // gen 0: the back-off before a restart
+  kWatchdog,      // --watchdog: the serving generation's silence
 };
 struct TimerId {
   TimerKind kind;
@@ -113,7 +124,20 @@ struct TimerFired {
 
 using Event = std::variant<Start, SignalReceived, ControlRequest, Spawned, Exec,
                            ChildExited, GroupEmpty, ChildStopped, ChildReady,
-                           ExitDirEntry, TimerFired>;
+                           ChildSaid, ExitDirEntry, TimerFired>;
+
+// When an event happened: the wall clock (status, markers) and a monotonic
+// one in milliseconds (back-off and restart windows).
+struct Now {
+  timespec real{};
+  int64_t mono_ms = 0;
+  Now() = default;
+  Now(const timespec& r, int64_t mono) : real(r), mono_ms(mono) {}
+  // Tests: one clock for both.
+  Now(const timespec& r)  // NOLINT(google-explicit-constructor)
+      : real(r),
+        mono_ms(static_cast<int64_t>(r.tv_sec) * 1000 + r.tv_nsec / 1000000) {}
+};
 
 // ---- actions --------------------------------------------------------------
 
@@ -166,9 +190,17 @@ struct Log {
 // line. The shell adds what only it knows: MAINPID= (byed's pid) to kReady,
 // MONOTONIC_USEC= (the clock) to kReloading.
 struct NotifySystemd {
-  enum class State { kNone, kReady, kReloading, kStopping };
+  enum class State {
+    kNone,
+    kReady,
+    kReloading,
+    kStopping,
+    kWatchdog,         // the serving generation's WATCHDOG=1, relayed
+    kWatchdogTrigger,  // its WATCHDOG=trigger, relayed
+  };
   State state = State::kNone;
-  std::string status;  // empty: no STATUS= line
+  std::string status;                // empty: no STATUS= line
+  uint64_t extend_timeout_usec = 0;  // EXTEND_TIMEOUT_USEC=, relayed
 };
 // PIDFILE: byed's own pid, written once the first generation is ready.
 struct WritePidfile {};
@@ -235,13 +267,15 @@ class Supervisor {
     timespec ready_at{};     // zero until ready
     bool lingering = false;  // leader gone, members of its group left
     int stop_signal = 0;     // the stop or drain signal it was sent
+    bool failed = false;     // not ready in time, or hung: a failure
+    bool restarted = false;  // started by --restart, not by an upgrade
+    int64_t ready_mono = -1;
     bool alive() const { return state != GenState::kExited || lingering; }
   };
 
   explicit Supervisor(Config config);
 
-  // `now`: CLOCK_REALTIME when the event happened (status and markers).
-  std::vector<Action> on(const Event& event, const timespec& now = {});
+  std::vector<Action> on(const Event& event, const Now& now = {});
 
   // Read-only view for status and tests: the live generations (and the
   // current one even after it ended).
@@ -253,6 +287,12 @@ class Supervisor {
   const std::optional<UpgradeResult>& last_upgrade() const {
     return last_upgrade_;
   }
+  struct Restarts {
+    int count = 0;
+    std::string last_reason;
+    std::optional<timespec> next_at;  // while waiting to restart
+  };
+  const Restarts& restarts() const { return restarts_; }
 
  private:
   std::vector<Action> on_start();
@@ -264,6 +304,7 @@ class Supervisor {
   std::vector<Action> on_group_empty(const GroupEmpty& e);
   std::vector<Action> on_stopped(const ChildStopped& e);
   std::vector<Action> on_ready(const ChildReady& e);
+  std::vector<Action> on_said(const ChildSaid& e);
   std::vector<Action> on_timer(const TimerId& id);
   std::vector<Action> on_exit_dir(const ExitDirEntry& e);
 
@@ -283,6 +324,11 @@ class Supervisor {
   void stop_job(std::vector<Action>& out);
   void begin_stop(std::vector<Action>& out, int sig);
   void cancel_ready_timers(std::vector<Action>& out, int gen);
+  bool wants_restart(const Generation& g, int wait_status) const;
+  bool schedule_restart(std::vector<Action>& out, Generation& g,
+                        int wait_status);
+  void end_serving(std::vector<Action>& out, Generation& g, int wait_status);
+  void hung(std::vector<Action>& out, Generation& g, const std::string& why);
   void maybe_exit(std::vector<Action>& out);
 
   Generation* find_gen(int num);
@@ -290,7 +336,7 @@ class Supervisor {
   bool any_alive() const;
 
   const Config cfg_;
-  timespec now_{};                // of the event being handled
+  Now now_;                       // of the event being handled
   std::vector<Generation> gens_;  // live ones, and the current one
   bool started_ = false;
   int last_gen_ = 0;
@@ -304,6 +350,12 @@ class Supervisor {
   bool stopped_by_exit_dir_ = false;
   bool children_ = false;  // byed has a child (as far as the shell said)
   int stop_signal_ = 0;    // the last stop signal, for orphans found later
+  bool restart_pending_ = false;  // waiting out the back-off
+  bool serving_lost_ = false;     // the serving one died mid-upgrade
+  bool upgraded_ = false;         // an upgrade has succeeded
+  int backoff_steps_ = 0;         // restarts since one stayed ready long enough
+  std::vector<int64_t> restart_times_;  // mono ms, within the interval
+  Restarts restarts_;
   bool exited_ = false;
   std::optional<int> final_status_;  // wait status of the current generation
   int final_pid_ = 0;

@@ -193,3 +193,35 @@ TEST_CASE("default name is the program's basename") {
   CHECK(byed::default_name({"server"}) == "server");
   CHECK(byed::default_name({"dir/"}) == "byed");
 }
+
+TEST_CASE("--restart, --restart-limit and systemd's WATCHDOG_*") {
+  Config c;
+  std::string err;
+  REQUIRE(byed::parse_restart("on-failure", &c, &err));
+  CHECK(c.restart == byed::RestartPolicy::kOnFailure);
+  REQUIRE(byed::parse_restart("always", &c, &err));
+  CHECK(c.restart == byed::RestartPolicy::kAlways);
+  CHECK_FALSE(byed::parse_restart("yes", &c, &err));
+  CHECK(err.find("--restart 'yes'") != std::string::npos);
+
+  REQUIRE(byed::parse_restart_limit("10/30s", &c, &err));
+  CHECK(c.restart_burst == 10);
+  CHECK(c.restart_interval == Millis{30000});
+  for (const char* bad :
+       {"", "5", "5/", "/60s", "0/60s", "5/60", "x/1s", "5/0", "-1/1s"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(byed::parse_restart_limit(bad, &c, &err));
+  }
+
+  uint64_t usec = 7;
+  REQUIRE(byed::parse_watchdog_env("3000000", nullptr, 42, &usec, &err));
+  CHECK(usec == 3000000);
+  REQUIRE(byed::parse_watchdog_env("3000000", "42", 42, &usec, &err));
+  CHECK(usec == 3000000);
+  REQUIRE(byed::parse_watchdog_env("3000000", "41", 42, &usec, &err));
+  CHECK(usec == 0);  // another process's
+  REQUIRE(byed::parse_watchdog_env(nullptr, nullptr, 42, &usec, &err));
+  CHECK(usec == 0);
+  CHECK_FALSE(byed::parse_watchdog_env("soon", nullptr, 42, &usec, &err));
+  CHECK(err.find("WATCHDOG_USEC") != std::string::npos);
+}

@@ -357,6 +357,12 @@ std::vector<std::string> notes(const std::vector<Action>& a) {
       case NotifySystemd::State::kStopping:
         s = "STOPPING=1";
         break;
+      case NotifySystemd::State::kWatchdog:
+        s = "WATCHDOG=1";
+        break;
+      case NotifySystemd::State::kWatchdogTrigger:
+        s = "WATCHDOG=trigger";
+        break;
     }
     if (!n.status.empty())
       s += (s.empty() ? "" : "\n") + ("STATUS=" + n.status);
@@ -939,4 +945,345 @@ TEST_CASE("orphans: ones that appear while stopping are told too") {
   CHECK(o[0].sig == SIGTERM);
   CHECK_FALSE(exit_of(a));
   CHECK(exit_of(s.on(ChildExited{300, killed(SIGTERM), false, false})) == 143);
+}
+
+// ---- restarts ---------------------------------------------------------------
+
+namespace {
+
+Config restart_options(RestartPolicy p) {
+  Config o = upgrade_options();
+  o.restart = p;
+  o.restart_delay = Millis{100};
+  o.restart_delay_max = Millis{10000};
+  o.restart_burst = 5;
+  o.restart_interval = Millis{60000};
+  return o;
+}
+
+Now at_ms(int64_t ms) {
+  return Now(timespec{static_cast<time_t>(ms / 1000),
+                      static_cast<long>(ms % 1000) * 1000000},
+             ms);
+}
+
+std::optional<Millis> restart_timer(const std::vector<Action>& a) {
+  for (const auto& t : only<ArmTimer>(a)) {
+    if (t.id.kind == TimerKind::kRestart) return t.after;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("restart on-failure: a crash restarts on the same sockets") {
+  Supervisor s(restart_options(RestartPolicy::kOnFailure));
+  s.on(Start{}, at_ms(0));
+  s.on(Spawned{1, 100, ""}, at_ms(0));
+  s.on(ChildReady{1, "pipe"}, at_ms(10));
+  auto a = s.on(ChildExited{100, killed(SIGSEGV)}, at_ms(1000));
+  CHECK_FALSE(exit_of(a));
+  CHECK_FALSE(s.stopping());
+  CHECK(restart_timer(a) == Millis{100});
+  CHECK(s.restarts().count == 1);
+  CHECK(s.restarts().last_reason == "gen 1 killed by signal SEGV");
+  REQUIRE(s.restarts().next_at.has_value());
+  CHECK(s.restarts().next_at->tv_sec == 1);
+  CHECK(s.restarts().next_at->tv_nsec == 100000000);
+  // RELOADING-free: systemd sees a STATUS= line only.
+  REQUIRE(notes(a).size() == 1);
+  CHECK(notes(a)[0].rfind("STATUS=restarting in 100ms: gen 1", 0) == 0);
+  a = s.on(TimerFired{TimerId{TimerKind::kRestart, 0}}, at_ms(1100));
+  auto sp = only<SpawnGeneration>(a);
+  REQUIRE(sp.size() == 1);
+  CHECK(sp[0].gen == 2);
+  CHECK(s.current() == 2);
+  CHECK_FALSE(s.restarts().next_at.has_value());
+  s.on(Spawned{2, 200, ""}, at_ms(1100));
+  // Signals go to the restarted one.
+  auto fw = only<SendSignal>(s.on(SignalReceived{SIGHUP}, at_ms(1150)));
+  REQUIRE(fw.size() == 1);
+  CHECK(fw[0].pid == 200);
+  a = s.on(ChildReady{2, "pipe"}, at_ms(1200));
+  CHECK(only<WritePidfile>(a).empty());  // written once, byed's pid
+  REQUIRE(notes(a).size() == 1);
+  CHECK(notes(a)[0] == "STATUS=gen 2 ready (pid 200), restarted");
+  // A clean exit is no failure: byed ends with it.
+  CHECK(exit_of(s.on(ChildExited{200, exited(0)}, at_ms(5000))) == 0);
+}
+
+TEST_CASE("restart: no restart for a clean exit unless always") {
+  Supervisor s(restart_options(RestartPolicy::kOnFailure));
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  CHECK(exit_of(s.on(ChildExited{100, exited(0)})) == 0);
+  Supervisor t(restart_options(RestartPolicy::kAlways));
+  t.on(Start{});
+  t.on(Spawned{1, 100, ""});
+  t.on(ChildReady{1, "pipe"});
+  auto a = t.on(ChildExited{100, exited(0)});
+  CHECK_FALSE(exit_of(a));
+  CHECK(restart_timer(a).has_value());
+  Supervisor n(restart_options(RestartPolicy::kNo));
+  n.on(Start{});
+  n.on(Spawned{1, 100, ""});
+  n.on(ChildReady{1, "pipe"});
+  CHECK(exit_of(n.on(ChildExited{100, exited(3)})) == 3);
+}
+
+TEST_CASE("restart: back-off doubles to the cap, burst limit gives up") {
+  Config o = restart_options(RestartPolicy::kOnFailure);
+  o.restart_burst = 8;
+  o.restart_delay_max = Millis{500};
+  Supervisor s(o);
+  s.on(Start{}, at_ms(0));
+  s.on(Spawned{1, 100, ""}, at_ms(0));
+  int64_t t = 0;
+  int pid = 100;
+  std::vector<long> delays;
+  for (int i = 0; i < 8; ++i) {
+    // Crashes at start, before it is ready: a crash loop.
+    auto a = s.on(ChildExited{pid, exited(1)}, at_ms(t += 10));
+    auto d = restart_timer(a);
+    REQUIRE(d.has_value());
+    delays.push_back(d->count());
+    s.on(TimerFired{TimerId{TimerKind::kRestart, 0}}, at_ms(t += d->count()));
+    s.on(Spawned{s.current(), ++pid, ""}, at_ms(t));
+  }
+  CHECK(delays == std::vector<long>{100, 200, 400, 500, 500, 500, 500, 500});
+  // The ninth within the interval: byed gives up with the last status.
+  auto a = s.on(ChildExited{pid, exited(1)}, at_ms(t += 10));
+  CHECK_FALSE(restart_timer(a).has_value());
+  CHECK(exit_of(a) == 1);
+  bool said = false;
+  for (const auto& l : only<Log>(a)) {
+    said |= l.record.message == "restart limit reached: giving up";
+  }
+  CHECK(said);
+}
+
+TEST_CASE("restart: the back-off resets after a generation stayed ready") {
+  Supervisor s(restart_options(RestartPolicy::kOnFailure));
+  s.on(Start{}, at_ms(0));
+  s.on(Spawned{1, 100, ""}, at_ms(0));
+  s.on(ChildReady{1, "pipe"}, at_ms(0));
+  CHECK(restart_timer(s.on(ChildExited{100, exited(1)}, at_ms(10))) ==
+        Millis{100});
+  s.on(TimerFired{TimerId{TimerKind::kRestart, 0}}, at_ms(110));
+  s.on(Spawned{2, 200, ""}, at_ms(110));
+  s.on(ChildReady{2, "pipe"}, at_ms(120));
+  CHECK(restart_timer(s.on(ChildExited{200, exited(1)}, at_ms(200))) ==
+        Millis{200});  // died soon after: the delay doubles
+  s.on(TimerFired{TimerId{TimerKind::kRestart, 0}}, at_ms(400));
+  s.on(Spawned{3, 300, ""}, at_ms(400));
+  s.on(ChildReady{3, "pipe"}, at_ms(500));
+  // Ready for 20 s (past the 10 s cap): no crash loop, back to the start.
+  CHECK(restart_timer(s.on(ChildExited{300, exited(1)}, at_ms(20500))) ==
+        Millis{100});
+}
+
+TEST_CASE("restart: a stop during the back-off stops at once") {
+  Supervisor s(restart_options(RestartPolicy::kOnFailure));
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  s.on(ChildExited{100, killed(SIGKILL)});
+  auto a = s.on(SignalReceived{SIGTERM});
+  CHECK(cancels(a, TimerKind::kRestart));
+  CHECK(exit_of(a) == 137);  // the last generation's status
+  CHECK(s.on(TimerFired{TimerId{TimerKind::kRestart, 0}}).empty());
+}
+
+TEST_CASE("restart: a follower told to stop does not restart") {
+  Config o = restart_options(RestartPolicy::kAlways);
+  o.exit_dir = "/exit";
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  s.on(ExitDirEntry{"main.exit"});
+  auto a = s.on(ChildExited{100, killed(SIGTERM)});
+  CHECK_FALSE(restart_timer(a).has_value());
+  CHECK(exit_of(a) == 0);
+}
+
+TEST_CASE(
+    "restart: the leader marker is written when byed ends, not per restart") {
+  Config o = restart_options(RestartPolicy::kOnFailure);
+  o.exit_dir = "/exit";
+  o.restart_burst = 1;
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  auto a = s.on(ChildExited{100, exited(2)});
+  CHECK(only<WriteExitMarker>(a).empty());
+  s.on(TimerFired{TimerId{TimerKind::kRestart, 0}});
+  s.on(Spawned{2, 200, ""});
+  a = s.on(ChildExited{200, exited(3)});  // past the limit
+  auto m = only<WriteExitMarker>(a);
+  REQUIRE(m.size() == 1);
+  CHECK(m[0].pid == 200);
+  CHECK(exit_of(a) == 3);
+}
+
+TEST_CASE(
+    "restart: a new generation that dies after taking over is restarted") {
+  Supervisor s(restart_options(RestartPolicy::kOnFailure));
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  s.on(ChildReady{2, "pipe"});  // gen 1 draining
+  auto a = s.on(ChildExited{200, killed(SIGSEGV)});
+  CHECK_FALSE(exit_of(a));
+  CHECK_FALSE(s.stopping());
+  CHECK(restart_timer(a).has_value());
+  s.on(ChildExited{100, exited(0)});  // the drained one finishes
+  auto sp =
+      only<SpawnGeneration>(s.on(TimerFired{TimerId{TimerKind::kRestart, 0}}));
+  REQUIRE(sp.size() == 1);
+  CHECK(sp[0].gen == 3);
+}
+
+TEST_CASE("restart: the serving one dying mid-upgrade lets the new one serve") {
+  Supervisor s(restart_options(RestartPolicy::kOnFailure));
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  auto a = s.on(ChildExited{100, killed(SIGSEGV)});
+  CHECK_FALSE(exit_of(a));
+  CHECK_FALSE(restart_timer(a).has_value());
+  s.on(ChildReady{2, "pipe"});
+  CHECK(s.current() == 2);
+  CHECK(s.last_upgrade()->ok);
+  // And if the upgrade fails instead, it is a restart.
+  Supervisor t(restart_options(RestartPolicy::kOnFailure));
+  t.on(Start{});
+  t.on(Spawned{1, 100, ""});
+  t.on(ChildReady{1, "pipe"});
+  t.on(SignalReceived{SIGUSR1});
+  t.on(Spawned{2, 200, ""});
+  t.on(ChildExited{100, killed(SIGSEGV)});
+  a = t.on(ChildExited{200, exited(1)});
+  CHECK(restart_timer(a).has_value());
+  CHECK_FALSE(exit_of(a));
+}
+
+TEST_CASE("restart: a restarted generation not ready in time is a failure") {
+  Supervisor s(restart_options(RestartPolicy::kOnFailure));
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  auto a = s.on(TimerFired{TimerId{TimerKind::kReadyTimeout, 1}});
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGTERM);
+  CHECK_FALSE(s.stopping());
+  a = s.on(ChildExited{100, exited(0)});  // it even exits 0 on TERM
+  CHECK(restart_timer(a).has_value());
+  CHECK(s.restarts().last_reason == "gen 1 exit code 0");
+}
+
+// ---- watchdog
+// -----------------------------------------------------------------
+
+TEST_CASE("watchdog: systemd's pings are relayed from the serving one only") {
+  Config o = upgrade_options();
+  o.systemd_watchdog_usec = 2000000;
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  ChildSaid ping;
+  ping.gen = 1;
+  ping.watchdog = true;
+  CHECK(notes(s.on(ping)).empty());  // not serving yet
+  s.on(ChildReady{1, "pipe"});
+  CHECK(notes(s.on(ping)) == std::vector<std::string>{"WATCHDOG=1"});
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  ChildSaid ping2 = ping;
+  ping2.gen = 2;
+  CHECK(notes(s.on(ping2)).empty());     // starting: not relayed
+  CHECK(notes(s.on(ping)).size() == 1);  // the old one serves still
+  s.on(ChildReady{2, "pipe"});
+  CHECK(notes(s.on(ping)).empty());  // draining now
+  CHECK(notes(s.on(ping2)).size() == 1);
+  ChildSaid trigger = ping2;
+  trigger.watchdog = false;
+  trigger.watchdog_trigger = true;
+  CHECK(notes(s.on(trigger)) == std::vector<std::string>{"WATCHDOG=trigger"});
+  // Without systemd's watchdog, nothing is relayed.
+  Supervisor n(upgrade_options());
+  n.on(Start{});
+  n.on(Spawned{1, 100, ""});
+  n.on(ChildReady{1, "pipe"});
+  CHECK(notes(n.on(ping)).empty());
+}
+
+TEST_CASE("watchdog: STATUS= of the current generation goes to systemd") {
+  Supervisor s(upgrade_options());
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  ChildSaid st;
+  st.gen = 1;
+  st.status = "loading models";
+  st.extend_timeout_usec = 5000000;
+  auto a = s.on(st);
+  auto n = only<NotifySystemd>(a);
+  REQUIRE(n.size() == 2);
+  CHECK(n[0].status == "gen 1: loading models");
+  CHECK(n[1].extend_timeout_usec == 5000000);
+  s.on(ChildReady{1, "pipe"});
+  n = only<NotifySystemd>(s.on(st));
+  REQUIRE(n.size() == 1);  // byed is started: no more extending
+  CHECK(n[0].extend_timeout_usec == 0);
+}
+
+TEST_CASE("watchdog: silent after a ping -> ABRT, KILL, then --restart") {
+  Config o = restart_options(RestartPolicy::kOnFailure);
+  o.watchdog = Millis{2000};
+  o.stop_timeout = Millis{1000};
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  ChildSaid ping;
+  ping.gen = 1;
+  ping.watchdog = true;
+  CHECK(arms(s.on(ping), TimerKind::kWatchdog, 1));
+  CHECK(arms(s.on(ping), TimerKind::kWatchdog, 1));  // each ping re-arms
+  auto a = s.on(TimerFired{TimerId{TimerKind::kWatchdog, 1}});
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGABRT);
+  CHECK(arms(a, TimerKind::kDrainKill, 1));
+  sent = only<SendSignal>(s.on(TimerFired{TimerId{TimerKind::kDrainKill, 1}}));
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGKILL);
+  a = s.on(ChildExited{100, killed(SIGKILL)});
+  CHECK(restart_timer(a).has_value());
+  // With --restart no: byed exits 128+ABRT when ABRT did it.
+  Config n = o;
+  n.restart = RestartPolicy::kNo;
+  Supervisor t(n);
+  t.on(Start{});
+  t.on(Spawned{1, 100, ""});
+  t.on(ChildReady{1, "pipe"});
+  t.on(ping);
+  t.on(TimerFired{TimerId{TimerKind::kWatchdog, 1}});
+  CHECK(exit_of(t.on(ChildExited{100, killed(SIGABRT)})) == 128 + SIGABRT);
+}
+
+TEST_CASE("watchdog: no ping ever, no watchdog") {
+  Config o = upgrade_options();
+  o.watchdog = Millis{2000};
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  auto a = s.on(ChildReady{1, "pipe"});
+  CHECK_FALSE(arms(a, TimerKind::kWatchdog, 1));
 }

@@ -52,8 +52,11 @@ class ChildTests(ByedTestCase):
         self.assertEqual(p.stderr, b"err=hello\n")
 
     def test_byed_environment_is_consumed_not_passed_on(self):
+        # (WATCHDOG_PID names another process: the watchdog is not byed's,
+        # so nothing of it is passed on.)
         env = {"BYED_NAME": "x", "PIDFILE": "/tmp/p", "LISTEN_FDS": "1",
-               "LISTEN_PID": "1", "WATCHDOG_USEC": "1", "KEEP_ME": "yes",
+               "LISTEN_PID": "1", "WATCHDOG_USEC": "1", "WATCHDOG_PID": "1",
+               "KEEP_ME": "yes",
                "FDLIST_ENV": "BYED_NAME,PIDFILE,LISTEN_FDS,LISTEN_PID,"
                              "WATCHDOG_USEC,KEEP_ME"}
         code, out, err = run_byed(["-q", "--", helper("fdlist")], env=env)

@@ -179,7 +179,7 @@ class TerminalOwnershipTests(ByedTestCase):
         os.kill(t.pid, signal.SIGUSR1)
         gen3 = int(t.expect(r"child=(\d+)").group(1))
         t.expect(r"upgrade done")
-        self.assertEqual(t.foreground(), gen3)
+        wait_until(lambda: t.foreground() == gen3, what="gen 3 to own the tty")
         os.kill(t.pid, signal.SIGTERM)
         t.expect(r"gen=3 exited")
 
