@@ -77,7 +77,8 @@ struct Config {
 
   RestartPolicy restart = RestartPolicy::kNo;  // --restart / BYED_RESTART
   Millis restart_delay{100};           // first back-off; doubles per restart
-  Millis restart_delay_max{10000};     // back-off cap; ready this long: reset
+  Millis restart_delay_max{10000};     // back-off cap
+  Millis restart_stable{1000};         // ready this long: no crash loop, reset
   int restart_burst = 5;               // --restart-limit N/INTERVAL: at most N
   Millis restart_interval{60000};      // restarts within INTERVAL, else give up
   Millis watchdog{0};                  // --watchdog: silent this long = hung

@@ -215,7 +215,7 @@ int main(int argc, char** argv) {
          "BYED_RESTART");
   valued("--restart-delay", restart_delay, "DUR",
          "first back-off before a restart; doubles up to 10s, back to this "
-         "once a generation stayed ready 10s");
+         "once a generation stayed ready 1s");
   valued("--restart-limit", restart_limit, "N/DUR",
          "at most N restarts within DUR; past it byed exits with the last "
          "status");

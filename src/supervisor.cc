@@ -689,9 +689,8 @@ bool Supervisor::schedule_restart(std::vector<Action>& out, Generation& g,
     return false;
   }
   restart_times_.push_back(now);
-  // A generation that stayed ready as long as the cap was no crash loop.
-  if (g.ready_mono >= 0 &&
-      now - g.ready_mono >= cfg_.restart_delay_max.count()) {
+  // A generation that stayed ready a while was no crash loop.
+  if (g.ready_mono >= 0 && now - g.ready_mono >= cfg_.restart_stable.count()) {
     backoff_steps_ = 0;
   }
   Millis delay = cfg_.restart_delay;

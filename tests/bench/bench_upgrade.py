@@ -19,6 +19,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -69,9 +70,10 @@ def baseline(server, seconds):
     return parse(out)
 
 
-def start_byed(byed, server, args, env):
+def start_byed(byed, server, args, env, drain=False):
     """byed (JSON log) in front of server on 127.0.0.1:0, --ready message:
-    returns the process and the port, once generation 1 is ready."""
+    returns the process and the port, once generation 1 is ready. drain:
+    the rest of its log is read and dropped (nobody else reads it)."""
     env = dict(env)
     env.pop("NOTIFY_SOCKET", None)
     b = subprocess.Popen([byed, "-l", "127.0.0.1:0", "--ready", "message",
@@ -84,6 +86,9 @@ def start_byed(byed, server, args, env):
         if m:
             port = int(m.group(1))
         if '"msg":"ready"' in line:
+            if drain:
+                threading.Thread(target=lambda: [None for _ in b.stderr],
+                                 daemon=True).start()
             return b, port
     raise SystemExit("byed ended before its first generation was ready")
 

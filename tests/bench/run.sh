@@ -28,3 +28,7 @@ echo "== zero-downtime upgrades under wrk"
 cmake --build "$build" -j"$(nproc)" --target byeserver >/dev/null
 python3 "$root/tests/bench/bench_upgrade.py" "$build/byed" \
   "$build/tests/helpers/byeserver" "${BENCH_SECONDS:-20}" "${BENCH_UPGRADES:-100}"
+echo
+echo "== crash recovery: byed --restart vs a wrapper restarted by a loop"
+python3 "$root/tests/bench/bench_restart.py" "$build/byed" \
+  "$build/tests/helpers/byeserver" "${BENCH_CRASHES:-20}"

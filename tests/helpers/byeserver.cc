@@ -10,9 +10,11 @@
 // Each response body is "pid=P\n". Behaviour for fault tests comes from the
 // file named by BYESERVER_MODE_FILE, read at start: "ok" (default), "fail"
 // (exit 1 at once), "hang" (serve but never say ready), "slow MS" (wait MS
-// before binding and saying ready). With BYESERVER_TIMES set it also prints
-// "times pid=P main=T ready=T" and, on exit, "drain pid=P t=T" (monotonic
-// seconds) for the upgrade benchmark.
+// before binding and saying ready), "crash N" (abort() on the Nth request,
+// before answering it: a crash under load). BYESERVER_CRASH_AFTER=N does
+// the same for every start, whatever the mode file says. With BYESERVER_TIMES
+// set it also prints "times pid=P main=T ready=T" and, on exit, "drain pid=P
+// t=T" (monotonic seconds) for the upgrade benchmark.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -81,6 +83,10 @@ int main() {
   }
   if (mode == "fail") return 1;
   if (mode.rfind("slow ", 0) == 0) usleep(atoi(mode.c_str() + 5) * 1000);
+  long crash_after = 0;
+  if (mode.rfind("crash ", 0) == 0) crash_after = atol(mode.c_str() + 6);
+  if (const char* c = getenv("BYESERVER_CRASH_AFTER")) crash_after = atol(c);
+  long served = 0;
 
   struct sigaction sa {};
   sa.sa_handler = on_term;
@@ -147,6 +153,7 @@ int main() {
       while (alive && (end = c.in.find("\r\n\r\n")) != std::string::npos) {
         std::string req = c.in.substr(0, end);
         c.in.erase(0, end + 4);
+        if (crash_after > 0 && ++served == crash_after) abort();
         bool close_after = draining ||
                            req.find("HTTP/1.0") != std::string::npos ||
                            req.find("onnection: close") != std::string::npos;
