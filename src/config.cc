@@ -96,6 +96,26 @@ bool parse_port(std::string_view whole, std::string_view s, uint16_t* port,
 
 }  // namespace
 
+namespace {
+
+// An upgrade signal must be one byed catches and may give that meaning.
+bool valid_upgrade_signal(int sig, std::string* err) {
+  auto caught = caught_signals();
+  bool reserved = classify_signal(sig, 0) != SignalClass::kForward ||
+                  sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU ||
+                  sig == SIGCONT;
+  if (sig > 0 && !reserved &&
+      std::find(caught.begin(), caught.end(), sig) != caught.end()) {
+    return true;
+  }
+  return fail(err, "--upgrade-signal " + signal_name(sig) +
+                       ": byed does not catch it for that (TERM, INT, QUIT, "
+                       "CHLD, job control, faults and PIPE keep their own "
+                       "meaning; 'none' frees USR1)");
+}
+
+}  // namespace
+
 bool validate(const Config& config, std::string* err) {
   if (config.command.empty()) {
     return fail(err, "no program given: byed [OPTIONS] -- PROGRAM [ARGS]");
@@ -110,19 +130,19 @@ bool validate(const Config& config, std::string* err) {
   if (config.control.size() >= sizeof(sockaddr_un::sun_path)) {
     return fail(err, "--control '" + config.control + "': path too long");
   }
-  auto cls = classify_signal(config.upgrade_signal, 0);
-  if (cls != SignalClass::kForward || config.upgrade_signal <= 0) {
-    return fail(err, "--upgrade-signal " + signal_name(config.upgrade_signal) +
-                         ": TERM, INT, QUIT and CHLD keep their own meaning");
+  if (config.upgrade_signal != 0 &&
+      !valid_upgrade_signal(config.upgrade_signal, err)) {
+    return false;
   }
-  auto caught = caught_signals();
-  if (std::find(caught.begin(), caught.end(), config.upgrade_signal) ==
-          caught.end() ||
-      config.upgrade_signal == SIGTSTP || config.upgrade_signal == SIGTTIN ||
-      config.upgrade_signal == SIGTTOU || config.upgrade_signal == SIGCONT) {
-    return fail(err, "--upgrade-signal " + signal_name(config.upgrade_signal) +
-                         ": byed does not catch it for that (faults, PIPE "
-                         "and job control signals keep their own meaning)");
+  for (const auto& rw : config.rewrite) {
+    if (rw.first == SIGCHLD) {
+      return fail(err, "--rewrite CHLD: byed reaps on CHLD, never forwards it");
+    }
+    if (rw.first == config.upgrade_signal) {
+      return fail(err, "--rewrite " + signal_name(rw.first) +
+                           ": it is the upgrade signal, never forwarded "
+                           "(free it with --upgrade-signal none)");
+    }
   }
   if (config.restart_delay.count() <= 0) {
     return fail(err, "--restart-delay must be longer than 0");
@@ -177,6 +197,48 @@ bool parse_exit_role(std::string_view text, Config* config, std::string* err) {
   }
   config->exit_leader = leader;
   config->exit_follower = follower;
+  return true;
+}
+
+bool parse_rewrite(std::string_view text, Config* config, std::string* err) {
+  size_t colon = text.find(':');
+  auto from = parse_signal(text.substr(0, colon));
+  std::string_view to_text =
+      colon == std::string_view::npos ? "" : text.substr(colon + 1);
+  std::optional<int> to;
+  if (to_text == "0" || to_text == "none" || to_text == "NONE") {
+    to = 0;
+  } else {
+    to = parse_signal(to_text);
+  }
+  if (!from || !to) {
+    return fail(err, "--rewrite '" + std::string(text) +
+                         "': expected FROM:TO, two signals (TO may be none)");
+  }
+  config->rewrite.emplace_back(*from, *to);
+  return true;
+}
+
+bool parse_forward_to(std::string_view text, Config* config, std::string* err) {
+  if (text == "child") {
+    config->forward_to_group = false;
+  } else if (text == "group") {
+    config->forward_to_group = true;
+  } else {
+    return fail(err, "--forward-to '" + std::string(text) +
+                         "': expected child or group");
+  }
+  return true;
+}
+
+bool parse_success_status(std::string_view text, Config* config,
+                          std::string* err) {
+  auto n = parse_number(text);
+  if (!n || *n < 0 || *n > 255) {
+    return fail(err, "--success-status '" + std::string(text) +
+                         "': expected an exit code 0..255");
+  }
+  config->success_status.push_back(static_cast<int>(*n));
   return true;
 }
 

@@ -60,14 +60,19 @@ struct Config {
   std::vector<std::string> command;  // PROGRAM ARGS...
 
   Millis stop_timeout{30000};  // 0: never SIGKILL
-  int upgrade_signal = 10;     // SIGUSR1
+  int upgrade_signal = 10;     // SIGUSR1; 0: none (ctl only)
   int drain_signal = 15;       // sent to a replaced generation (SIGTERM)
   ReadyMode ready_mode = ReadyMode::kAuto;
   Millis ready_delay{1000};
   Millis ready_timeout{60000};
-  std::string pidfile;    // --pidfile / PIDFILE; empty: none
-  std::string control;    // --control / BYED_CONTROL; empty: none
-  bool subreaper = true;  // PR_SET_CHILD_SUBREAPER when not PID 1
+  // --rewrite FROM:TO: what a received signal is forwarded as; TO 0: drop.
+  std::vector<std::pair<int, int>> rewrite;
+  bool forward_to_group = false;    // --forward-to group
+  std::vector<int> success_status;  // --success-status: exit 0 for these
+  int parent_death_signal = 0;      // --parent-death-signal: for byed
+  std::string pidfile;              // --pidfile / PIDFILE; empty: none
+  std::string control;              // --control / BYED_CONTROL; empty: none
+  bool subreaper = true;            // PR_SET_CHILD_SUBREAPER when not PID 1
 
   LogFormat log_format = LogFormat::kText;
   LogLevel log_level = LogLevel::kInfo;
@@ -95,6 +100,16 @@ struct Config {
 
 // "auto", "message" or a duration.
 bool parse_ready(std::string_view text, Config* config, std::string* err);
+
+// "TERM:QUIT", "15:3", "USR2:none" (or ":0": dropped). Appends.
+bool parse_rewrite(std::string_view text, Config* config, std::string* err);
+
+// "child" or "group".
+bool parse_forward_to(std::string_view text, Config* config, std::string* err);
+
+// An exit code 0..255 that counts as success. Appends.
+bool parse_success_status(std::string_view text, Config* config,
+                          std::string* err);
 
 // "no", "on-failure", "always".
 bool parse_restart(std::string_view text, Config* config, std::string* err);

@@ -169,7 +169,19 @@ int Runtime::run() {
     }
   }
   byed_started_ = wall_now();
+  const pid_t parent = getppid();
   if (!start_watches()) return exit_code_.value_or(1);
+  if (config_.parent_death_signal > 0) {
+    // tini -p: the signal arrives through the signalfd like any other (so
+    // TERM stops byed, and --rewrite applies). A parent that died before
+    // this line is caught by comparing with the parent byed started with.
+    if (prctl(PR_SET_PDEATHSIG, config_.parent_death_signal) != 0) {
+      log(LogLevel::kWarn, "cannot ask for a parent-death signal",
+          {{"error", strerror(errno)}});
+    } else if (getppid() != parent) {
+      ::kill(getpid(), config_.parent_death_signal);
+    }
+  }
   for (size_t i = 0; i < sockets_.size(); ++i) {
     const HeldSocket& s = sockets_[i];
     log(LogLevel::kInfo, "holding socket",

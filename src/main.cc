@@ -164,7 +164,8 @@ int main(int argc, char** argv) {
   std::string exit_role = "leader,follower";
   std::string ready = "auto", ready_timeout = "60s", drain_signal = "TERM";
   std::string restart = "no", restart_delay = "100ms", restart_limit = "5/60s";
-  std::string watchdog = "0";
+  std::string watchdog = "0", forward_to = "child", parent_death;
+  std::vector<std::string> rewrites, success;
 
   // A valued option with its default shown in --help, and the environment
   // variable that sets it, if any (a flag wins over the environment).
@@ -180,7 +181,25 @@ int main(int argc, char** argv) {
          "after a stop signal, SIGKILL what is still running when this "
          "passes; 0 = never");
   valued("--upgrade-signal", upgrade_signal, "SIG",
-         "signal that starts an upgrade; never forwarded");
+         "signal that starts an upgrade; never forwarded; none: every signal "
+         "is forwarded and upgrades come from 'byed ctl upgrade'");
+  app.add_option("--rewrite", rewrites,
+                 "FROM:TO: forward signal FROM as TO (repeatable; TO none "
+                 "drops it); a rewritten stop signal still stops byed")
+      ->type_name("SIG:SIG")
+      ->allow_extra_args(false);
+  valued("--forward-to", forward_to, "WHO",
+         "child: forwarded and stop signals go to the program; group: to its "
+         "whole process group",
+         "BYED_FORWARD_TO");
+  app.add_option("--success-status", success,
+                 "exit 0 when the program's status is CODE (repeatable), "
+                 "e.g. 143 for a JVM stopped by TERM")
+      ->type_name("CODE")
+      ->allow_extra_args(false);
+  app.add_option("--parent-death-signal", parent_death,
+                 "byed receives SIG when the process that started it dies")
+      ->type_name("SIG");
   app.add_option("-l,--listen", listen,
                  "socket to hold and pass to every generation: [NAME=]PORT, "
                  "HOST:PORT, [V6]:PORT or unix:/path (repeatable; env "
@@ -263,7 +282,12 @@ int main(int argc, char** argv) {
   }
 
   cfg.stop_timeout = duration_arg("--stop-timeout", stop_timeout);
-  cfg.upgrade_signal = signal_arg("--upgrade-signal", upgrade_signal);
+  cfg.upgrade_signal = upgrade_signal == "none" || upgrade_signal == "0"
+                           ? 0
+                           : signal_arg("--upgrade-signal", upgrade_signal);
+  if (!parent_death.empty()) {
+    cfg.parent_death_signal = signal_arg("--parent-death-signal", parent_death);
+  }
   cfg.drain_signal = signal_arg("--drain-signal", drain_signal);
   cfg.ready_timeout = duration_arg("--ready-timeout", ready_timeout);
   cfg.restart_delay = duration_arg("--restart-delay", restart_delay);
@@ -285,6 +309,7 @@ int main(int argc, char** argv) {
   if (!byed::parse_exit_role(exit_role, &cfg, &err) ||
       !byed::parse_ready(ready, &cfg, &err) ||
       !byed::parse_restart(restart, &cfg, &err) ||
+      !byed::parse_forward_to(forward_to, &cfg, &err) ||
       !byed::parse_restart_limit(restart_limit, &cfg, &err) ||
       !byed::parse_watchdog_env(std::getenv("WATCHDOG_USEC"),
                                 std::getenv("WATCHDOG_PID"), getpid(),
@@ -292,6 +317,13 @@ int main(int argc, char** argv) {
       !byed::validate(cfg, &err)) {
     usage_error(err);
   }
+  for (const auto& r : rewrites) {
+    if (!byed::parse_rewrite(r, &cfg, &err)) usage_error(err);
+  }
+  for (const auto& s : success) {
+    if (!byed::parse_success_status(s, &cfg, &err)) usage_error(err);
+  }
+  if (!byed::validate(cfg, &err)) usage_error(err);
   if (!cfg.exit_dir.empty()) {
     struct stat st {};
     if (stat(cfg.exit_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {

@@ -94,7 +94,8 @@ std::vector<Action> Supervisor::on_start() {
   if (stopped_by_exit_dir_) {
     // The group was already told to stop: do not start what would be
     // stopped at once.
-    log(out, LogLevel::kInfo, 0,
+    // A refusal is a warning: shown even with -q.
+    log(out, LogLevel::kWarn, 0,
         "not starting: the exit dir already has an entry");
     exited_ = true;
     out.push_back(ExitProcess{0});
@@ -366,8 +367,31 @@ void Supervisor::start_upgrade(std::vector<Action>& out) {
 
 // ---- signals, stop, exit-dir ----------------------------------------------
 
+// What a received signal is sent on as (--rewrite): 0 means dropped.
+int Supervisor::forwarded_as(int sig) const {
+  for (const auto& [from, to] : cfg_.rewrite) {
+    if (from == sig) return to;
+  }
+  return sig;
+}
+
+// The target of a signal for the serving generation: --forward-to.
+Target Supervisor::forward_target() const {
+  return cfg_.forward_to_group ? Target::kGroupThenProcess : Target::kProcess;
+}
+
 std::vector<Action> Supervisor::on_signal(int sig) {
   std::vector<Action> out;
+  // What a signal means is decided on the signal received; what is sent on
+  // is the rewritten one. A signal rewritten to none is ignored outright.
+  const int as = forwarded_as(sig);
+  if (as == 0) {
+    if (cfg_.log_level >= LogLevel::kDebug) {
+      log(out, LogLevel::kDebug, 0, "signal ignored (--rewrite)",
+          {{"signal", signal_name(sig)}});
+    }
+    return out;
+  }
   switch (classify_signal(sig, cfg_.upgrade_signal)) {
     case SignalClass::kReap:
       return out;  // the shell reaps; exits arrive as ChildExited
@@ -375,41 +399,39 @@ std::vector<Action> Supervisor::on_signal(int sig) {
       request_upgrade(out, "signal " + signal_name(sig));
       return out;
     case SignalClass::kStop:
-      request_stop(out, sig, "signal");
+      request_stop(
+          out, as,
+          as == sig ? "signal" : "signal " + signal_name(sig) + " (rewritten)");
       return out;
-    case SignalClass::kForward: {
-      if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
-        // Job control reaches byed itself (kill -TSTP, or Ctrl-Z while byed's
-        // group has the terminal): the program stops, then byed, so the
-        // shell sees its job stop. As dumb-init does.
-        Generation* g = find_gen(current_);
-        if (g != nullptr && g->pid > 0 && g->state != GenState::kExited) {
-          out.push_back(SendSignal{g->pid, sig, Target::kGroupThenProcess});
-        }
-        stop_job(out);
-        return out;
-      }
-      if (sig == SIGCONT) {
-        // The job goes on: the serving generation gets the terminal back
-        // (if byed's group was just put in the foreground) and its whole
-        // group, stopped by the terminal, continues.
-        Generation* g = find_gen(current_);
-        if (g != nullptr && g->pid > 0 && g->state != GenState::kExited) {
-          out.push_back(GiveTerminal{g->pid});
-          out.push_back(SendSignal{g->pid, sig, Target::kGroupThenProcess});
-        }
-        return out;
-      }
-      Generation* g = find_gen(current_);
-      if (g != nullptr && g->pid > 0 && g->state != GenState::kExited) {
-        if (cfg_.log_level >= LogLevel::kDebug) {
-          log(out, LogLevel::kDebug, g->num, "forwarding signal",
-              {{"signal", signal_name(sig)}, {"pid", pid_str(g->pid)}});
-        }
-        out.push_back(SendSignal{g->pid, sig});
-      }
-      return out;
+    case SignalClass::kForward:
+      break;
+  }
+  Generation* g = find_gen(current_);
+  const bool live = g != nullptr && g->pid > 0 && g->state != GenState::kExited;
+  if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
+    // Job control reaches byed itself (kill -TSTP, or Ctrl-Z while byed's
+    // group has the terminal): the program stops, then byed, so the shell
+    // sees its job stop. As dumb-init does.
+    if (live) out.push_back(SendSignal{g->pid, as, Target::kGroupThenProcess});
+    stop_job(out);
+    return out;
+  }
+  if (sig == SIGCONT) {
+    // The job goes on: the serving generation gets the terminal back (if
+    // byed's group was just put in the foreground) and its whole group,
+    // stopped by the terminal, continues.
+    if (live) {
+      out.push_back(GiveTerminal{g->pid});
+      out.push_back(SendSignal{g->pid, as, Target::kGroupThenProcess});
     }
+    return out;
+  }
+  if (live) {
+    if (cfg_.log_level >= LogLevel::kDebug) {
+      log(out, LogLevel::kDebug, g->num, "forwarding signal",
+          {{"signal", signal_name(as)}, {"pid", pid_str(g->pid)}});
+    }
+    out.push_back(SendSignal{g->pid, as, forward_target()});
   }
   return out;
 }
@@ -519,7 +541,7 @@ void Supervisor::begin_stop(std::vector<Action>& out, int sig) {
     g.stop_signal = sig;
     groups.push_back(g.pid);
     if (g.state != GenState::kExited) {
-      out.push_back(SendSignal{g.pid, sig});
+      out.push_back(SendSignal{g.pid, sig, forward_target()});
     } else {
       out.push_back(SendSignal{g.pid, sig, Target::kGroup});
     }
@@ -867,7 +889,12 @@ void Supervisor::maybe_exit(std::vector<Action>& out) {
   }
   int status = *final_status_;
   int code = exit_code_from_wait_status(status);
-  if (forced_exit_code_) code = *forced_exit_code_;
+  if (forced_exit_code_) {
+    code = *forced_exit_code_;
+  } else if (std::find(cfg_.success_status.begin(), cfg_.success_status.end(),
+                       code) != cfg_.success_status.end()) {
+    code = 0;  // --success-status: e.g. the JVM's 143 after TERM
+  }
   if (stopped_by_exit_dir_) {
     // A member told to stop by the group did not fail when it stopped.
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) code = 0;

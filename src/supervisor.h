@@ -322,6 +322,8 @@ class Supervisor {
   void kill_group(std::vector<Action>& out, const Generation& g);
   void signal_new_orphans(std::vector<Action>& out);
   void stop_job(std::vector<Action>& out);
+  int forwarded_as(int sig) const;
+  Target forward_target() const;
   void begin_stop(std::vector<Action>& out, int sig);
   void cancel_ready_timers(std::vector<Action>& out, int gen);
   bool wants_restart(const Generation& g, int wait_status) const;

@@ -225,3 +225,35 @@ TEST_CASE("--restart, --restart-limit and systemd's WATCHDOG_*") {
   CHECK_FALSE(byed::parse_watchdog_env("soon", nullptr, 42, &usec, &err));
   CHECK(err.find("WATCHDOG_USEC") != std::string::npos);
 }
+
+TEST_CASE("--rewrite, --forward-to, --success-status, --upgrade-signal none") {
+  Config c;
+  c.command = {"x"};
+  std::string err;
+  REQUIRE(byed::parse_rewrite("TERM:QUIT", &c, &err));
+  REQUIRE(byed::parse_rewrite("12:none", &c, &err));
+  REQUIRE(byed::parse_rewrite("sighup:0", &c, &err));
+  CHECK(c.rewrite == std::vector<std::pair<int, int>>{
+                         {SIGTERM, SIGQUIT}, {SIGUSR2, 0}, {SIGHUP, 0}});
+  for (const char* bad : {"TERM", "TERM:", ":QUIT", "TERM:KILLME", "x:y"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(byed::parse_rewrite(bad, &c, &err));
+    CHECK(err.find("--rewrite") != std::string::npos);
+  }
+  CHECK(valid(c, &err));
+  Config u = c;
+  u.rewrite = {{SIGUSR1, SIGUSR2}};  // the upgrade signal: never forwarded
+  CHECK_FALSE(valid(u, &err));
+  u.upgrade_signal = 0;  // freed
+  CHECK(valid(u, &err));
+  u.rewrite = {{SIGCHLD, SIGUSR2}};
+  CHECK_FALSE(valid(u, &err));
+
+  REQUIRE(byed::parse_forward_to("group", &c, &err));
+  CHECK(c.forward_to_group);
+  CHECK_FALSE(byed::parse_forward_to("pgrp", &c, &err));
+  REQUIRE(byed::parse_success_status("143", &c, &err));
+  CHECK(c.success_status == std::vector<int>{143});
+  CHECK_FALSE(byed::parse_success_status("256", &c, &err));
+  CHECK_FALSE(byed::parse_success_status("x", &c, &err));
+}

@@ -1287,3 +1287,84 @@ TEST_CASE("watchdog: no ping ever, no watchdog") {
   auto a = s.on(ChildReady{1, "pipe"});
   CHECK_FALSE(arms(a, TimerKind::kWatchdog, 1));
 }
+
+// ---- drop-in for tini and dumb-init
+// -------------------------------------------
+
+TEST_CASE("rewrite: a rewritten TERM still stops, sent as QUIT") {
+  Config o = options(Millis{5000}, "./srv");
+  o.rewrite = {{SIGTERM, SIGQUIT}, {SIGUSR2, 0}, {SIGHUP, SIGUSR2}};
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  auto sent = only<SendSignal>(s.on(SignalReceived{SIGHUP}));
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGUSR2);
+  CHECK(s.on(SignalReceived{SIGUSR2}).empty());  // rewritten to none
+  CHECK_FALSE(s.stopping());
+  auto a = s.on(SignalReceived{SIGTERM});
+  CHECK(s.stopping());
+  sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGQUIT);
+  CHECK(exit_of(s.on(ChildExited{100, killed(SIGQUIT)})) == 128 + SIGQUIT);
+}
+
+TEST_CASE("forward-to group: forwarded and stop signals reach the group") {
+  Config o = options(Millis{5000}, "./srv");
+  o.forward_to_group = true;
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  auto sent = only<SendSignal>(s.on(SignalReceived{SIGHUP}));
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].target == Target::kGroupThenProcess);
+  sent = only<SendSignal>(s.on(SignalReceived{SIGTERM}));
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].target == Target::kGroupThenProcess);
+}
+
+TEST_CASE("success-status: 143 counts as success; a forced code does not") {
+  Config o = options(Millis{5000}, "./srv");
+  o.success_status = {143};
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(SignalReceived{SIGTERM});
+  CHECK(exit_of(s.on(ChildExited{100, killed(SIGTERM)})) == 0);
+  Supervisor t(o);
+  t.on(Start{});
+  t.on(Spawned{1, 100, ""});
+  CHECK(exit_of(t.on(ChildExited{100, exited(3)})) == 3);
+}
+
+TEST_CASE("upgrade signal none: USR1 is forwarded; ctl still upgrades") {
+  Config o = upgrade_options();
+  o.upgrade_signal = 0;
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  auto a = s.on(SignalReceived{SIGUSR1});
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGUSR1);
+  CHECK(only<SpawnGeneration>(a).empty());
+  CHECK(only<SpawnGeneration>(s.on(ControlRequest{1, Command::kUpgrade}))
+            .size() == 1);
+}
+
+TEST_CASE("a refusal to start is a warning, shown even with -q") {
+  Config o = options(Millis{5000}, "./srv");
+  o.exit_dir = "/exit";
+  o.log_level = LogLevel::kWarn;
+  Supervisor s(o);
+  s.on(ExitDirEntry{"main.exit"});
+  auto logs = only<Log>(s.on(Start{}));
+  bool warned = false;
+  for (const auto& l : logs) {
+    warned |= l.record.level == LogLevel::kWarn &&
+              l.record.message.find("not starting") != std::string::npos;
+  }
+  CHECK(warned);
+}

@@ -1,0 +1,138 @@
+"""What tini and dumb-init users rely on, in byed: signal rewriting, group
+forwarding, exit-status remapping, a free USR1, a parent-death signal, and
+a quiet mode that still says when it refuses to start."""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import unittest
+
+from byedtest import (BYED, ByedTestCase, helper, process_state, run_byed,
+                      wait_until)
+
+
+def slurp(path):
+    with open(path) as f:
+        return f.read()
+
+
+class DropInTests(ByedTestCase):
+    def setUp(self):
+        super().setUp()
+        self.tmp = tempfile.mkdtemp(prefix="byed-dropin-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def test_rewrite_term_to_quit_reaches_the_child_and_byed_stops(self):
+        b = self.start(["--rewrite", "TERM:QUIT", "--", helper("sigrecorder")])
+        b.child_pid()
+        b.signal(signal.SIGTERM)
+        self.assertEqual(b.read_line("signal "), "signal QUIT")
+        code, _, err = b.wait()
+        self.assertEqual(code, 128 + signal.SIGQUIT, err)
+        self.assertIn("stopping signal=QUIT", err)
+
+    def test_rewrite_to_none_ignores_a_signal(self):
+        b = self.start(["--rewrite", "USR2:none", "--rewrite", "HUP:WINCH",
+                        "--", helper("sigrecorder")])
+        b.child_pid()
+        b.signal(signal.SIGUSR2)
+        b.signal(signal.SIGHUP)
+        # USR2 was dropped: the first signal the child sees is HUP, as WINCH.
+        self.assertEqual(b.read_line("signal "), "signal WINCH")
+        self.assertIsNone(b.proc.poll())
+        b.signal(signal.SIGTERM)
+        self.assertEqual(b.wait()[0], 128 + signal.SIGTERM)
+
+    def test_bad_values_are_usage_errors(self):
+        for args in (["--rewrite", "TERM"], ["--rewrite", "TERM:BOGUS"],
+                     ["--rewrite", "USR1:HUP"], ["--forward-to", "pgrp"],
+                     ["--success-status", "256"], ["--success-status", "x"],
+                     ["--parent-death-signal", "KILL"],
+                     ["--upgrade-signal", "nothing"]):
+            with self.subTest(args=args):
+                code, _, err = run_byed(args + ["--", "/bin/true"])
+                self.assertEqual(code, 2, err)
+                self.assertEqual(len(err.strip().splitlines()), 1, err)
+
+    def test_group_forwarding_reaches_a_background_process_of_a_script(self):
+        # The script does not exec its server: without --forward-to group
+        # only sh would get the signal.
+        script = f'"{helper("sigrecorder")}" & wait'
+        b = self.start(["--forward-to", "group", "--", "/bin/sh", "-c", script])
+        b.child_pid()
+        b.signal(signal.SIGWINCH)  # sh ignores WINCH; the recorder reports it
+        self.assertEqual(b.read_line("signal "), "signal WINCH")
+        b.signal(signal.SIGTERM)
+        self.assertEqual(b.read_line("signal "), "signal TERM")
+        code, _, err = b.wait()
+        self.assertEqual(code, 128 + signal.SIGTERM, err)
+
+    def test_child_forwarding_is_the_default(self):
+        script = f'"{helper("sigrecorder")}" & wait'
+        b = self.start(["--", "/bin/sh", "-c", script])
+        b.child_pid()
+        b.signal(signal.SIGWINCH)
+        b.signal(signal.SIGTERM)
+        # sh got both; the recorder heard only the stop, once sh had gone.
+        self.assertEqual(b.read_line("signal "), "signal TERM")
+        code, out, err = b.wait()
+        self.assertNotIn("signal WINCH", out)
+
+    def test_success_status_maps_a_term_death_to_zero(self):
+        b = self.start(["--success-status", "143", "--", helper("sigrecorder")])
+        b.child_pid()
+        b.signal(signal.SIGTERM)
+        code, _, err = b.wait()
+        self.assertEqual(code, 0, err)
+        code, _, err = run_byed(["--success-status", "143", "--", "/bin/sh",
+                                 "-c", "exit 3"])
+        self.assertEqual(code, 3, err)
+
+    def test_upgrade_signal_none_forwards_usr1_and_ctl_still_upgrades(self):
+        ctl = os.path.join(self.tmp, "ctl.sock")
+        b = self.start(["--upgrade-signal", "none", "--control", ctl,
+                        "--ready", "200ms", "--", helper("sigrecorder")])
+        b.child_pid()
+        b.read_line("gen=1 ready", stream="err")
+        b.signal(signal.SIGUSR1)
+        self.assertEqual(b.read_line("signal "), "signal USR1")
+        p = subprocess.run([BYED, "ctl", "--control", ctl, "upgrade"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("upgraded: gen 2", p.stdout)
+        b.signal(signal.SIGTERM)
+        b.wait()
+
+    def test_parent_death_signal_when_the_parent_is_killed(self):
+        out = os.path.join(self.tmp, "out")
+        # sh starts byed and waits; SIGKILL to sh must reach byed as TERM.
+        p = subprocess.Popen(
+            ["/bin/sh", "-c",
+             f'"$BYED" --parent-death-signal TERM -- "$REC" > {out} 2>&1 & '
+             'echo $!; wait'],
+            env=dict(os.environ, BYED=BYED, REC=helper("sigrecorder")),
+            stdout=subprocess.PIPE, text=True)
+        byed = int(p.stdout.readline())
+        p.stdout.close()
+        wait_until(lambda: "ready pid=" in slurp(out), what="the child")
+        p.kill()
+        p.wait()
+        wait_until(lambda: "signal TERM" in slurp(out), timeout=30,
+                   what="TERM in the child")
+        wait_until(lambda: process_state(byed) in (None, "Z"), timeout=30,
+                   what="byed to stop")
+
+    def test_quiet_refusal_is_still_a_warning(self):
+        open(os.path.join(self.tmp, "peer.exit"), "w").close()
+        code, out, err = run_byed(["-q", "--exit-dir", self.tmp, "--",
+                                   "/bin/echo", "ran"])
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, "")  # the program was not started
+        self.assertIn("not starting: the exit dir already has an entry", err)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+
+
+if __name__ == "__main__":
+    unittest.main()
