@@ -11,7 +11,6 @@ or RSS/fds grew (fds at all; RSS by more than 512 KiB). Not a ctest test.
 """
 
 import os
-import re
 import signal
 import subprocess
 import sys

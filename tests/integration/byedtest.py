@@ -34,6 +34,15 @@ def wait_until(predicate, timeout=5.0, interval=0.005, what="condition"):
         time.sleep(interval)
 
 
+def slurp(path):
+    """A file's text, or "" while it does not exist yet."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
 def process_state(pid):
     """'R', 'S', 'Z', ... or None once the pid is gone."""
     try:

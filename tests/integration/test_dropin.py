@@ -10,12 +10,7 @@ import tempfile
 import unittest
 
 from byedtest import (BYED, ByedTestCase, helper, process_state, run_byed,
-                      wait_until)
-
-
-def slurp(path):
-    with open(path) as f:
-        return f.read()
+                      slurp, wait_until)
 
 
 class DropInTests(ByedTestCase):
@@ -113,7 +108,15 @@ class DropInTests(ByedTestCase):
              f'"$BYED" --parent-death-signal TERM -- "$REC" > {out} 2>&1 & '
              'echo $!; wait'],
             env=dict(os.environ, BYED=BYED, REC=helper("sigrecorder")),
-            stdout=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, text=True, start_new_session=True)
+
+        def cleanup():
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+        self.addCleanup(cleanup)
         byed = int(p.stdout.readline())
         p.stdout.close()
         wait_until(lambda: "ready pid=" in slurp(out), what="the child")

@@ -15,7 +15,7 @@ import time
 import unittest
 
 from byedtest import (BYED, ByedTestCase, GenerationsTestCase, alive, helper,
-                      process_state, run_byed, wait_until)
+                      process_state, run_byed, slurp, wait_until)
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
@@ -173,16 +173,24 @@ class InheritedIgnoredSignalTests(ByedTestCase):
         p = subprocess.Popen(
             ["/bin/sh", "-c", f'"$BYED" -- "$REC" > {out} 2>&1 & echo $!; wait'],
             env=dict(os.environ, BYED=BYED, REC=helper("sigrecorder")),
-            stdout=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, text=True, start_new_session=True)
+
+        def cleanup():
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+        self.addCleanup(cleanup)
         byed = int(p.stdout.readline())
-        wait_until(lambda: os.path.exists(out) and "ready pid=" in open(out).read(),
-                   what="the child")
+        p.stdout.close()
+        wait_until(lambda: "ready pid=" in slurp(out), what="the child")
         os.kill(byed, signal.SIGINT)
         os.kill(byed, signal.SIGQUIT)
         os.kill(byed, signal.SIGUSR2)
-        wait_until(lambda: "signal USR2" in open(out).read(), what="USR2")
-        self.assertNotIn("signal INT", open(out).read())
-        self.assertNotIn("signal QUIT", open(out).read())
+        wait_until(lambda: "signal USR2" in slurp(out), what="USR2")
+        self.assertNotIn("signal INT", slurp(out))
+        self.assertNotIn("signal QUIT", slurp(out))
         self.assertTrue(alive(byed))
         os.kill(byed, signal.SIGTERM)
         p.wait(timeout=30)
