@@ -149,7 +149,9 @@ class RestartTests(UpgradeTestCase):
         outcome, line = self.upgrade(b)
         self.assertEqual(outcome, "done", line)
         self.set_mode("ok")  # what the restart will start
-        # This request crashes gen 2 (or waits in the backlog for gen 3).
+        # Once gen 1 has drained, only gen 2 accepts: this request crashes
+        # it, and is answered by gen 3 (or waits in the backlog for it).
+        b.read_line("gen=1 exited", stream="err", timeout=30)
         http_get_retry("127.0.0.1", port, timeout=30)
         b.read_line("restarting", stream="err", timeout=30)
         b.read_line("restarted: ready", stream="err", timeout=30)
