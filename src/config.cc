@@ -8,6 +8,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdint>
+#include <initializer_list>
 
 #include "signals.h"
 #include "text.h"
@@ -81,6 +82,25 @@ std::optional<long> parse_number(std::string_view s) {
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
   return v;
+}
+
+// One of a few keywords: "--restart 'x': expected no, on-failure or always".
+bool pick(std::string_view text, const char* flag,
+          std::initializer_list<std::pair<std::string_view, int>> choices,
+          int* out, std::string* err) {
+  std::string expected;
+  size_t i = 0;
+  for (const auto& [word, value] : choices) {
+    if (text == word) {
+      *out = value;
+      return true;
+    }
+    expected += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ");
+    expected += word;
+    ++i;
+  }
+  return fail(err, std::string(flag) + " '" + std::string(text) +
+                       "': expected " + expected);
 }
 
 bool parse_port(std::string_view whole, std::string_view s, uint16_t* port,
@@ -220,14 +240,11 @@ bool parse_rewrite(std::string_view text, Config* config, std::string* err) {
 }
 
 bool parse_forward_to(std::string_view text, Config* config, std::string* err) {
-  if (text == "child") {
-    config->forward_to_group = false;
-  } else if (text == "group") {
-    config->forward_to_group = true;
-  } else {
-    return fail(err, "--forward-to '" + std::string(text) +
-                         "': expected child or group");
+  int group = 0;
+  if (!pick(text, "--forward-to", {{"child", 0}, {"group", 1}}, &group, err)) {
+    return false;
   }
+  config->forward_to_group = group == 1;
   return true;
 }
 
@@ -243,16 +260,15 @@ bool parse_success_status(std::string_view text, Config* config,
 }
 
 bool parse_restart(std::string_view text, Config* config, std::string* err) {
-  if (text == "no") {
-    config->restart = RestartPolicy::kNo;
-  } else if (text == "on-failure") {
-    config->restart = RestartPolicy::kOnFailure;
-  } else if (text == "always") {
-    config->restart = RestartPolicy::kAlways;
-  } else {
-    return fail(err, "--restart '" + std::string(text) +
-                         "': expected no, on-failure or always");
+  int p = 0;
+  if (!pick(text, "--restart",
+            {{"no", static_cast<int>(RestartPolicy::kNo)},
+             {"on-failure", static_cast<int>(RestartPolicy::kOnFailure)},
+             {"always", static_cast<int>(RestartPolicy::kAlways)}},
+            &p, err)) {
+    return false;
   }
+  config->restart = static_cast<RestartPolicy>(p);
   return true;
 }
 

@@ -26,6 +26,14 @@ timespec wall_now() {
   return now;
 }
 
+// The line that says a state change, or null (kNone).
+const char* state_line(NotifySystemd::State s) {
+  static constexpr const char* kLines[] = {nullptr,       "READY=1",
+                                           "RELOADING=1", "STOPPING=1",
+                                           "WATCHDOG=1",  "WATCHDOG=trigger"};
+  return kLines[static_cast<size_t>(s)];
+}
+
 Now now() {
   timespec mono{};
   clock_gettime(CLOCK_MONOTONIC, &mono);
@@ -444,25 +452,7 @@ void Runtime::notify_systemd(const NotifySystemd& n) {
     if (!msg.empty()) msg += '\n';
     msg += l;
   };
-  switch (n.state) {
-    case NotifySystemd::State::kNone:
-      break;
-    case NotifySystemd::State::kReady:
-      line("READY=1");
-      break;
-    case NotifySystemd::State::kReloading:
-      line("RELOADING=1");
-      break;
-    case NotifySystemd::State::kStopping:
-      line("STOPPING=1");
-      break;
-    case NotifySystemd::State::kWatchdog:
-      line("WATCHDOG=1");
-      break;
-    case NotifySystemd::State::kWatchdogTrigger:
-      line("WATCHDOG=trigger");
-      break;
-  }
+  if (const char* state = state_line(n.state)) line(state);
   if (!n.status.empty()) line("STATUS=" + n.status);
   if (n.extend_timeout_usec > 0) {
     line("EXTEND_TIMEOUT_USEC=" + std::to_string(n.extend_timeout_usec));

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 
 #include "config.h"
@@ -167,81 +168,85 @@ int main(int argc, char** argv) {
   std::string watchdog = "0", forward_to = "child", parent_death;
   std::vector<std::string> rewrites, success;
 
-  // A valued option with its default shown in --help, and the environment
-  // variable that sets it, if any (a flag wins over the environment).
-  auto valued = [&app](const char* flags, std::string& value, const char* type,
-                       const char* help, const char* env = nullptr) {
-    CLI::Option* o = app.add_option(flags, value, help)
-                         ->type_name(type)
-                         ->capture_default_str();
-    if (env != nullptr) o->envname(env);
-    return o;
+  // The valued options, their defaults shown in --help, and the
+  // environment variable that sets each, if any (a flag wins over it).
+  struct Valued {
+    const char* flags;
+    std::string* value;
+    const char* type;
+    const char* env;
+    const char* help;
   };
-  valued("--stop-timeout", stop_timeout, "DUR",
-         "after a stop signal, SIGKILL what is still running when this "
-         "passes; 0 = never");
-  valued("--upgrade-signal", upgrade_signal, "SIG",
-         "signal that starts an upgrade; never forwarded; none: every signal "
-         "is forwarded and upgrades come from 'byed ctl upgrade'");
-  app.add_option("--rewrite", rewrites,
-                 "FROM:TO: forward signal FROM as TO (repeatable; TO none "
-                 "drops it); a rewritten stop signal still stops byed")
-      ->type_name("SIG:SIG")
-      ->allow_extra_args(false);
-  valued("--forward-to", forward_to, "WHO",
-         "child: forwarded and stop signals go to the program; group: to its "
-         "whole process group",
-         "BYED_FORWARD_TO");
-  app.add_option("--success-status", success,
-                 "exit 0 when the program's status is CODE (repeatable), "
-                 "e.g. 143 for a JVM stopped by TERM")
-      ->type_name("CODE")
-      ->allow_extra_args(false);
+  for (
+      const Valued& v : std::initializer_list<Valued>{
+          {"--stop-timeout", &stop_timeout, "DUR", nullptr,
+           "after a stop signal, SIGKILL what is still running when this "
+           "passes; 0 = never"},
+          {"--upgrade-signal", &upgrade_signal, "SIG", nullptr,
+           "signal that starts an upgrade; never forwarded; none: every signal "
+           "is forwarded and upgrades come from 'byed ctl upgrade'"},
+          {"--forward-to", &forward_to, "WHO", "BYED_FORWARD_TO",
+           "child: forwarded and stop signals go to the program; group: to its "
+           "whole process group"},
+          {"--exit-role", &exit_role, "ROLES", "BYED_EXIT_ROLE",
+           "leader: leave NAME.exit when the child ends; follower: stop the "
+           "child when an entry appears"},
+          {"--ready", &ready, "MODE", "BYED_READY",
+           "when a generation is ready: auto (a message, else 1s alive while "
+           "no generation ever sent one), message (a byte on UPGRADE_FD or "
+           "READY=1 on NOTIFY_SOCKET), or a duration alive"},
+          {"--ready-timeout", &ready_timeout, "DUR", nullptr,
+           "a generation not ready by then has failed"},
+          {"--drain-signal", &drain_signal, "SIG", nullptr,
+           "sent to the old generation once the new one is ready"},
+          {"--restart", &restart, "WHEN", "BYED_RESTART",
+           "when the serving generation ends unasked: no, on-failure (exit "
+           "code not 0, or a signal) or always; a new one starts on the held "
+           "sockets"},
+          {"--restart-delay", &restart_delay, "DUR", nullptr,
+           "first back-off before a restart; doubles up to 10s, back to this "
+           "once a generation stayed ready 1s"},
+          {"--restart-limit", &restart_limit, "N/DUR", nullptr,
+           "at most N restarts within DUR; past it byed exits with the last "
+           "status"},
+          {"--watchdog", &watchdog, "DUR", nullptr,
+           "a serving generation that sent WATCHDOG=1 and then is silent for "
+           "this long is hung: ABRT, KILL after --stop-timeout, then "
+           "--restart; 0 = off"},
+      }) {
+    CLI::Option* o = app.add_option(v.flags, *v.value, v.help)
+                         ->type_name(v.type)
+                         ->capture_default_str();
+    if (v.env != nullptr) o->envname(v.env);
+  }
+  // Repeatable options: one value per flag.
+  auto repeated = [&app](const char* flags, std::vector<std::string>& values,
+                         const char* type, const char* help) {
+    return app.add_option(flags, values, help)
+        ->type_name(type)
+        ->allow_extra_args(false);
+  };
+  repeated("--rewrite", rewrites, "SIG:SIG",
+           "FROM:TO: forward signal FROM as TO (repeatable; TO none drops "
+           "it); a rewritten stop signal still stops byed");
+  repeated("--success-status", success, "CODE",
+           "exit 0 when the program's status is CODE (repeatable), e.g. 143 "
+           "for a JVM stopped by TERM");
   app.add_option("--parent-death-signal", parent_death,
                  "byed receives SIG when the process that started it dies")
       ->type_name("SIG");
-  app.add_option("-l,--listen", listen,
-                 "socket to hold and pass to every generation: [NAME=]PORT, "
-                 "HOST:PORT, [V6]:PORT or unix:/path (repeatable; env "
-                 "BYED_LISTEN, comma-separated)")
-      ->type_name("[NAME=]ADDR")
-      ->allow_extra_args(false);
+  repeated("-l,--listen", listen, "[NAME=]ADDR",
+           "socket to hold and pass to every generation: [NAME=]PORT, "
+           "HOST:PORT, [V6]:PORT or unix:/path (repeatable; env BYED_LISTEN, "
+           "comma-separated)");
   app.add_option("--exit-dir", cfg.exit_dir,
                  "coordinated-exit directory shared by a group (must exist)")
       ->type_name("DIR")
       ->envname("EXIT_DIR");
-  valued("--exit-role", exit_role, "ROLES",
-         "leader: leave NAME.exit when the child ends; follower: stop the "
-         "child when an entry appears",
-         "BYED_EXIT_ROLE");
   app.add_option("--name", cfg.name,
                  "this member's name: marker file NAME.exit and log tag "
                  "(default: program basename)")
       ->envname("BYED_NAME");
-  valued("--ready", ready, "MODE",
-         "when a generation is ready: auto (a message, else 1s alive while no "
-         "generation ever sent one), message (a byte on UPGRADE_FD or READY=1 "
-         "on NOTIFY_SOCKET), or a duration alive",
-         "BYED_READY");
-  valued("--ready-timeout", ready_timeout, "DUR",
-         "a generation not ready by then has failed");
-  valued("--drain-signal", drain_signal, "SIG",
-         "sent to the old generation once the new one is ready");
-  valued("--restart", restart, "WHEN",
-         "when the serving generation ends unasked: no, on-failure (exit "
-         "code not 0, or a signal) or always; a new one starts on the held "
-         "sockets",
-         "BYED_RESTART");
-  valued("--restart-delay", restart_delay, "DUR",
-         "first back-off before a restart; doubles up to 10s, back to this "
-         "once a generation stayed ready 1s");
-  valued("--restart-limit", restart_limit, "N/DUR",
-         "at most N restarts within DUR; past it byed exits with the last "
-         "status");
-  valued("--watchdog", watchdog, "DUR",
-         "a serving generation that sent WATCHDOG=1 and then is silent for "
-         "this long is hung: ABRT, KILL after --stop-timeout, then "
-         "--restart; 0 = off");
   app.add_option("--pidfile", cfg.pidfile,
                  "write byed's own pid here once the first generation is "
                  "ready (the pid to send the upgrade signal to)")

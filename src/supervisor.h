@@ -190,6 +190,7 @@ struct Log {
 // line. The shell adds what only it knows: MAINPID= (byed's pid) to kReady,
 // MONOTONIC_USEC= (the clock) to kReloading.
 struct NotifySystemd {
+  // The order is loop.cc's table of lines.
   enum class State {
     kNone,
     kReady,

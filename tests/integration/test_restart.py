@@ -111,9 +111,20 @@ class RestartTests(UpgradeTestCase):
         self.assertLessEqual(counts["failed"], 2 * (restarts + 1), counts)
         self.assertGreater(counts["ok"], 12 * 20, counts)
         self.assertGreaterEqual(len(pids), 12)
-        p = subprocess.run([BYED, "ctl", "--control", ctl, "--json", "status"],
-                           capture_output=True, text=True, timeout=30)
-        status = json.loads(p.stdout)
+        def status():
+            p = subprocess.run([BYED, "ctl", "--control", ctl, "--json",
+                                "status"], capture_output=True, text=True,
+                               timeout=30)
+            return json.loads(p.stdout)
+
+        # The clients' last requests may have crashed one more: wait until a
+        # generation serves again before the stop, which then is a clean one.
+        def serving():
+            s = status()
+            ready = [g for g in s["generations"]
+                     if g["current"] and g["state"] == "ready"]
+            return s if ready and s["restarts"]["next_attempt"] is None else None
+        status = wait_until(serving, timeout=60, what="a serving generation")
         self.assertGreaterEqual(status["restarts"]["count"], 12)
         self.assertIn("killed by signal ABRT", status["restarts"]["last_reason"])
         text = subprocess.run([BYED, "ctl", "--control", ctl, "status"],
