@@ -722,6 +722,7 @@ bool Supervisor::schedule_restart(std::vector<Action>& out, Generation& g,
   delay = std::min(delay, cfg_.restart_delay_max);
   if (backoff_steps_ < 62) ++backoff_steps_;
   restart_pending_ = true;
+  forced_exit_code_.reset();  // the next attempt decides anew
   ++restarts_.count;
   restarts_.last_reason = reason;
   timespec at = now_.real;
