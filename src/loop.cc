@@ -582,15 +582,18 @@ void Runtime::signal_orphans(const SignalOrphans& s) {
 // GroupEmpty for each watched group that has no member left. kill(-pgid, 0)
 // fails with ESRCH only then (EPERM: members byed may not signal).
 void Runtime::check_groups() {
+  std::vector<int> empty;
   for (auto it = watched_groups_.begin(); it != watched_groups_.end();) {
     if (::kill(-it->second, 0) != 0 && errno == ESRCH) {
-      int gen = it->first;
+      empty.push_back(it->first);
       it = watched_groups_.erase(it);
-      dispatch(GroupEmpty{gen});
     } else {
       ++it;
     }
   }
+  // Dispatched once the map is no longer walked: the core's actions may
+  // watch another group.
+  for (int gen : empty) dispatch(GroupEmpty{gen});
   // Members that are not byed's children (they left for another parent, or
   // byed is no subreaper) end without a SIGCHLD to byed: look again soon.
   if (watched_groups_.empty()) {
