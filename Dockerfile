@@ -17,9 +17,13 @@ RUN bash .ci/install-deps \
  && ctest --test-dir build -j"$(nproc)" --output-on-failure \
  && strip -o /byed build/byed
 
-# A small Debian image with byed at /usr/local/bin/byed, for the Kubernetes
-# examples in packaging/kubernetes:  docker build --target demo -t byed-demo .
+# A small Debian image with byed at /usr/local/bin/byed and python3 (the
+# Deployment example serves with it), for the Kubernetes examples in
+# packaging/kubernetes:  docker build --target demo -t byed-demo .
 FROM debian:12-slim AS demo
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 \
+ && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /byed /usr/local/bin/byed
 
 # The default: byed alone, to copy into your own image or run as is.

@@ -91,8 +91,39 @@ class KubernetesDeploymentTests(unittest.TestCase):
         self.assertEqual(c["ports"][0]["containerPort"], int(listen))
         self.assertIn("httpGet", c["readinessProbe"])
 
+    def test_ctl_in_the_container_finds_the_control_socket(self):
+        # `kubectl exec ... byed ctl upgrade` runs with the container's env:
+        # BYED_CONTROL must name a path on a mounted volume.
+        (dep,) = load("packaging/kubernetes/deployment.yaml")
+        (c,) = dep["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e["value"] for e in c.get("env", [])}
+        self.assertIn("BYED_CONTROL", env)
+        mounts = [m["mountPath"] for m in c["volumeMounts"]]
+        self.assertTrue(any(env["BYED_CONTROL"].startswith(m + "/")
+                            for m in mounts), (env, mounts))
+
+    def test_demo_image_has_what_the_deployment_runs(self):
+        (dep,) = load("packaging/kubernetes/deployment.yaml")
+        (c,) = dep["spec"]["template"]["spec"]["containers"]
+        self.assertEqual(c["image"], "byed-demo")
+        with open(os.path.join(ROOT, "Dockerfile")) as f:
+            dockerfile = f.read()
+        demo = dockerfile.split("AS demo", 1)[1].split("FROM ", 1)[0]
+        if c["args"][0] == "python3":
+            self.assertRegex(demo, r"apt-get install[^\n]*python3")
+
+    def test_dockerignore_keeps_host_build_trees_out(self):
+        with open(os.path.join(ROOT, ".dockerignore")) as f:
+            self.assertIn("build*/", f.read().split())
+
 
 class SystemdUnitTests(unittest.TestCase):
+    def test_unit_waits_for_the_message_and_a_term_death_is_clean(self):
+        with open(os.path.join(ROOT, "systemd", "myapp.service")) as f:
+            unit = f.read()
+        self.assertIn("--ready message", unit)
+        self.assertIn("SuccessExitStatus=143", unit)
+
     def verify(self, service_text):
         d = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, d, True)
