@@ -26,14 +26,6 @@ timespec wall_now() {
   return now;
 }
 
-// The line that says a state change, or null (kNone).
-const char* state_line(NotifySystemd::State s) {
-  static constexpr const char* kLines[] = {nullptr,       "READY=1",
-                                           "RELOADING=1", "STOPPING=1",
-                                           "WATCHDOG=1",  "WATCHDOG=trigger"};
-  return kLines[static_cast<size_t>(s)];
-}
-
 Now now() {
   timespec mono{};
   clock_gettime(CLOCK_MONOTONIC, &mono);
@@ -452,7 +444,7 @@ void Runtime::notify_systemd(const NotifySystemd& n) {
     if (!msg.empty()) msg += '\n';
     msg += l;
   };
-  if (const char* state = state_line(n.state)) line(state);
+  if (const char* state = notify_state_line(n.state)) line(state);
   if (!n.status.empty()) line("STATUS=" + n.status);
   if (n.extend_timeout_usec > 0) {
     line("EXTEND_TIMEOUT_USEC=" + std::to_string(n.extend_timeout_usec));

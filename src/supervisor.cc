@@ -33,6 +33,13 @@ std::string describe_wait_status(int ws) {
   return "exit code " + std::to_string(exit_code_from_wait_status(ws));
 }
 
+const char* notify_state_line(NotifySystemd::State state) {
+  static constexpr const char* kLines[] = {nullptr,       "READY=1",
+                                           "RELOADING=1", "STOPPING=1",
+                                           "WATCHDOG=1",  "WATCHDOG=trigger"};
+  return kLines[static_cast<size_t>(state)];
+}
+
 Supervisor::Supervisor(Config config) : cfg_(std::move(config)) {}
 
 std::vector<Action> Supervisor::on(const Event& event, const Now& now) {

@@ -190,7 +190,7 @@ struct Log {
 // line. The shell adds what only it knows: MAINPID= (byed's pid) to kReady,
 // MONOTONIC_USEC= (the clock) to kReloading.
 struct NotifySystemd {
-  // The order is loop.cc's table of lines.
+  // The order is notify_state_line's table.
   enum class State {
     kNone,
     kReady,
@@ -203,6 +203,8 @@ struct NotifySystemd {
   std::string status;                // empty: no STATUS= line
   uint64_t extend_timeout_usec = 0;  // EXTEND_TIMEOUT_USEC=, relayed
 };
+// The protocol line of a state: "READY=1", ... (null for kNone).
+const char* notify_state_line(NotifySystemd::State state);
 // PIDFILE: byed's own pid, written once the first generation is ready.
 struct WritePidfile {};
 // Leader: leave NAME.exit in EXIT_DIR for the generation that ended.

@@ -344,26 +344,8 @@ bool arms(const std::vector<Action>& a, TimerKind kind, int gen) {
 std::vector<std::string> notes(const std::vector<Action>& a) {
   std::vector<std::string> out;
   for (const auto& n : only<NotifySystemd>(a)) {
-    std::string s;
-    switch (n.state) {
-      case NotifySystemd::State::kNone:
-        break;
-      case NotifySystemd::State::kReady:
-        s = "READY=1";
-        break;
-      case NotifySystemd::State::kReloading:
-        s = "RELOADING=1";
-        break;
-      case NotifySystemd::State::kStopping:
-        s = "STOPPING=1";
-        break;
-      case NotifySystemd::State::kWatchdog:
-        s = "WATCHDOG=1";
-        break;
-      case NotifySystemd::State::kWatchdogTrigger:
-        s = "WATCHDOG=trigger";
-        break;
-    }
+    const char* state = notify_state_line(n.state);
+    std::string s = state ? state : "";
     if (!n.status.empty())
       s += (s.empty() ? "" : "\n") + ("STATUS=" + n.status);
     out.push_back(s);

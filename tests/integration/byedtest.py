@@ -193,6 +193,27 @@ class ByedTestCase(unittest.TestCase):
         self._running.append(b)
         return b
 
+    def start_behind_shell(self, args, out):
+        """byed started as `byed ARGS > out 2>&1 &` by a non-interactive sh
+        that then waits (as a script would), in a session of its own that is
+        killed at cleanup. Returns (the sh, byed's pid)."""
+        import shlex
+        cmd = " ".join(shlex.quote(a) for a in [BYED] + list(args))
+        p = subprocess.Popen(
+            ["/bin/sh", "-c", f"{cmd} > {shlex.quote(out)} 2>&1 & echo $!; wait"],
+            stdout=subprocess.PIPE, text=True, start_new_session=True)
+
+        def cleanup():
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+        self.addCleanup(cleanup)
+        byed = int(p.stdout.readline())
+        p.stdout.close()
+        return p, byed
+
     @staticmethod
     def json_lines(text):
         return [json.loads(l) for l in text.splitlines() if l.strip()]

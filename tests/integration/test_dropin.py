@@ -102,23 +102,9 @@ class DropInTests(ByedTestCase):
 
     def test_parent_death_signal_when_the_parent_is_killed(self):
         out = os.path.join(self.tmp, "out")
-        # sh starts byed and waits; SIGKILL to sh must reach byed as TERM.
-        p = subprocess.Popen(
-            ["/bin/sh", "-c",
-             f'"$BYED" --parent-death-signal TERM -- "$REC" > {out} 2>&1 & '
-             'echo $!; wait'],
-            env=dict(os.environ, BYED=BYED, REC=helper("sigrecorder")),
-            stdout=subprocess.PIPE, text=True, start_new_session=True)
-
-        def cleanup():
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait()
-        self.addCleanup(cleanup)
-        byed = int(p.stdout.readline())
-        p.stdout.close()
+        # The sh that started byed waits; SIGKILL to it must reach byed as TERM.
+        p, byed = self.start_behind_shell(
+            ["--parent-death-signal", "TERM", "--", helper("sigrecorder")], out)
         wait_until(lambda: "ready pid=" in slurp(out), what="the child")
         p.kill()
         p.wait()

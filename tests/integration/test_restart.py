@@ -12,7 +12,7 @@ import time
 import unittest
 
 from byedtest import (BYED, GenerationsTestCase, held_address, helper,
-                      http_get_retry, run_byed, wait_until)
+                      http_get, http_get_retry, run_byed, wait_until)
 from test_upgrade import UpgradeTestCase
 
 
@@ -21,28 +21,16 @@ def port_of(b):
 
 
 def one_request(port):
-    """'ok', 'refused' (nobody held the port) or 'failed' (connected, then
-    lost: the request was in flight on a process that crashed)."""
+    """'ok' and the body, 'refused' (nobody held the port) or 'failed'
+    (connected, then lost: the request was in flight on a process that
+    crashed)."""
     try:
-        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        status, body = http_get("127.0.0.1", port, timeout=30)
     except ConnectionRefusedError:
         return "refused", None
-    try:
-        s.settimeout(30)
-        s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
     except OSError:
         return "failed", None
-    finally:
-        s.close()
-    if not data.startswith(b"HTTP/1.1 200"):
-        return "failed", None
-    return "ok", data.rsplit(b"\n", 2)[-2].decode()
+    return ("ok", body.strip()) if status == 200 else ("failed", None)
 
 
 class NotifyRecorder:

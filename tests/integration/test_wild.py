@@ -170,20 +170,7 @@ class InheritedIgnoredSignalTests(ByedTestCase):
         # `byed ... &` in a non-interactive sh: INT and QUIT are ignored.
         out = tempfile.mktemp(prefix="byed-bg-")
         self.addCleanup(lambda: os.path.exists(out) and os.unlink(out))
-        p = subprocess.Popen(
-            ["/bin/sh", "-c", f'"$BYED" -- "$REC" > {out} 2>&1 & echo $!; wait'],
-            env=dict(os.environ, BYED=BYED, REC=helper("sigrecorder")),
-            stdout=subprocess.PIPE, text=True, start_new_session=True)
-
-        def cleanup():
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait()
-        self.addCleanup(cleanup)
-        byed = int(p.stdout.readline())
-        p.stdout.close()
+        p, byed = self.start_behind_shell(["--", helper("sigrecorder")], out)
         wait_until(lambda: "ready pid=" in slurp(out), what="the child")
         os.kill(byed, signal.SIGINT)
         os.kill(byed, signal.SIGQUIT)
