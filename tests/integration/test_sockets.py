@@ -224,7 +224,11 @@ class ListenTests(ByedTestCase):
 class GunicornTests(ByedTestCase):
     def test_unmodified_gunicorn_serves_on_byed_socket(self):
         port = free_port()
+        # A worker still booting swallows gunicorn's TERM (the master's
+        # handler, inherited) and is KILLed after --graceful-timeout: keep
+        # that below byed's --stop-timeout and the wait below.
         b = self.start(["-l", f"127.0.0.1:{port}", "--", "gunicorn", "-w", "2",
+                        "--graceful-timeout", "10",
                         "--chdir", os.path.join(HERE, "servers"), "wsgi_app:app"])
         status, body = http_get_retry("127.0.0.1", port, timeout=20)
         self.assertEqual(status, 200)
@@ -232,7 +236,7 @@ class GunicornTests(ByedTestCase):
         # gunicorn logs that it adopted the socket rather than binding it.
         b.read_line("Listening at", stream="err", timeout=10)
         b.signal(signal.SIGTERM)
-        code, _, err = b.wait(timeout=30)
+        code, _, err = b.wait(timeout=60)
         self.assertEqual(code, 0, err)
 
 
