@@ -29,7 +29,6 @@ bool proc_stat(pid_t pid, ProcStat* out) {
   char state = '?';
   int ppid = 0, pgid = 0;
   if (sscanf(p + 1, " %c %d %d", &state, &ppid, &pgid) != 3) return false;
-  out->state = state;
   out->ppid = ppid;
   out->pgid = pgid;
   return true;

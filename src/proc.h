@@ -14,7 +14,6 @@ namespace byed {
 struct ProcStat {
   pid_t ppid = 0;
   pid_t pgid = 0;
-  char state = '?';  // 'R', 'S', 'Z', ...
 };
 
 // False when the process is gone (or /proc is not mounted).

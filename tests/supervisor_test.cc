@@ -333,6 +333,14 @@ Supervisor serving(ReadyMode mode = ReadyMode::kMessage) {
   return s;
 }
 
+// An upgrade to generation `gen` (pid `pid`) that succeeds: the old one
+// is draining afterwards.
+void take_over(Supervisor& s, int gen, int pid) {
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{gen, pid, ""});
+  s.on(ChildReady{gen, "pipe"});
+}
+
 bool arms(const std::vector<Action>& a, TimerKind kind, int gen) {
   for (const auto& t : only<ArmTimer>(a)) {
     if (t.id.kind == kind && t.id.gen == gen) return true;
@@ -791,9 +799,7 @@ TEST_CASE("group: a leader that ends on its own leaves a group to stop") {
 
 TEST_CASE("group: a drained generation's group is gone after stop-timeout") {
   auto s = serving();
-  s.on(SignalReceived{SIGUSR1});
-  s.on(Spawned{2, 200, ""});
-  s.on(ChildReady{2, "pipe"});  // gen 1 is draining
+  take_over(s, 2, 200);  // gen 1 is draining
   // Its leader goes; a background worker keeps the old code running.
   auto a = s.on(ChildExited{100, exited(0), true, true});
   CHECK_FALSE(cancels(a, TimerKind::kDrainKill));  // the group still has it
@@ -814,9 +820,7 @@ TEST_CASE("group: a drained generation's group is gone after stop-timeout") {
 
 TEST_CASE("group: the drain KILL goes to the group while the leader lives") {
   auto s = serving();
-  s.on(SignalReceived{SIGUSR1});
-  s.on(Spawned{2, 200, ""});
-  s.on(ChildReady{2, "pipe"});
+  take_over(s, 2, 200);
   auto sent =
       only<SendSignal>(s.on(TimerFired{TimerId{TimerKind::kDrainKill, 1}}));
   REQUIRE(sent.size() == 1);
@@ -868,9 +872,7 @@ TEST_CASE("terminal: the first generation takes it; an upgrade's when ready") {
 
 TEST_CASE("a serving generation that ends on its own after an upgrade: 1") {
   auto s = serving();
-  s.on(SignalReceived{SIGUSR1});
-  s.on(Spawned{2, 200, ""});
-  s.on(ChildReady{2, "pipe"});
+  take_over(s, 2, 200);
   s.on(ChildExited{100, killed(SIGTERM)});  // drained
   auto a = s.on(ChildExited{200, exited(0)});
   CHECK(exit_of(a) == 1);
@@ -881,15 +883,11 @@ TEST_CASE("a serving generation that ends on its own after an upgrade: 1") {
   CHECK(said);
   // A code of its own passes through; so does a stop byed was asked for.
   auto t = serving();
-  t.on(SignalReceived{SIGUSR1});
-  t.on(Spawned{2, 200, ""});
-  t.on(ChildReady{2, "pipe"});
+  take_over(t, 2, 200);
   t.on(ChildExited{100, killed(SIGTERM)});
   CHECK(exit_of(t.on(ChildExited{200, exited(3)})) == 3);
   auto u = serving();
-  u.on(SignalReceived{SIGUSR1});
-  u.on(Spawned{2, 200, ""});
-  u.on(ChildReady{2, "pipe"});
+  take_over(u, 2, 200);
   u.on(ChildExited{100, killed(SIGTERM)});
   u.on(SignalReceived{SIGTERM});
   CHECK(exit_of(u.on(ChildExited{200, exited(0)})) == 0);
@@ -1116,9 +1114,7 @@ TEST_CASE(
   s.on(Start{});
   s.on(Spawned{1, 100, ""});
   s.on(ChildReady{1, "pipe"});
-  s.on(SignalReceived{SIGUSR1});
-  s.on(Spawned{2, 200, ""});
-  s.on(ChildReady{2, "pipe"});  // gen 1 draining
+  take_over(s, 2, 200);  // gen 1 draining
   auto a = s.on(ChildExited{200, killed(SIGSEGV)});
   CHECK_FALSE(exit_of(a));
   CHECK_FALSE(s.stopping());

@@ -220,7 +220,8 @@ class ShortLivedNotifierTests(GenerationsTestCase):
 
     def never_ready_upgrade(self):
         """byed whose gen 1 is ready by the pipe and whose later generations
-        never say so themselves; returns (byed, gen 2's pid)."""
+        never say so themselves; returns (byed, gen 2's pid, its
+        NOTIFY_SOCKET)."""
         count = os.path.join(self.tmp, "count")
         prog = (f"n=$(cat {count} 2>/dev/null || echo 0); echo $((n+1)) > {count}; "
                 "echo gen=$$; [ $n = 0 ] && printf x >&$UPGRADE_FD; exec sleep 1000")
@@ -230,23 +231,23 @@ class ShortLivedNotifierTests(GenerationsTestCase):
         b.read_line("gen=1 ready", stream="err")
         b.signal(signal.SIGUSR1)
         gen2 = read_pid_line(b, "gen=")
-        wait_until(lambda: b"NOTIFY_SOCKET" in environ_of(gen2), what="gen 2")
-        return b, gen2
+        # Read once: during gen 2's exec of sleep its environ reads empty.
+        address = wait_until(lambda: environ_of(gen2).get(b"NOTIFY_SOCKET"),
+                             what="gen 2's NOTIFY_SOCKET")
+        return b, gen2, address.decode()
 
     def assert_not_made_ready(self, b):
         line = b.read_line("upgrade failed", stream="err", timeout=30)
         self.assertIn("not ready within 3s", line)
 
     def test_unrelated_process_cannot_make_a_generation_ready(self):
-        b, gen2 = self.never_ready_upgrade()
-        address = environ_of(gen2)[b"NOTIFY_SOCKET"].decode()
+        b, _, address = self.never_ready_upgrade()
         # This test process is no descendant of gen 2; it stays alive.
         send_dgram(address, "READY=1")
         self.assert_not_made_ready(b)
 
     def test_process_joining_the_group_cannot_make_it_ready(self):
-        b, gen2 = self.never_ready_upgrade()
-        address = environ_of(gen2)[b"NOTIFY_SOCKET"].decode()
+        b, gen2, address = self.never_ready_upgrade()
         code = ("import os, socket, sys, time\n"
                 f"os.setpgid(0, {gen2})\n"
                 "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
@@ -255,13 +256,12 @@ class ShortLivedNotifierTests(GenerationsTestCase):
                 "time.sleep(30)\n")
         p = subprocess.Popen(["/usr/bin/python3", "-c", code],
                              stdout=subprocess.PIPE, text=True)
-        self.addCleanup(lambda: (p.kill(), p.wait()))
+        self.addCleanup(lambda: (p.kill(), p.wait(), p.stdout.close()))
         self.assertEqual(p.stdout.readline().split(), ["sent", str(gen2)])
         self.assert_not_made_ready(b)
 
     def test_other_uid_cannot_make_a_generation_ready(self):
-        b, gen2 = self.never_ready_upgrade()
-        address = environ_of(gen2)[b"NOTIFY_SOCKET"].decode()
+        b, _, address = self.never_ready_upgrade()
         code = ("import socket\n"
                 "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
                 f"s.sendto(b'READY=1', '\\0' + {address[1:]!r})\n")
