@@ -1,6 +1,7 @@
 // main.cc — command lines: byed's own (-> Config, then run) and `byed ctl`'s
 // (-> one control request). Nothing else lives here.
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -140,13 +141,10 @@ void reopen_closed_stdio() {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  reopen_closed_stdio();
-  if (argc > 1 && std::string(argv[1]) == "ctl") {
-    return ctl_main(argc - 1, argv + 1);
-  }
+// byed's own command line into *cfg. Returns -1 to go on, else the exit
+// code (--help, --version); a usage error exits 2 from here. The parser and
+// everything it allocated are gone once this returns.
+int parse_command_line(int argc, char** argv, byed::Config* cfg) {
   CLI::App app{
       "byed: a supervisor that starts PROGRAM as its child and stays in front "
       "of it: forwards signals, reaps zombies, returns the child's status, "
@@ -157,7 +155,6 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("byed ") + BYED_VERSION + " (" +
                                         BYED_GIT_REVISION + ")");
 
-  byed::Config cfg;
   std::string stop_timeout = "30s", upgrade_signal = "USR1";
   std::string log_format = "text";
   bool quiet = false, verbose = false, no_subreaper = false;
@@ -239,20 +236,20 @@ int main(int argc, char** argv) {
            "socket to hold and pass to every generation: [NAME=]PORT, "
            "HOST:PORT, [V6]:PORT or unix:/path (repeatable; env BYED_LISTEN, "
            "comma-separated)");
-  app.add_option("--exit-dir", cfg.exit_dir,
+  app.add_option("--exit-dir", cfg->exit_dir,
                  "coordinated-exit directory shared by a group (must exist)")
       ->type_name("DIR")
       ->envname("EXIT_DIR");
-  app.add_option("--name", cfg.name,
+  app.add_option("--name", cfg->name,
                  "this member's name: marker file NAME.exit and log tag "
                  "(default: program basename)")
       ->envname("BYED_NAME");
-  app.add_option("--pidfile", cfg.pidfile,
+  app.add_option("--pidfile", cfg->pidfile,
                  "write byed's own pid here once the first generation is "
                  "ready (the pid to send the upgrade signal to)")
       ->type_name("PATH")
       ->envname("PIDFILE");
-  app.add_option("--control", cfg.control,
+  app.add_option("--control", cfg->control,
                  "unix control socket for 'byed ctl' (mode 0600)")
       ->type_name("PATH")
       ->envname("BYED_CONTROL");
@@ -278,31 +275,32 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     usage_error(e.what());
   }
-  cfg.command = app.remaining();
-  if (!cfg.command.empty() && cfg.command.front() == "--") {
-    cfg.command.erase(cfg.command.begin());
-  } else if (!cfg.command.empty() && cfg.command.front().size() > 1 &&
-             cfg.command.front()[0] == '-') {
-    usage_error("unknown option '" + cfg.command.front() + "'");
+  cfg->command = app.remaining();
+  if (!cfg->command.empty() && cfg->command.front() == "--") {
+    cfg->command.erase(cfg->command.begin());
+  } else if (!cfg->command.empty() && cfg->command.front().size() > 1 &&
+             cfg->command.front()[0] == '-') {
+    usage_error("unknown option '" + cfg->command.front() + "'");
   }
 
-  cfg.stop_timeout = duration_arg("--stop-timeout", stop_timeout);
-  cfg.upgrade_signal = upgrade_signal == "none" || upgrade_signal == "0"
-                           ? 0
-                           : signal_arg("--upgrade-signal", upgrade_signal);
+  cfg->stop_timeout = duration_arg("--stop-timeout", stop_timeout);
+  cfg->upgrade_signal = upgrade_signal == "none" || upgrade_signal == "0"
+                            ? 0
+                            : signal_arg("--upgrade-signal", upgrade_signal);
   if (!parent_death.empty()) {
-    cfg.parent_death_signal = signal_arg("--parent-death-signal", parent_death);
+    cfg->parent_death_signal =
+        signal_arg("--parent-death-signal", parent_death);
   }
-  cfg.drain_signal = signal_arg("--drain-signal", drain_signal);
-  cfg.ready_timeout = duration_arg("--ready-timeout", ready_timeout);
-  cfg.restart_delay = duration_arg("--restart-delay", restart_delay);
-  cfg.watchdog = duration_arg("--watchdog", watchdog);
-  cfg.log_format =
+  cfg->drain_signal = signal_arg("--drain-signal", drain_signal);
+  cfg->ready_timeout = duration_arg("--ready-timeout", ready_timeout);
+  cfg->restart_delay = duration_arg("--restart-delay", restart_delay);
+  cfg->watchdog = duration_arg("--watchdog", watchdog);
+  cfg->log_format =
       log_format == "json" ? byed::LogFormat::kJson : byed::LogFormat::kText;
-  if (quiet) cfg.log_level = byed::LogLevel::kWarn;
-  if (verbose) cfg.log_level = byed::LogLevel::kDebug;
-  cfg.subreaper = !no_subreaper;
-  if (cfg.name.empty()) cfg.name = byed::default_name(cfg.command);
+  if (quiet) cfg->log_level = byed::LogLevel::kWarn;
+  if (verbose) cfg->log_level = byed::LogLevel::kDebug;
+  cfg->subreaper = !no_subreaper;
+  if (cfg->name.empty()) cfg->name = byed::default_name(cfg->command);
   if (listen.empty()) {
     if (const char* env = std::getenv("BYED_LISTEN")) {
       for (auto part : byed::split(env, ',')) {
@@ -311,36 +309,52 @@ int main(int argc, char** argv) {
     }
   }
   std::string err;
-  if (!byed::parse_exit_role(exit_role, &cfg, &err) ||
-      !byed::parse_ready(ready, &cfg, &err) ||
-      !byed::parse_restart(restart, &cfg, &err) ||
-      !byed::parse_forward_to(forward_to, &cfg, &err) ||
-      !byed::parse_restart_limit(restart_limit, &cfg, &err) ||
+  if (!byed::parse_exit_role(exit_role, cfg, &err) ||
+      !byed::parse_ready(ready, cfg, &err) ||
+      !byed::parse_restart(restart, cfg, &err) ||
+      !byed::parse_forward_to(forward_to, cfg, &err) ||
+      !byed::parse_restart_limit(restart_limit, cfg, &err) ||
       !byed::parse_watchdog_env(std::getenv("WATCHDOG_USEC"),
                                 std::getenv("WATCHDOG_PID"), getpid(),
-                                &cfg.systemd_watchdog_usec, &err) ||
-      !byed::validate(cfg, &err)) {
+                                &cfg->systemd_watchdog_usec, &err) ||
+      !byed::validate(*cfg, &err)) {
     usage_error(err);
   }
   for (const auto& r : rewrites) {
-    if (!byed::parse_rewrite(r, &cfg, &err)) usage_error(err);
+    if (!byed::parse_rewrite(r, cfg, &err)) usage_error(err);
   }
   for (const auto& s : success) {
-    if (!byed::parse_success_status(s, &cfg, &err)) usage_error(err);
+    if (!byed::parse_success_status(s, cfg, &err)) usage_error(err);
   }
-  if (!byed::validate(cfg, &err)) usage_error(err);
-  if (!cfg.exit_dir.empty()) {
+  if (!byed::validate(*cfg, &err)) usage_error(err);
+  if (!cfg->exit_dir.empty()) {
     struct stat st {};
-    if (stat(cfg.exit_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      usage_error("--exit-dir '" + cfg.exit_dir +
+    if (stat(cfg->exit_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      usage_error("--exit-dir '" + cfg->exit_dir +
                   "': no such directory (it is not created for you)");
     }
   }
   for (const auto& l : listen) {
     byed::ListenAddress a;
     if (!byed::parse_listen(l, &a, &err)) usage_error(err);
-    cfg.listen.push_back(std::move(a));
+    cfg->listen.push_back(std::move(a));
   }
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  reopen_closed_stdio();
+  if (argc > 1 && std::string(argv[1]) == "ctl") {
+    return ctl_main(argc - 1, argv + 1);
+  }
+  byed::Config cfg;
+  if (int rc = parse_command_line(argc, argv, &cfg); rc >= 0) return rc;
+  // The parser's garbage (help texts, option objects) freed above would
+  // stay as dirty heap pages for as long as byed runs: give them back.
+  malloc_trim(0);
+  std::string err;
   // Sockets are bound before the first generation starts, and a bad
   // LISTEN_FDS is an error before anything runs.
   byed::ListenEnv listen_env;

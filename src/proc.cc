@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -32,6 +33,33 @@ bool proc_stat(pid_t pid, ProcStat* out) {
   out->ppid = ppid;
   out->pgid = pgid;
   return true;
+}
+
+std::vector<int> ignored_signals() {
+  std::vector<int> out;
+  UniqueFd fd(open("/proc/self/status", O_RDONLY | O_CLOEXEC));
+  char buf[4096];
+  ssize_t n = fd ? read(fd.get(), buf, sizeof buf - 1) : -1;
+  const char* line = nullptr;
+  if (n > 0) {
+    buf[n] = '\0';
+    line = strstr(buf, "\nSigIgn:\t");
+  }
+  if (line != nullptr) {
+    unsigned long long mask = strtoull(line + 9, nullptr, 16);
+    for (int sig = 1; sig <= 64 && sig < NSIG; ++sig) {
+      if (mask & (1ULL << (sig - 1))) out.push_back(sig);
+    }
+    return out;
+  }
+  for (int sig = 1; sig < NSIG; ++sig) {
+    struct sigaction sa {};
+    if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, nullptr, &sa) == 0 &&
+        sa.sa_handler == SIG_IGN) {
+      out.push_back(sig);
+    }
+  }
+  return out;
 }
 
 std::vector<pid_t> children_of(pid_t parent) {

@@ -1,4 +1,4 @@
-// proc.h — what /proc says about other processes.
+// proc.h — what /proc says about other processes (and byed itself).
 //
 // The shell asks the kernel about processes byed did not start itself: the
 // parent and process group of a notify sender, the children byed adopted.
@@ -18,6 +18,10 @@ struct ProcStat {
 
 // False when the process is gone (or /proc is not mounted).
 bool proc_stat(pid_t pid, ProcStat* out);
+
+// The signals this process ignores (SIG_IGN) now: /proc/self/status's
+// SigIgn in one read, else one sigaction() query per signal.
+std::vector<int> ignored_signals();
 
 // The processes whose parent is `parent` now.
 std::vector<pid_t> children_of(pid_t parent);

@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -69,6 +70,7 @@ struct ChildPlan {
   int errfd;
   pid_t parent;
   bool take_terminal;
+  bool new_session;
   const sigset_t* child_mask;
   const int* ignored;  // stay SIG_IGN
   int nignored;
@@ -79,8 +81,12 @@ struct ChildPlan {
   // byed's handlers cannot run in the child before they are reset below.
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(p.errfd, 0, errno);
   if (getppid() != p.parent) _exit(1);  // byed died before prctl
-  setpgid(0, 0);
-  if (p.take_terminal) tcsetpgrp(STDIN_FILENO, getpid());
+  if (p.new_session) {
+    setsid();
+  } else {
+    setpgid(0, 0);
+    if (p.take_terminal) tcsetpgrp(STDIN_FILENO, getpid());
+  }
 
   // Move sources and the error pipe above the target range first, so that a
   // source already sitting on a target number is not overwritten, then dup2
@@ -101,18 +107,12 @@ struct ChildPlan {
   close_from(static_cast<unsigned>(high), static_cast<unsigned>(errfd) - 1);
   close_from(static_cast<unsigned>(errfd) + 1, ~0U);
 
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  sigemptyset(&dfl.sa_mask);
-  struct sigaction ign = dfl;
-  ign.sa_handler = SIG_IGN;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    bool keep = false;
-    for (int i = 0; i < p.nignored; ++i) keep |= p.ignored[i] == sig;
-    // fails harmlessly for glibc's reserved realtime signals
-    sigaction(sig, keep ? &ign : &dfl, nullptr);
-  }
+  // exec resets every caught signal to its default; what stays is an
+  // ignored one. byed ignores SIGPIPE itself: back to the default, unless
+  // it was ignored when byed started (then it stays so, like the rest).
+  bool keep_pipe = false;
+  for (int i = 0; i < p.nignored; ++i) keep_pipe |= p.ignored[i] == SIGPIPE;
+  if (!keep_pipe) signal(SIGPIPE, SIG_DFL);
   sigprocmask(SIG_SETMASK, p.child_mask, nullptr);
 
   for (int i = 0; i < p.npid_slots; ++i) {
@@ -172,6 +172,21 @@ std::vector<std::string> exec_candidates(const std::string& argv0,
                   argv0);
   }
   return out;
+}
+
+bool has_controlling_terminal() {
+  int fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+  if (fd >= 0) {
+    close(fd);
+    return true;
+  }
+  if (errno == ENXIO) return false;  // the kernel's answer: none
+  // No /dev/tty to ask (a bare /dev): a terminal on stdio that is our
+  // session's is the controlling one.
+  for (int i = 0; i <= 2; ++i) {
+    if (tcgetsid(i) == getsid(0)) return true;
+  }
+  return false;
 }
 
 bool own_foreground_terminal() {
@@ -250,6 +265,7 @@ bool spawn_child(const SpawnRequest& req, SpawnedChild* out, std::string* err) {
                  err_write.get(),
                  getpid(),
                  req.take_terminal,
+                 req.new_session,
                  &empty,
                  req.ignored.data(),
                  static_cast<int>(req.ignored.size())};

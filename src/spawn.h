@@ -27,7 +27,11 @@ struct SpawnRequest {
   std::vector<std::string> listen_names;  // LISTEN_FDNAMES, one per fd
   int upgrade_fd = -1;         // placed after the sockets: UPGRADE_FD=n
   bool take_terminal = false;  // make the child the tty's foreground group
-  std::vector<int> ignored;    // signals the child keeps ignored (nohup)
+  // Start the child in a session of its own (setsid) rather than only a
+  // process group of its own: for when byed has no controlling terminal
+  // (see has_controlling_terminal). Either way its group id is its pid.
+  bool new_session = false;
+  std::vector<int> ignored;  // signals the child keeps ignored (nohup)
   // systemd's watchdog, passed on: WATCHDOG_USEC and WATCHDOG_PID=<its pid>.
   unsigned long long watchdog_usec = 0;
 };
@@ -54,5 +58,10 @@ std::vector<std::string> exec_candidates(const std::string& argv0,
 // True when this process's group owns the terminal on stdin, so a child may
 // be handed the terminal without stealing it from a shell.
 bool own_foreground_terminal();
+
+// True when this process has a controlling terminal (an interactive shell,
+// `docker run -t`); false under systemd, cron, nohup with no tty, a
+// container without -t.
+bool has_controlling_terminal();
 
 }  // namespace byed

@@ -124,6 +124,16 @@ class JobControlTests(TerminalTestCase):
         sh.send("typed\n")
         sh.expect(r"got=typed")
 
+    def test_with_a_terminal_the_child_stays_in_the_shells_session(self):
+        # Job control needs one session: the child gets a group of its own,
+        # not a session (which it gets without a terminal).
+        sh = self.shell()
+        sh.send('"$BYED" -q -- /usr/bin/python3 -c "import os; '
+                'print(\'sid\', os.getsid(0) == os.getsid(os.getppid()), '
+                'os.getpgid(0) == os.getpid())"\n')
+        sh.expect(r"sid True True")
+        sh.expect(re.escape(PROMPT))
+
     def test_background_reader_stops_then_fg_resumes_it(self):
         sh = self.shell()
         sh.send('"$BYED" -q -- cat &\n')

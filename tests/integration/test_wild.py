@@ -183,6 +183,36 @@ class InheritedIgnoredSignalTests(ByedTestCase):
         p.wait(timeout=30)
 
 
+    def test_inherited_ignored_sigchld_still_gives_the_childs_status(self):
+        # A parent that ignored SIGCHLD and exec'd byed: with it left so, the
+        # kernel would reap the child itself and byed would wait forever.
+        code = ("import os, signal, sys\n"
+                "signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
+                "os.execv(sys.argv[1], sys.argv[1:])\n")
+        p = subprocess.run(
+            ["/usr/bin/python3", "-c", code, BYED, "--", "/bin/sh", "-c",
+             "grep SigIgn /proc/$$/status; exit 7"],
+            capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 7, p.stderr)
+        self.assertIn("SIGCHLD was ignored", p.stderr)
+        ignored = int(p.stdout.split()[1], 16)
+        self.assertFalse(ignored & (1 << (signal.SIGCHLD - 1)), p.stdout)
+
+
+class SessionTests(ByedTestCase):
+    """Without a terminal each generation gets a session of its own."""
+
+    def test_no_terminal_gives_the_child_its_own_session(self):
+        code, out, err = run_byed(
+            ["-q", "--", "/usr/bin/python3", "-c",
+             "import os; print(os.getsid(0), os.getpgid(0), os.getpid())"],
+            prefix=["setsid", "-w"])
+        self.assertEqual(code, 0, err)
+        sid, pgid, pid = out.split()
+        self.assertEqual(sid, pid)
+        self.assertEqual(pgid, pid)
+
+
 class ShortLivedNotifierTests(GenerationsTestCase):
     """5. READY=1 from a helper that exits at once; spoofing refused."""
 
@@ -246,18 +276,27 @@ class ShortLivedNotifierTests(GenerationsTestCase):
         send_dgram(address, "READY=1")
         self.assert_not_made_ready(b)
 
-    def test_process_joining_the_group_cannot_make_it_ready(self):
+    def test_process_cannot_join_the_group_to_make_it_ready(self):
+        # With no terminal each generation has a session of its own, so an
+        # outside process cannot even join its group (EPERM); it tries, then
+        # sends READY=1 all the same. (Joining within one session, as with a
+        # terminal, is the notify unit test's.)
         b, gen2, address = self.never_ready_upgrade()
+        self.assertEqual(os.getsid(gen2), gen2)
         code = ("import os, socket, sys, time\n"
-                f"os.setpgid(0, {gen2})\n"
+                "try:\n"
+                f"    os.setpgid(0, {gen2}); print('joined', flush=True)\n"
+                "except PermissionError:\n"
+                "    print('refused', flush=True)\n"
                 "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
                 f"s.sendto(b'READY=1', '\\0' + {address[1:]!r})\n"
-                "print('sent', os.getpgid(0), flush=True)\n"
+                "print('sent', flush=True)\n"
                 "time.sleep(30)\n")
         p = subprocess.Popen(["/usr/bin/python3", "-c", code],
                              stdout=subprocess.PIPE, text=True)
         self.addCleanup(lambda: (p.kill(), p.wait(), p.stdout.close()))
-        self.assertEqual(p.stdout.readline().split(), ["sent", str(gen2)])
+        self.assertEqual(p.stdout.readline().strip(), "refused")
+        self.assertEqual(p.stdout.readline().strip(), "sent")
         self.assert_not_made_ready(b)
 
     def test_other_uid_cannot_make_a_generation_ready(self):
