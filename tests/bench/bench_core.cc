@@ -1,6 +1,9 @@
 // bench_core — byed side by side with tini and dumb-init, in one run.
 //
-//   bench_core BYED [RUNS]
+//   bench_core BYED [RUNS] [NAME=PROGRAM ...]
+//
+// NAME=PROGRAM adds a wrapper run as `PROGRAM --` (a probe built to isolate
+// one cost, e.g. a bare epoll+signalfd loop against a bare sigwaitinfo one).
 //
 // For each wrapper found (byed, tini -s, dumb-init) it measures:
 //   * signal-forward latency: kill(wrapper, HUP) -> the child's handler runs
@@ -152,7 +155,7 @@ bool have(const char* prog) {
 int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "--child") == 0) return child_main();
   if (argc < 2) {
-    fprintf(stderr, "usage: bench_core BYED [RUNS]\n");
+    fprintf(stderr, "usage: bench_core BYED [RUNS] [NAME=PROGRAM ...]\n");
     return 2;
   }
   int runs = argc > 2 ? atoi(argv[2]) : 300;
@@ -167,6 +170,12 @@ int main(int argc, char** argv) {
     wrappers.push_back({"tini-static", {"tini-static", "-s", "--"}});
   }
   if (have("dumb-init")) wrappers.push_back({"dumb-init", {"dumb-init"}});
+  for (int i = 3; i < argc; ++i) {
+    const char* eq = strchr(argv[i], '=');
+    if (eq == nullptr) continue;
+    wrappers.push_back(
+        {std::string(static_cast<const char*>(argv[i]), eq), {eq + 1, "--"}});
+  }
   wrappers.push_back({"(none)", {}});
 
   std::vector<Result> results = measure(wrappers, self, runs);
