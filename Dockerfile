@@ -1,20 +1,25 @@
 # byed in a container image.
 #
-# The builder stage runs the same script CI runs (install packages, build,
-# run the test suite), then builds the static binary that the final stage
-# ships. Use the final stage as a base, or copy the binary into your image:
+# The builder stage installs what the build needs and builds the static
+# binary that the final stage ships (`--build-arg BYED_TESTS=ON` also
+# installs the test tools and runs the unit and integration suite, as CI
+# does). Use the final stage as a base, or copy the binary into your image:
 #
 #   COPY --from=byed /byed /byed
 #   ENTRYPOINT ["/byed", "--"]
 #   CMD ["/app/server"]
 
 FROM debian:12 AS builder
+ARG BYED_TESTS=OFF
 WORKDIR /src
 COPY . .
-RUN bash .ci/install-deps \
+RUN if [ "$BYED_TESTS" = ON ]; then bash .ci/install-deps; \
+    else bash .ci/install-deps build; fi \
  && cmake -S . -B build -DCMAKE_BUILD_TYPE=MinSizeRel -DBYED_STATIC=ON \
- && cmake --build build -j"$(nproc)" \
- && ctest --test-dir build -j"$(nproc)" --output-on-failure \
+          -DBYED_TESTS="$BYED_TESTS" \
+ && cmake --build build -j"$(nproc)" --target byed \
+ && if [ "$BYED_TESTS" = ON ]; then cmake --build build -j"$(nproc)" \
+      && ctest --test-dir build -j"$(nproc)" --output-on-failure; fi \
  && strip -o /byed build/byed
 
 # A small Debian image with byed at /usr/local/bin/byed and python3 (the

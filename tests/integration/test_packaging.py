@@ -156,7 +156,7 @@ class SystemdUnitTests(unittest.TestCase):
         with open(os.path.join(ROOT, "systemd", "myapp.service")) as f:
             text = f.read()
         for line in ("Type=notify", "NotifyAccess=main", "KillMode=mixed",
-                     "ExecReload=/bin/kill -USR1 $MAINPID"):
+                     "ExecReload=/usr/bin/byed ctl upgrade"):
             self.assertRegex(text, rf"(?m)^{re.escape(line)}$")
         self.assertRegex(text, r"(?m)^ExecStart=/usr/bin/byed .* -- ")
         self.assertIn("ReloadSignal=SIGUSR1", text)  # the systemd >= 253 note
