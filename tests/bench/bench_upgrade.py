@@ -7,7 +7,10 @@
 2. the same server under byed, with UPGRADES upgrades (USR1) spread over
    the run: requests/s (ratio to baseline), failed requests, and the upgrade
    overhead: time from USR1 to the old generation's drain signal, minus the
-   new generation's own start-to-ready time (main() to its ready byte);
+   new generation's own start-to-ready time (main() to its ready byte),
+   split into USR1 -> the new program's main() and ready -> drain;
+   1 and 2 alternate BENCH_ROUNDS times (default 3), the ratio is the
+   median's;
 3. a naive kill-and-restart of the same server, as often: its errors.
 Not a test: prints a table.
 """
@@ -126,13 +129,16 @@ def with_byed(byed, server, seconds, upgrades):
         m = re.match(r"drain pid=(\d+) t=([\d.]+)", line)
         if m:
             drains[int(m.group(1))] = float(m.group(2))
-    overhead = []
+    # Per upgrade, in ms: USR1 -> the new program's main() (byed's reaction,
+    # fork, exec and the program's own loading), and its ready byte -> the
+    # old generation's drain signal (byed's reaction alone).
+    to_main, to_drain = [], []
     for i, t_usr1 in enumerate(usr1_at[:done]):
         old, new = order[i], order[i + 1]
         if old in drains and new in times:
-            start_to_ready = times[new][1] - times[new][0]
-            overhead.append((drains[old] - t_usr1 - start_to_ready) * 1000)
-    return parse(out), done, overhead
+            to_main.append((times[new][0] - t_usr1) * 1000)
+            to_drain.append((drains[old] - times[new][1]) * 1000)
+    return parse(out), done, (to_main, to_drain)
 
 
 def naive(server, seconds, restarts):
@@ -155,27 +161,54 @@ def naive(server, seconds, restarts):
     return parse(out)
 
 
+def pcts(xs):
+    if not xs:
+        return "-"
+    q = statistics.quantiles(xs, n=100) if len(xs) > 1 else xs * 99
+    return f"p50 {statistics.median(xs):.2f} ms, p99 {q[98]:.2f} ms"
+
+
 def main():
     byed, server = sys.argv[1], sys.argv[2]
     seconds = int(sys.argv[3]) if len(sys.argv) > 3 else 20
     upgrades = int(sys.argv[4]) if len(sys.argv) > 4 else 100
-    base = baseline(server, seconds)
-    (rps, total, errors), done, overhead = with_byed(byed, server, seconds,
-                                                     upgrades)
+    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    # Alternating rounds, the server alone then under byed: one run of each
+    # is within the noise of the machine; the ratio is the median's.
+    alone, under, to_main, to_drain = [], [], [], []
+    done_total = errors_total = 0
+    for _ in range(rounds):
+        alone.append(baseline(server, seconds))
+        (rps, total, errors), done, (m, d) = with_byed(byed, server, seconds,
+                                                       upgrades)
+        under.append((rps, total, errors))
+        done_total += done
+        errors_total += errors
+        to_main += m
+        to_drain += d
     nrps, ntotal, nerrors = naive(server, seconds, upgrades)
-    print(f"wrk -t2 -c16 for {seconds}s each; {upgrades} upgrades/restarts\n")
+    print(f"wrk -t2 -c16 for {seconds}s each; {upgrades} upgrades/restarts "
+          f"per run; {rounds} alternating rounds\n")
     print(f"{'run':<28} {'req/s':>10} {'requests':>10} {'failed':>8}")
-    print(f"{'server alone':<28} {base[0]:>10.0f} {base[1]:>10} {base[2]:>8}")
-    print(f"{'under byed, upgrading':<28} {rps:>10.0f} {total:>10} {errors:>8}")
+    for i in range(rounds):
+        a, u = alone[i], under[i]
+        print(f"{'server alone':<28} {a[0]:>10.0f} {a[1]:>10} {a[2]:>8}")
+        print(f"{'under byed, upgrading':<28} {u[0]:>10.0f} {u[1]:>10} "
+              f"{u[2]:>8}")
     print(f"{'naive kill-and-restart':<28} {nrps:>10.0f} {ntotal:>10} "
           f"{nerrors:>8}")
-    print(f"\nthroughput ratio byed/alone: {rps / base[0]:.3f}")
-    print(f"upgrades completed: {done}/{upgrades}")
-    if overhead:
-        q = statistics.quantiles(overhead, n=100) if len(overhead) > 1 else overhead * 99
-        print(f"upgrade overhead (USR1 -> old gen's drain signal, minus the new "
-              f"gen's start-to-ready): p50 {statistics.median(overhead):.2f} ms, "
-              f"p99 {q[98]:.2f} ms")
+    ratios = [u[0] / a[0] for a, u in zip(alone, under)]
+    print(f"\nthroughput ratio byed/alone: median {statistics.median(ratios):.3f}"
+          f" (rounds: {', '.join(f'{r:.3f}' for r in ratios)})")
+    print(f"upgrades completed: {done_total}/{upgrades * rounds}, "
+          f"failed requests under byed: {errors_total}")
+    total = [a + b for a, b in zip(to_main, to_drain)]
+    print(f"USR1 -> new program's main() (fork, exec, its loading): "
+          f"{pcts(to_main)}")
+    print(f"its ready byte -> old generation's drain signal (byed alone): "
+          f"{pcts(to_drain)}")
+    print(f"upgrade overhead (both; the program's own start-to-ready left "
+          f"out): {pcts(total)}")
 
 
 if __name__ == "__main__":
