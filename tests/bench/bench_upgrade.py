@@ -15,6 +15,7 @@
 Not a test: prints a table.
 """
 
+import datetime
 import os
 import re
 import signal
@@ -73,7 +74,8 @@ def baseline(server, seconds):
     return parse(out)
 
 
-def start_byed(byed, server, args, env, drain=False):
+def start_byed(byed, server, args, env, drain=False,
+               stdout=subprocess.DEVNULL):
     """byed (JSON log) in front of server on 127.0.0.1:0, --ready message:
     returns the process and the port, once generation 1 is ready. drain:
     the rest of its log is read and dropped (nobody else reads it)."""
@@ -81,8 +83,8 @@ def start_byed(byed, server, args, env, drain=False):
     env.pop("NOTIFY_SOCKET", None)
     b = subprocess.Popen([byed, "-l", "127.0.0.1:0", "--ready", "message",
                           "--log-format", "json"] + list(args) + ["--", server],
-                         env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
+                         env=env, stdout=stdout, stderr=subprocess.PIPE,
+                         text=True)
     port = None
     for line in b.stderr:
         m = re.search(r'"address":"127\.0\.0\.1:(\d+)"', line)
@@ -98,17 +100,24 @@ def start_byed(byed, server, args, env, drain=False):
 
 def with_byed(byed, server, seconds, upgrades):
     env = dict(os.environ, BYESERVER_TIMES="1")
-    b, port = start_byed(byed, server, ["-v"], env)
+    # The servers' "times"/"drain" lines come on stdout (a pipe: a few KB).
+    b, port = start_byed(byed, server, ["-v"], env, stdout=subprocess.PIPE)
     w = wrk(port, seconds)
     time.sleep(0.5)
     interval = (seconds - 1.5) / upgrades
-    usr1_at = []
+    usr1_at, forked_at = [], []
     done = 0
     for _ in range(upgrades):
         tick = time.monotonic() + interval
         usr1_at.append(time.monotonic())
         b.send_signal(signal.SIGUSR1)
         for line in b.stderr:
+            m = re.search(r'"msg":"started".*"time":"([^"]+)Z"', line)
+            if m:
+                # byed's log time is CLOCK_REALTIME: to monotonic.
+                wall = datetime.datetime.fromisoformat(m.group(1)).replace(
+                    tzinfo=datetime.timezone.utc).timestamp()
+                forked_at.append(wall - (time.time() - time.monotonic()))
             if "upgrade done" in line:
                 done += 1
                 break
@@ -132,13 +141,15 @@ def with_byed(byed, server, seconds, upgrades):
     # Per upgrade, in ms: USR1 -> the new program's main() (byed's reaction,
     # fork, exec and the program's own loading), and its ready byte -> the
     # old generation's drain signal (byed's reaction alone).
-    to_main, to_drain = [], []
+    to_main, to_drain, to_fork = [], [], []
     for i, t_usr1 in enumerate(usr1_at[:done]):
         old, new = order[i], order[i + 1]
         if old in drains and new in times:
             to_main.append((times[new][0] - t_usr1) * 1000)
             to_drain.append((drains[old] - times[new][1]) * 1000)
-    return parse(out), done, (to_main, to_drain)
+    for t_usr1, t_fork in zip(usr1_at, forked_at):
+        to_fork.append((t_fork - t_usr1) * 1000)
+    return parse(out), done, (to_main, to_drain, to_fork)
 
 
 def naive(server, seconds, restarts):
@@ -175,17 +186,18 @@ def main():
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
     # Alternating rounds, the server alone then under byed: one run of each
     # is within the noise of the machine; the ratio is the median's.
-    alone, under, to_main, to_drain = [], [], [], []
+    alone, under, to_main, to_drain, to_fork = [], [], [], [], []
     done_total = errors_total = 0
     for _ in range(rounds):
         alone.append(baseline(server, seconds))
-        (rps, total, errors), done, (m, d) = with_byed(byed, server, seconds,
-                                                       upgrades)
+        (rps, total, errors), done, (m, d, f) = with_byed(
+            byed, server, seconds, upgrades)
         under.append((rps, total, errors))
         done_total += done
         errors_total += errors
         to_main += m
         to_drain += d
+        to_fork += f
     nrps, ntotal, nerrors = naive(server, seconds, upgrades)
     print(f"wrk -t2 -c16 for {seconds}s each; {upgrades} upgrades/restarts "
           f"per run; {rounds} alternating rounds\n")
@@ -203,7 +215,9 @@ def main():
     print(f"upgrades completed: {done_total}/{upgrades * rounds}, "
           f"failed requests under byed: {errors_total}")
     total = [a + b for a, b in zip(to_main, to_drain)]
-    print(f"USR1 -> new program's main() (fork, exec, its loading): "
+    print(f"USR1 -> byed has forked the new generation (byed's log): "
+          f"{pcts(to_fork)}")
+    print(f"USR1 -> new program's main() (that, exec, its loading): "
           f"{pcts(to_main)}")
     print(f"its ready byte -> old generation's drain signal (byed alone): "
           f"{pcts(to_drain)}")
