@@ -15,10 +15,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import unittest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from byedtest import wait_until as _wait_until  # noqa: E402
 BYED = os.environ.get("BYED", "")
 CACHE = os.environ.get("BYED_DEPLOY_CACHE", "/var/cache/byed")
 SUITE = "bookworm"
@@ -128,12 +129,5 @@ def byed_images():
 
 
 def wait_until(predicate, timeout=60.0, interval=0.1, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for "
-                                 f"{what}")
-        time.sleep(interval)
+    """The integration tests' wait_until, with deadlines for whole systems."""
+    return _wait_until(predicate, timeout, interval, what)
