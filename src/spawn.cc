@@ -78,12 +78,13 @@ struct ChildPlan {
 
 [[noreturn]] void child_main(const ChildPlan& p) {
   // Every signal is blocked here (the parent blocked them before fork), so
-  // byed's handlers cannot run in the child before they are reset below.
+  // no handler of byed's (a sanitizer's) can run in the child before exec
+  // resets them all.
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(p.errfd, 0, errno);
   if (getppid() != p.parent) _exit(1);  // byed died before prctl
-  if (p.new_session) {
-    setsid();
-  } else {
+  // Either way the child leads a group whose id is its pid (a setsid that
+  // failed falls back to a group of its own).
+  if (!p.new_session || setsid() < 0) {
     setpgid(0, 0);
     if (p.take_terminal) tcsetpgrp(STDIN_FILENO, getpid());
   }
