@@ -68,6 +68,16 @@ class ContainerTests(unittest.TestCase):
         p = podman("logs", name, check=False)
         return p.stdout + p.stderr
 
+    def start_server(self):
+        """SERVER under byed --listen in the demo image, once it serves:
+        (container name, port)."""
+        port = free_port()
+        name = self.run_container(
+            "byed-demo", "/usr/local/bin/byed", "--listen", str(port), "--",
+            "python3", "-c", SERVER)
+        wait_until(lambda: "serving" in self.logs(name), what="the server")
+        return name, port
+
     def test_final_image_runs_a_program(self):
         # The scratch stage: byed alone, its ENTRYPOINT `/byed --`.
         p = podman("run", "--rm", "byed", "/byed", "--version", check=False)
@@ -98,11 +108,7 @@ class ContainerTests(unittest.TestCase):
                    what="40 orphans ended and reaped")
 
     def test_podman_stop_of_a_graceful_server_exits_0_at_once(self):
-        port = free_port()
-        name = self.run_container(
-            "byed-demo", "/usr/local/bin/byed", "--listen", str(port), "--",
-            "python3", "-c", SERVER)
-        wait_until(lambda: "serving" in self.logs(name), what="the server")
+        name, _ = self.start_server()
         t0 = time.monotonic()
         podman("stop", "-t", "20", name)
         took = time.monotonic() - t0
@@ -111,11 +117,7 @@ class ContainerTests(unittest.TestCase):
         self.assertLess(took, 10, f"podman stop took {took:.1f}s")
 
     def test_usr1_under_load_loses_no_request(self):
-        port = free_port()
-        name = self.run_container(
-            "byed-demo", "/usr/local/bin/byed", "--listen", str(port), "--",
-            "python3", "-c", SERVER)
-        wait_until(lambda: "serving" in self.logs(name), what="the server")
+        name, port = self.start_server()
         first = get(port)
         failures, answers, stop = [], [], threading.Event()
 
