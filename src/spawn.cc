@@ -9,6 +9,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "fd.h"
@@ -72,8 +73,7 @@ struct ChildPlan {
   bool take_terminal;
   bool new_session;
   const sigset_t* child_mask;
-  const int* ignored;  // stay SIG_IGN
-  int nignored;
+  bool reset_sigpipe;  // byed's own SIGPIPE ignore, not inherited
 };
 
 [[noreturn]] void child_main(const ChildPlan& p) {
@@ -111,9 +111,7 @@ struct ChildPlan {
   // exec resets every caught signal to its default; what stays is an
   // ignored one. byed ignores SIGPIPE itself: back to the default, unless
   // it was ignored when byed started (then it stays so, like the rest).
-  bool keep_pipe = false;
-  for (int i = 0; i < p.nignored; ++i) keep_pipe |= p.ignored[i] == SIGPIPE;
-  if (!keep_pipe) signal(SIGPIPE, SIG_DFL);
+  if (p.reset_sigpipe) signal(SIGPIPE, SIG_DFL);
   sigprocmask(SIG_SETMASK, p.child_mask, nullptr);
 
   for (int i = 0; i < p.npid_slots; ++i) {
@@ -268,8 +266,8 @@ bool spawn_child(const SpawnRequest& req, SpawnedChild* out, std::string* err) {
                  req.take_terminal,
                  req.new_session,
                  &empty,
-                 req.ignored.data(),
-                 static_cast<int>(req.ignored.size())};
+                 std::find(req.ignored.begin(), req.ignored.end(), SIGPIPE) ==
+                     req.ignored.end()};
 
   pid_t pid = fork();
   if (pid == 0) child_main(plan);

@@ -183,6 +183,22 @@ class InheritedIgnoredSignalTests(ByedTestCase):
         p.wait(timeout=30)
 
 
+    def test_sigpipe_is_default_in_the_child_unless_it_was_ignored(self):
+        # byed ignores SIGPIPE for itself; the child gets the default back.
+        # An ignore byed inherited stays, like any other.
+        show = ["--", "/bin/sh", "-c", "grep SigIgn /proc/$$/status"]
+        pipe_bit = 1 << (signal.SIGPIPE - 1)
+        code, out, err = run_byed(["-q"] + show)
+        self.assertEqual(code, 0, err)
+        self.assertFalse(int(out.split()[1], 16) & pipe_bit, out)
+        code = ("import os, signal, sys\n"
+                "signal.signal(signal.SIGPIPE, signal.SIG_IGN)\n"
+                "os.execv(sys.argv[1], sys.argv[1:])\n")
+        p = subprocess.run(["/usr/bin/python3", "-c", code, BYED, "-q"] + show,
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(int(p.stdout.split()[1], 16) & pipe_bit, p.stdout)
+
     def test_inherited_ignored_sigchld_still_gives_the_childs_status(self):
         # A parent that ignored SIGCHLD and exec'd byed: with it left so, the
         # kernel would reap the child itself and byed would wait forever.
