@@ -23,7 +23,12 @@ bool proc_stat(pid_t pid, ProcStat* out);
 // SigIgn in one read, else one sigaction() query per signal.
 std::vector<int> ignored_signals();
 
-// The processes whose parent is `parent` now.
+// byed's own children now (those it started and those it adopted), from
+// /proc/self/task/PID/children: O(children), never a walk of all of /proc
+// (that only where the kernel lacks the file).
+std::vector<pid_t> own_children();
+
+// The processes whose parent is `parent` now: a walk of all of /proc.
 std::vector<pid_t> children_of(pid_t parent);
 
 }  // namespace byed
