@@ -167,14 +167,32 @@ bool validate(const Config& config, std::string* err) {
   if (config.restart_delay.count() <= 0) {
     return fail(err, "--restart-delay must be longer than 0");
   }
-  if (config.ready_mode == ReadyMode::kDelay &&
-      config.ready_delay >= config.ready_timeout) {
-    return fail(err, "--ready " + format_duration(config.ready_delay) +
+  if (config.ready.alive >= config.ready_timeout) {
+    return fail(err, "--ready " + format_duration(config.ready.alive) +
                          " is not shorter than --ready-timeout " +
                          format_duration(config.ready_timeout) +
                          ": no generation could ever be ready");
   }
-  if (!config.exit_dir.empty()) {
+  if (config.ready_interval.count() <= 0) {
+    return fail(err, "--ready-interval must be longer than 0");
+  }
+  if (config.health_interval.count() <= 0) {
+    return fail(err, "--health-interval must be longer than 0");
+  }
+  if (config.health_failures <= 0) {
+    return fail(err, "--health-failures must be at least 1");
+  }
+  for (const std::string& n : config.wait_for) {
+    if (n.empty() || n[0] == '.' || n.find('/') != std::string::npos) {
+      return fail(err, "--wait-for '" + n +
+                           "': must be a member name (no '/', not starting "
+                           "with '.', not empty)");
+    }
+  }
+  if (!config.wait_for.empty() && config.ready_dir.empty()) {
+    return fail(err, "--wait-for needs --ready-dir: where the entries appear");
+  }
+  if (!config.exit_dir.empty() || !config.ready_dir.empty()) {
     const std::string& n = config.name;
     if (n.empty() || n[0] == '.' || n.find('/') != std::string::npos ||
         n.find('\0') != std::string::npos) {
@@ -188,19 +206,69 @@ bool validate(const Config& config, std::string* err) {
 }
 
 bool parse_ready(std::string_view text, Config* config, std::string* err) {
+  ReadyRules& r = config->ready;
+  const bool first = r.automatic;  // nothing but the default so far
   if (text == "auto") {
-    config->ready_mode = ReadyMode::kAuto;
-    config->ready_delay = Millis{1000};
-  } else if (text == "message") {
-    config->ready_mode = ReadyMode::kMessage;
+    if (!first) return fail(err, "--ready auto cannot be combined with a rule");
+    return true;
+  }
+  if (first) r.automatic = false;
+  if (text == "message") {
+    r.message = true;
+  } else if (text == "accepting") {
+    r.accepting = true;
+  } else if (text.substr(0, 10) == "accepting:") {
+    r.accepting = true;
+    for (std::string_view name : split(text.substr(10), ',')) {
+      if (!valid_fd_name(name)) {
+        return fail(err, "--ready '" + std::string(text) + "': '" +
+                             std::string(name) + "' is not a socket name");
+      }
+      r.accepting_names.emplace_back(name);
+    }
+  } else if (text.substr(0, 5) == "exec:") {
+    if (text.size() == 5) {
+      return fail(err, "--ready 'exec:': no command after 'exec:'");
+    }
+    r.exec.emplace_back(text.substr(5));
   } else if (auto d = parse_duration(text); d && d->count() > 0) {
-    config->ready_mode = ReadyMode::kDelay;
-    config->ready_delay = *d;
+    r.alive = *d;
   } else {
     return fail(err, "--ready '" + std::string(text) +
-                         "': expected auto, message, or a duration like 2s");
+                         "': expected auto, message, accepting[:NAME,...], "
+                         "exec:CMD or a duration like 2s");
   }
   return true;
+}
+
+bool validate_held_sockets(const Config& config, std::string* err) {
+  const ReadyRules& r = config.ready;
+  if (r.accepting && config.held_sockets.empty()) {
+    return fail(err,
+                "--ready accepting: byed holds no socket (--listen or "
+                "LISTEN_FDS) to see the program wait on");
+  }
+  for (const std::string& name : r.accepting_names) {
+    if (std::find(config.held_sockets.begin(), config.held_sockets.end(),
+                  name) == config.held_sockets.end()) {
+      return fail(err, "--ready accepting:" + name +
+                           ": byed holds no socket of that name");
+    }
+  }
+  return true;
+}
+
+bool parse_health(std::string_view text, Config* config, std::string* err) {
+  if (text.substr(0, 5) != "exec:" || text.size() == 5) {
+    return fail(err, "--health '" + std::string(text) + "': expected exec:CMD");
+  }
+  config->health = std::string(text.substr(5));
+  return true;
+}
+
+Millis ready_settle(const Config& config) {
+  if (config.ready_settle) return *config.ready_settle;
+  return config.ready.automatic ? Millis{1000} : Millis{0};
 }
 
 bool parse_exit_role(std::string_view text, Config* config, std::string* err) {

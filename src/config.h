@@ -32,9 +32,19 @@ std::optional<Millis> parse_duration(std::string_view text);
 // "1m30s" style rendering for logs and status.
 std::string format_duration(Millis d);
 
-// --ready: auto (1 s alive, until some generation has sent a message),
-// message (a pipe byte or READY=1 only), or a duration alive.
-enum class ReadyMode { kAuto, kMessage, kDelay };
+// --ready (repeatable): the rules a starting generation must all meet
+// before it counts as ready. "auto" (the default, alone) is decided per
+// generation by the core: accepting where byed holds sockets (plus a message
+// once the program has shown it speaks a protocol), else a message once one
+// was ever sent, else alive 1 s.
+struct ReadyRules {
+  bool automatic = true;  // "auto", or nothing given
+  bool message = false;   // a byte on UPGRADE_FD or READY=1
+  bool accepting = false;
+  std::vector<std::string> accepting_names;  // empty: every held socket
+  Millis alive{0};                           // > 0: alive this long
+  std::vector<std::string> exec;             // `sh -c CMD` exits 0
+};
 
 // One --listen value: [NAME=]PORT | HOST:PORT | [V6]:PORT | unix:/path.
 struct ListenAddress {
@@ -62,9 +72,22 @@ struct Config {
   Millis stop_timeout{30000};  // 0: never SIGKILL
   int upgrade_signal = 10;     // SIGUSR1; 0: none (ctl only)
   int drain_signal = 15;       // sent to a replaced generation (SIGTERM)
-  ReadyMode ready_mode = ReadyMode::kAuto;
-  Millis ready_delay{1000};
+  ReadyRules ready;
   Millis ready_timeout{60000};
+  // --ready-settle: an upgrade's new generation must stay ready this long
+  // before the old one is drained; unset: 1 s with auto, else 0.
+  std::optional<Millis> ready_settle;
+  Millis ready_interval{250};  // between two exec: probes
+  std::string health;          // --health exec:CMD's CMD; empty: none
+  Millis health_interval{10000};
+  int health_failures = 3;  // failed probes in a row that make it hung
+  Millis stop_delay{0};     // keep serving this long after a stop signal
+  std::string ready_dir;    // --ready-dir: leave NAME.ready there
+  std::vector<std::string> wait_for;  // --wait-for: NAME.ready entries
+  Millis wait_for_timeout{0};         // 0: wait as long as it takes
+  // The held sockets' names, in child fd order (filled once they are
+  // open): what accepting waits on.
+  std::vector<std::string> held_sockets;
   // --rewrite FROM:TO: what a received signal is forwarded as; TO 0: drop.
   std::vector<std::pair<int, int>> rewrite;
   bool forward_to_group = false;    // --forward-to group
@@ -98,8 +121,15 @@ struct Config {
   bool follower() const { return !exit_dir.empty() && exit_follower; }
 };
 
-// "auto", "message" or a duration.
+// One --ready rule: "auto", "message", "accepting", "accepting:NAME,...",
+// "exec:CMD" or a duration. Adds to config->ready; "auto" only alone.
 bool parse_ready(std::string_view text, Config* config, std::string* err);
+
+// --health: "exec:CMD".
+bool parse_health(std::string_view text, Config* config, std::string* err);
+
+// The settle window in force: --ready-settle, else 1 s under auto, else 0.
+Millis ready_settle(const Config& config);
 
 // "TERM:QUIT", "15:3", "USR2:none" (or ":0": dropped). Appends.
 bool parse_rewrite(std::string_view text, Config* config, std::string* err);
@@ -144,6 +174,9 @@ bool valid_fd_name(std::string_view name);
 // Checks what the parsers cannot see alone (the program, an upgrade signal
 // that is also a stop signal, a --ready delay past --ready-timeout).
 bool validate(const Config& config, std::string* err);
+
+// Checks what needs the held sockets: --ready accepting:NAME names one.
+bool validate_held_sockets(const Config& config, std::string* err);
 
 // The environment variables byed consumes and replaces for its children.
 bool consumed_env_var(std::string_view key);

@@ -55,9 +55,23 @@ Runtime::Runtime(Config config, std::vector<HeldSocket> sockets,
   if (const char* n = getenv("NOTIFY_SOCKET")) own_notify_ = n;
   uv_loop_init(&loop_);
   loop_.data = this;
+  // What a probe sees of the held sockets: BYED_SOCKETS=name=address,...
+  // and BYED_ADDRESS, the first one's address (curl http://$BYED_ADDRESS/).
+  probe_env_ = child_env_;
+  std::string all;
+  for (const HeldSocket& s : sockets_) {
+    all += (all.empty() ? "" : ",") + s.name + "=" + s.address;
+  }
+  if (!sockets_.empty()) {
+    probe_env_.push_back("BYED_SOCKETS=" + all);
+    probe_env_.push_back("BYED_ADDRESS=" + sockets_.front().address);
+  }
+  probes_ = std::make_unique<ProbeRunner>(
+      &loop_, [this](ProbeDone done) { dispatch(std::move(done)); });
 }
 
 Runtime::~Runtime() {
+  probes_.reset();
   group_timer_.reset();
   exit_watch_.reset();
   control_.reset();
@@ -258,6 +272,12 @@ void Runtime::execute(const Action& action) {
           ::kill(getpid(), SIGSTOP);  // the shell sees its job stop
         } else if constexpr (std::is_same_v<T, GiveTerminal>) {
           give_terminal(a.pgid);
+        } else if constexpr (std::is_same_v<T, ProbeAccepting>) {
+          probe_accepting(a);
+        } else if constexpr (std::is_same_v<T, RunProbe>) {
+          probes_->start(a, probe_env_);
+        } else if constexpr (std::is_same_v<T, StopProbes>) {
+          probes_->stop(a.gen);
         } else if constexpr (std::is_same_v<T, ArmTimer>) {
           arm_timer(a.id, a.after);
         } else if constexpr (std::is_same_v<T, CancelTimer>) {
@@ -579,7 +599,7 @@ void Runtime::give_terminal(int pgid) {
 // Each gets a given signal once: new orphans appear as their parents die,
 // and the ones already told are not told again.
 void Runtime::signal_orphans(const SignalOrphans& s) {
-  for (pid_t pid : children_of(getpid())) {
+  for (pid_t pid : own_children()) {
     pid_t pgid = getpgid(pid);
     bool in_generation = false;
     for (int g : s.generation_groups) in_generation |= g == pgid;
@@ -588,6 +608,11 @@ void Runtime::signal_orphans(const SignalOrphans& s) {
     if (told != orphans_told_.end() && told->second == s.sig) continue;
     if (::kill(pid, s.sig) == 0) orphans_told_[pid] = s.sig;
   }
+}
+
+void Runtime::probe_accepting(const ProbeAccepting& p) {
+  dispatch(AcceptingProbed{p.gen, AcceptingProbed::Result::kUnknown,
+                           "TODO probe module"});
 }
 
 // GroupEmpty for each watched group that has no member left. kill(-pgid, 0)
@@ -625,12 +650,16 @@ void Runtime::reap() {
     pid_t pid = waitpid(-1, &status, WNOHANG | WUNTRACED | WCONTINUED);
     if (pid < 0 && errno == EINTR) continue;
     if (pid <= 0) break;  // 0: none exited; -1/ECHILD: no children left
-    if (WIFCONTINUED(status)) continue;
+    if (WIFCONTINUED(status)) {
+      dispatch(ChildContinued{pid});
+      continue;
+    }
     if (WIFSTOPPED(status)) {
       dispatch(ChildStopped{pid, WSTOPSIG(status)});
       continue;
     }
     orphans_told_.erase(pid);
+    probes_->reaped(pid, status);  // a probe's result, before it is gone
     // A generation that said "ready" (or failed to exec) and exited at once:
     // hear what it said before hearing that it died.
     auto io = gen_io_.end();

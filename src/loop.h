@@ -24,6 +24,7 @@
 #include "exit_dir.h"
 #include "fd.h"
 #include "log.h"
+#include "probe_runner.h"
 #include "sockets.h"
 #include "supervisor.h"
 #include "uv_handle.h"
@@ -65,6 +66,7 @@ class Runtime {
   void signal_orphans(const SignalOrphans& s);
   void give_terminal(int pgid);
   void check_groups();
+  void probe_accepting(const ProbeAccepting& p);
   void arm_timer(const TimerId& id, Millis after);
   void notify_systemd(const NotifySystemd& n);
   void write_marker(const WriteExitMarker& m);
@@ -103,6 +105,8 @@ class Runtime {
   std::unique_ptr<ExitDirWatcher> exit_watch_;
   timespec byed_started_{};
   std::unique_ptr<ControlServer> control_;
+  std::vector<std::string> probe_env_;  // child_env_ and the sockets' addresses
+  std::unique_ptr<ProbeRunner> probes_;
 };
 
 // byed's environment less what byed consumes (config.h's

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
@@ -25,6 +26,16 @@ namespace {
 [[noreturn]] void usage_error(const std::string& message) {
   std::fprintf(stderr, "byed: %s (see 'byed --help')\n", message.c_str());
   std::exit(2);
+}
+
+// Parses each value of a repeatable option with `parse`.
+bool parse_each(const std::vector<std::string>& values,
+                bool (*parse)(std::string_view, byed::Config*, std::string*),
+                byed::Config* cfg, std::string* err) {
+  for (const auto& v : values) {
+    if (!parse(v, cfg, err)) return false;
+  }
+  return true;
 }
 
 byed::Millis duration_arg(const std::string& flag, const std::string& value) {
@@ -160,7 +171,11 @@ int parse_command_line(int argc, char** argv, byed::Config* cfg) {
   bool quiet = false, verbose = false, no_subreaper = false;
   std::vector<std::string> listen;
   std::string exit_role = "leader,follower";
-  std::string ready = "auto", ready_timeout = "60s", drain_signal = "TERM";
+  std::string ready_timeout = "60s", drain_signal = "TERM";
+  std::vector<std::string> ready;
+  std::string ready_settle, ready_interval = "250ms", health;
+  std::string health_interval = "10s", health_failures = "3", stop_delay = "0";
+  std::string wait_for, wait_for_timeout = "0";
   std::string restart = "no", restart_delay = "100ms", restart_limit = "5/60s";
   std::string watchdog = "0", forward_to = "child", parent_death;
   std::vector<std::string> rewrites, success;
@@ -188,12 +203,36 @@ int parse_command_line(int argc, char** argv, byed::Config* cfg) {
           {"--exit-role", &exit_role, "ROLES", "BYED_EXIT_ROLE",
            "leader: leave NAME.exit when the child ends; follower: stop the "
            "child when an entry appears"},
-          {"--ready", &ready, "MODE", "BYED_READY",
-           "when a generation is ready: auto (a message, else 1s alive while "
-           "no generation ever sent one), message (a byte on UPGRADE_FD or "
-           "READY=1 on NOTIFY_SOCKET), or a duration alive"},
           {"--ready-timeout", &ready_timeout, "DUR", nullptr,
            "a generation not ready by then has failed"},
+          {"--ready-settle", &ready_settle, "DUR", "BYED_READY_SETTLE",
+           "an upgrade's new generation stays ready this long beside the old "
+           "one before the old is drained; dying meanwhile fails the upgrade "
+           "(default 1s with --ready auto, else 0)"},
+          {"--ready-interval", &ready_interval, "DUR", "BYED_READY_INTERVAL",
+           "time between two runs of a --ready exec: probe"},
+          {"--health", &health, "exec:CMD", "BYED_HEALTH",
+           "liveness: sh -c CMD runs every --health-interval against the "
+           "serving generation; --health-failures failures in a row make it "
+           "hung (ABRT, KILL after --stop-timeout, then --restart)"},
+          {"--health-interval", &health_interval, "DUR", "BYED_HEALTH_INTERVAL",
+           "time between two --health probes"},
+          {"--health-failures", &health_failures, "N", "BYED_HEALTH_FAILURES",
+           "failed --health probes in a row that mean hung"},
+          {"--stop-delay", &stop_delay, "DUR", "BYED_STOP_DELAY",
+           "on a stop signal, say STOPPING=1 and keep serving this long "
+           "before forwarding it (load balancers deregister); a second stop "
+           "signal ends the delay"},
+          {"--ready-dir", &cfg->ready_dir, "DIR", "BYED_READY_DIR",
+           "leave NAME.ready here once the first generation is ready "
+           "(removed on exit); created if missing; never EXIT_DIR"},
+          {"--wait-for", &wait_for, "NAME,...", "BYED_WAIT_FOR",
+           "start the child only once NAME.ready exists in --ready-dir for "
+           "each NAME"},
+          {"--wait-for-timeout", &wait_for_timeout, "DUR",
+           "BYED_WAIT_FOR_TIMEOUT",
+           "give up waiting for --wait-for after this long (exit 1); 0 = "
+           "wait as long as it takes"},
           {"--drain-signal", &drain_signal, "SIG", nullptr,
            "sent to the old generation once the new one is ready"},
           {"--restart", &restart, "WHEN", "BYED_RESTART",
@@ -223,6 +262,12 @@ int parse_command_line(int argc, char** argv, byed::Config* cfg) {
         ->type_name(type)
         ->allow_extra_args(false);
   };
+  repeated("--ready", ready, "RULE",
+           "when a new generation is ready (repeatable: all must hold): auto "
+           "(default), message (a byte on UPGRADE_FD or READY=1 on "
+           "NOTIFY_SOCKET), accepting[:NAME,...] (its processes wait on the "
+           "held sockets), exec:CMD (sh -c CMD exits 0), or a duration alive")
+      ->envname("BYED_READY");
   repeated("--rewrite", rewrites, "SIG:SIG",
            "FROM:TO: forward signal FROM as TO (repeatable; TO none drops "
            "it); a rewritten stop signal still stops byed");
@@ -293,6 +338,27 @@ int parse_command_line(int argc, char** argv, byed::Config* cfg) {
   }
   cfg->drain_signal = signal_arg("--drain-signal", drain_signal);
   cfg->ready_timeout = duration_arg("--ready-timeout", ready_timeout);
+  if (!ready_settle.empty()) {
+    cfg->ready_settle = duration_arg("--ready-settle", ready_settle);
+  }
+  cfg->ready_interval = duration_arg("--ready-interval", ready_interval);
+  cfg->health_interval = duration_arg("--health-interval", health_interval);
+  cfg->stop_delay = duration_arg("--stop-delay", stop_delay);
+  cfg->wait_for_timeout = duration_arg("--wait-for-timeout", wait_for_timeout);
+  {
+    int n = 0;
+    auto [p, ec] =
+        std::from_chars(health_failures.data(),
+                        health_failures.data() + health_failures.size(), n);
+    if (ec != std::errc() ||
+        p != health_failures.data() + health_failures.size()) {
+      usage_error("--health-failures '" + health_failures + "': not a number");
+    }
+    cfg->health_failures = n;
+  }
+  for (auto part : byed::split(wait_for, ',')) {
+    if (!part.empty()) cfg->wait_for.emplace_back(part);
+  }
   cfg->restart_delay = duration_arg("--restart-delay", restart_delay);
   cfg->watchdog = duration_arg("--watchdog", watchdog);
   cfg->log_format =
@@ -310,7 +376,8 @@ int parse_command_line(int argc, char** argv, byed::Config* cfg) {
   }
   std::string err;
   if (!byed::parse_exit_role(exit_role, cfg, &err) ||
-      !byed::parse_ready(ready, cfg, &err) ||
+      !parse_each(ready, byed::parse_ready, cfg, &err) ||
+      (!health.empty() && !byed::parse_health(health, cfg, &err)) ||
       !byed::parse_restart(restart, cfg, &err) ||
       !byed::parse_forward_to(forward_to, cfg, &err) ||
       !byed::parse_restart_limit(restart_limit, cfg, &err) ||
@@ -369,6 +436,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "byed: %s\n", err.c_str());
     return 1;
   }
+  for (const byed::HeldSocket& s : sockets) cfg.held_sockets.push_back(s.name);
+  if (!byed::validate_held_sockets(cfg, &err)) usage_error(err);
 
   byed::Logger logger(cfg.log_format, cfg.log_level, getpid(), cfg.name);
   byed::Runtime runtime(std::move(cfg), std::move(sockets), logger);

@@ -57,6 +57,10 @@ std::vector<Action> Supervisor::on(const Event& event, const Now& now) {
         if constexpr (std::is_same_v<T, ChildExited>) return on_exited(e);
         if constexpr (std::is_same_v<T, GroupEmpty>) return on_group_empty(e);
         if constexpr (std::is_same_v<T, ChildStopped>) return on_stopped(e);
+        if constexpr (std::is_same_v<T, ChildContinued>) return on_continued(e);
+        if constexpr (std::is_same_v<T, AcceptingProbed>)
+          return on_accepting(e);
+        if constexpr (std::is_same_v<T, ProbeDone>) return on_probe_done(e);
         if constexpr (std::is_same_v<T, ChildReady>) return on_ready(e);
         if constexpr (std::is_same_v<T, ChildSaid>) return on_said(e);
         if constexpr (std::is_same_v<T, TimerFired>) return on_timer(e.id);
@@ -170,14 +174,19 @@ std::vector<Action> Supervisor::on_exec(const Exec& e) {
   }
   log(out, LogLevel::kInfo, e.gen, "started",
       {{"pid", pid_str(g->pid)}, {"program", cfg_.command.front()}});
-  // "Alive for DUR" counts from the program running, not from the fork: a
-  // slow exec is not time spent alive.
-  bool by_time = cfg_.ready_mode == ReadyMode::kDelay ||
-                 (cfg_.ready_mode == ReadyMode::kAuto && !ever_messaged_);
-  if (by_time && g->state == GenState::kStarting) {
-    out.push_back(
-        ArmTimer{TimerId{TimerKind::kReadyDelay, e.gen}, cfg_.ready_delay});
+  if (g->state != GenState::kStarting) return out;
+  // Each rule starts counting from the program running, not from the fork:
+  // a slow exec is not time spent alive, nor a warm-up.
+  if (wants_alive(*g)) {
+    Millis alive =
+        cfg_.ready.alive.count() > 0 ? cfg_.ready.alive : Millis{1000};
+    out.push_back(ArmTimer{TimerId{TimerKind::kReadyDelay, e.gen}, alive});
   }
+  if (wants_accepting()) {
+    out.push_back(ProbeAccepting{e.gen, g->pid, cfg_.ready.accepting_names});
+  }
+  g->exec_ok.assign(cfg_.ready.exec.size(), false);
+  if (!cfg_.ready.exec.empty()) run_ready_probe(out, *g);
   return out;
 }
 
@@ -187,22 +196,96 @@ std::vector<Action> Supervisor::on_ready(const ChildReady& e) {
   std::vector<Action> out;
   ever_messaged_ = true;  // from now on auto mode waits for a message
   Generation* g = find_gen(e.gen);
-  if (g == nullptr || g->state != GenState::kStarting || g->pid < 0) {
+  if (g == nullptr || g->state != GenState::kStarting || g->pid < 0 ||
+      g->said_ready) {
     return out;  // late, repeated, or from a generation on its way out
   }
-  become_ready(out, *g, e.via);
+  g->said_ready = true;
+  g->said_via = e.via;
+  check_ready(out, *g);
   return out;
+}
+
+// Whether starting generations are watched for waiting on the held sockets:
+// asked for, or auto with sockets to watch, while it can be known.
+bool Supervisor::wants_accepting() const {
+  if (accepting_unknown_ || cfg_.held_sockets.empty()) return false;
+  return cfg_.ready.accepting || cfg_.ready.automatic;
+}
+
+// Whether "alive for a while" is a rule for `g`: asked for; or where auto
+// (or an accepting that cannot be seen) has nothing better — no socket to
+// watch and no program that ever sent a message.
+bool Supervisor::wants_alive(const Generation& g) const {
+  if (cfg_.ready.alive.count() > 0) return true;
+  const bool fallback =
+      cfg_.ready.automatic || (cfg_.ready.accepting && accepting_unknown_);
+  return fallback && !wants_accepting() && !ever_messaged_ && !g.said_ready;
+}
+
+// Makes `g` ready once every rule that applies to it holds (SPEC:
+// Readiness). A stopped generation is never ready.
+void Supervisor::check_ready(std::vector<Action>& out, Generation& g) {
+  if (g.state != GenState::kStarting || g.pid < 0 || g.stopped || g.settling) {
+    return;
+  }
+  const ReadyRules& r = cfg_.ready;
+  // A message is needed when asked for, and under auto (or an accepting
+  // that cannot be seen) once a program has shown it speaks a protocol.
+  const bool fallback = r.automatic || (r.accepting && accepting_unknown_);
+  const bool need_message =
+      r.message || (fallback && (ever_messaged_ || g.said_ready));
+  const bool need_accepting = wants_accepting();
+  const bool need_alive =
+      r.alive.count() > 0 || (fallback && !need_accepting && !need_message);
+  if (need_message && !g.said_ready) return;
+  if (need_accepting && !g.accepting) return;
+  if (need_alive && !g.alive_enough) return;
+  for (bool ok : g.exec_ok) {
+    if (!ok) return;
+  }
+  std::string via;
+  auto add = [&via](const std::string& what) {
+    via += (via.empty() ? "" : ", ") + what;
+  };
+  if (need_accepting) add(g.accepting_via);
+  if (need_message) add(g.said_via);
+  if (need_alive) {
+    add("alive " +
+        format_duration(r.alive.count() > 0 ? r.alive : Millis{1000}));
+  }
+  for (const std::string& cmd : r.exec) add("exec " + cmd);
+  cancel_ready_timers(out, g.num);
+  g.ready_via = via;
+  const Generation* old = find_gen(current_);
+  const Millis settle = ready_settle(cfg_);
+  if (g.num == upgrading_ && settle.count() > 0 && old != nullptr &&
+      old->state == GenState::kReady && !stopping_) {
+    // The old one keeps serving until the new one has stayed ready a while:
+    // a release that fails a moment after it looks ready fails the upgrade.
+    g.settling = true;
+    log(out, LogLevel::kInfo, g.num, "ready; settling",
+        {{"pid", pid_str(g.pid)},
+         {"via", via},
+         {"settle", format_duration(settle)}});
+    out.push_back(ArmTimer{TimerId{TimerKind::kSettle, g.num}, settle});
+    return;
+  }
+  become_ready(out, g, via);
 }
 
 void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
                               const std::string& via) {
-  cancel_ready_timers(out, g.num);
   if (stopping_) {
     return;  // being stopped: nothing to hand over to
   }
   g.state = GenState::kReady;
   g.ready_at = now_.real;
   g.ready_mono = now_.mono_ms;
+  if (!cfg_.health.empty()) {
+    out.push_back(
+        ArmTimer{TimerId{TimerKind::kHealth, g.num}, cfg_.health_interval});
+  }
   std::string status =
       "gen " + std::to_string(g.num) + " ready (pid " + pid_str(g.pid) + ")";
   if (g.num == upgrading_) {
@@ -215,7 +298,10 @@ void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
       serving_lost_ = false;
       final_status_.reset();
     }
+    // The terminal goes to the new one, and so does a CONT: it may have
+    // been stopped reading the terminal from the background.
     out.push_back(GiveTerminal{g.pid});
+    out.push_back(SendSignal{g.pid, SIGCONT, Target::kGroupThenProcess});
     log(out, LogLevel::kInfo, g.num, "upgrade done: ready",
         {{"pid", pid_str(g.pid)},
          {"via", via},
@@ -255,6 +341,12 @@ void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
 void Supervisor::cancel_ready_timers(std::vector<Action>& out, int gen) {
   out.emplace_back(CancelTimer{TimerId{TimerKind::kReadyTimeout, gen}});
   out.emplace_back(CancelTimer{TimerId{TimerKind::kReadyDelay, gen}});
+  out.emplace_back(CancelTimer{TimerId{TimerKind::kAcceptProbe, gen}});
+  out.emplace_back(CancelTimer{TimerId{TimerKind::kSettle, gen}});
+  if (!cfg_.ready.exec.empty()) {
+    out.emplace_back(CancelTimer{TimerId{TimerKind::kReadyProbe, gen}});
+    out.emplace_back(StopProbes{gen});
+  }
 }
 
 // A starting generation died or was not ready in time.
@@ -507,12 +599,138 @@ void Supervisor::stop_job(std::vector<Action>& out) {
 
 // A generation's program was stopped. By the terminal (Ctrl-Z, or reading
 // from it in the background), it is the job that stops: byed too, so that
-// the shell gets its prompt back and `fg` continues both.
+// the shell gets its prompt back and `fg` continues both. A stopped
+// generation is never ready until it continues.
 std::vector<Action> Supervisor::on_stopped(const ChildStopped& e) {
   std::vector<Action> out;
   Generation* g = find_pid(e.pid);
-  if (g == nullptr || g->num != current_ || stopping_) return out;
+  if (g == nullptr) return out;
+  g->stopped = true;
+  if (g->num != current_ || stopping_) return out;
   if (e.sig == SIGTSTP || e.sig == SIGTTIN || e.sig == SIGTTOU) stop_job(out);
+  return out;
+}
+
+std::vector<Action> Supervisor::on_continued(const ChildContinued& e) {
+  std::vector<Action> out;
+  Generation* g = find_pid(e.pid);
+  if (g == nullptr || !g->stopped) return out;
+  g->stopped = false;
+  if (g->settling) {
+    // The window starts again: stopped is not ready.
+    out.push_back(
+        ArmTimer{TimerId{TimerKind::kSettle, g->num}, ready_settle(cfg_)});
+  }
+  check_ready(out, *g);
+  return out;
+}
+
+// ---- probes ---------------------------------------------------------------
+
+std::vector<Action> Supervisor::on_accepting(const AcceptingProbed& e) {
+  std::vector<Action> out;
+  Generation* g = find_gen(e.gen);
+  if (g == nullptr || g->state != GenState::kStarting || g->pid < 0) {
+    return out;
+  }
+  switch (e.result) {
+    case AcceptingProbed::Result::kAccepting:
+      g->accepting = true;
+      g->accepting_via = e.via;
+      check_ready(out, *g);
+      break;
+    case AcceptingProbed::Result::kNotYet: {
+      // Often at first (a server that is up at once is ready at once),
+      // then less often: 5, 10, 20 ... 200 ms.
+      int64_t after = 5;
+      for (int i = 0; i < g->accept_probes && after < 200; ++i) after *= 2;
+      ++g->accept_probes;
+      out.push_back(ArmTimer{TimerId{TimerKind::kAcceptProbe, g->num},
+                             Millis{std::min<int64_t>(after, 200)}});
+      break;
+    }
+    case AcceptingProbed::Result::kUnknown:
+      // Said once; every generation falls back to the next rule.
+      accepting_unknown_ = true;
+      log(out, LogLevel::kWarn, g->num,
+          "cannot see whether the program accepts on its sockets; readiness "
+          "falls back to a message, else alive 1s",
+          {{"reason", e.via}});
+      for (auto& other : gens_) {
+        if (other.state != GenState::kStarting || other.pid < 0) continue;
+        if (wants_alive(other)) {
+          out.push_back(ArmTimer{
+              TimerId{TimerKind::kReadyDelay, other.num},
+              cfg_.ready.alive.count() > 0 ? cfg_.ready.alive : Millis{1000}});
+        }
+        check_ready(out, other);
+      }
+      break;
+  }
+  return out;
+}
+
+// A probe's timeout: its interval, at least 1 s.
+static Millis probe_timeout(Millis interval) {
+  return std::max(interval, Millis{1000});
+}
+
+// The next --ready exec: rule `g` has not passed yet, one at a time.
+void Supervisor::run_ready_probe(std::vector<Action>& out, Generation& g) {
+  for (size_t i = 0; i < g.exec_ok.size(); ++i) {
+    if (g.exec_ok[i]) continue;
+    out.push_back(RunProbe{g.num, g.pid, ProbeKind::kReady, static_cast<int>(i),
+                           cfg_.ready.exec[i],
+                           probe_timeout(cfg_.ready_interval)});
+    return;
+  }
+}
+
+void Supervisor::run_health_probe(std::vector<Action>& out,
+                                  const Generation& g) {
+  out.push_back(RunProbe{g.num, g.pid, ProbeKind::kHealth, 0, cfg_.health,
+                         probe_timeout(cfg_.health_interval)});
+}
+
+std::vector<Action> Supervisor::on_probe_done(const ProbeDone& e) {
+  std::vector<Action> out;
+  Generation* g = find_gen(e.gen);
+  if (g == nullptr || g->state == GenState::kExited || stopping_) return out;
+  if (cfg_.log_level >= LogLevel::kDebug) {
+    log(out, LogLevel::kDebug, g->num,
+        e.kind == ProbeKind::kReady ? "ready probe" : "health probe",
+        {{"ok", e.ok ? "yes" : "no"}, {"detail", e.detail}});
+  }
+  if (e.kind == ProbeKind::kReady) {
+    if (g->state != GenState::kStarting || g->settling || e.index < 0 ||
+        static_cast<size_t>(e.index) >= g->exec_ok.size()) {
+      return out;
+    }
+    if (e.ok) g->exec_ok[static_cast<size_t>(e.index)] = true;
+    check_ready(out, *g);
+    if (g->state == GenState::kStarting && !g->settling) {
+      out.push_back(ArmTimer{TimerId{TimerKind::kReadyProbe, g->num},
+                             e.ok ? Millis{0} : cfg_.ready_interval});
+    }
+    return out;
+  }
+  // Health of the serving generation: N failures in a row mean hung.
+  if (g->num != current_ || g->state != GenState::kReady || g->failed) {
+    return out;
+  }
+  g->health_failures = e.ok ? 0 : g->health_failures + 1;
+  if (!e.ok) {
+    log(out, LogLevel::kWarn, g->num, "health probe failed",
+        {{"failures", std::to_string(g->health_failures)},
+         {"of", std::to_string(cfg_.health_failures)},
+         {"detail", e.detail}});
+  }
+  if (g->health_failures >= cfg_.health_failures) {
+    hung(out, *g, std::to_string(g->health_failures) + " health probes failed");
+    return out;
+  }
+  out.push_back(
+      ArmTimer{TimerId{TimerKind::kHealth, g->num}, cfg_.health_interval});
   return out;
 }
 
@@ -540,6 +758,9 @@ void Supervisor::begin_stop(std::vector<Action>& out, int sig) {
     if (cfg_.stop_timeout.count() > 0) {
       out.push_back(
           ArmTimer{TimerId{TimerKind::kStopKill, 0}, cfg_.stop_timeout});
+    }
+    if (!cfg_.ready.exec.empty() || !cfg_.health.empty()) {
+      out.push_back(StopProbes{0});
     }
   }
   std::vector<int> groups;
@@ -621,10 +842,13 @@ std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
 
   if (was == GenState::kStarting) {
     cancel_ready_timers(out, g->num);
-    std::string reason = g->error.empty()
-                             ? "exited before it was ready (" +
-                                   describe_wait_status(e.wait_status) + ")"
-                             : g->error;
+    std::string reason =
+        !g->error.empty() ? g->error
+        : g->settling ? "exited within --ready-settle after it was ready (" +
+                            describe_wait_status(e.wait_status) + ")"
+                      : "exited before it was ready (" +
+                            describe_wait_status(e.wait_status) + ")";
+    g->settling = false;
     if (g->num == upgrading_) {
       fail_starting(out, *g, reason);
       maybe_exit(out);
@@ -636,6 +860,10 @@ std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
     final_pid_ = g->pid;
     final_started_at_ = g->started_at;
     out.push_back(CancelTimer{TimerId{TimerKind::kWatchdog, g->num}});
+    if (!cfg_.health.empty()) {
+      out.push_back(CancelTimer{TimerId{TimerKind::kHealth, g->num}});
+      out.push_back(StopProbes{g->num});
+    }
     if (!stopping_) end_serving(out, *g, e.wait_status);
   }
   if (was_stopping) signal_new_orphans(out);
@@ -879,11 +1107,47 @@ std::vector<Action> Supervisor::on_timer(const TimerId& id) {
     case TimerKind::kReadyDelay: {
       Generation* g = find_gen(id.gen);
       if (g == nullptr || g->state != GenState::kStarting || g->pid < 0) break;
-      // auto mode: a message from any generation since makes time not count.
-      if (cfg_.ready_mode == ReadyMode::kAuto && ever_messaged_) break;
-      become_ready(out, *g, "alive " + format_duration(cfg_.ready_delay));
+      g->alive_enough = true;
+      check_ready(out, *g);
       break;
     }
+    case TimerKind::kAcceptProbe: {
+      Generation* g = find_gen(id.gen);
+      if (g == nullptr || g->state != GenState::kStarting || g->pid < 0 ||
+          g->accepting || !wants_accepting()) {
+        break;
+      }
+      out.push_back(ProbeAccepting{g->num, g->pid, cfg_.ready.accepting_names});
+      break;
+    }
+    case TimerKind::kSettle: {
+      Generation* g = find_gen(id.gen);
+      if (g == nullptr || !g->settling || g->state != GenState::kStarting ||
+          g->stopped) {
+        break;
+      }
+      g->settling = false;
+      become_ready(out, *g, g->ready_via);
+      break;
+    }
+    case TimerKind::kReadyProbe: {
+      Generation* g = find_gen(id.gen);
+      if (g != nullptr && g->state == GenState::kStarting && g->pid > 0 &&
+          !g->settling) {
+        run_ready_probe(out, *g);
+      }
+      break;
+    }
+    case TimerKind::kHealth: {
+      Generation* g = find_gen(id.gen);
+      if (g != nullptr && g->num == current_ && g->state == GenState::kReady &&
+          !stopping_ && !g->failed) {
+        run_health_probe(out, *g);
+      }
+      break;
+    }
+    case TimerKind::kStopDelay:
+      break;
   }
   return out;
 }

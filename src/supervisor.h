@@ -80,6 +80,28 @@ struct ChildStopped {
   int pid;
   int sig;
 };
+// A stopped child continued (waitpid WCONTINUED).
+struct ChildContinued {
+  int pid;
+};
+// What a ProbeAccepting found for generation `gen`: every socket asked for
+// is waited on (`via` says which, how, by whom), or not yet, or it cannot
+// be known here (`via` says why).
+struct AcceptingProbed {
+  int gen;
+  enum class Result { kNotYet, kAccepting, kUnknown } result;
+  std::string via;
+};
+// A probe (`sh -c CMD` of --ready exec: or --health) of generation `gen`
+// ended: ok when it exited 0; detail is its status or why it did not run.
+enum class ProbeKind { kReady, kHealth };
+struct ProbeDone {
+  int gen;
+  ProbeKind kind;
+  int index;  // which --ready exec: rule (0 for health)
+  bool ok;
+  std::string detail;
+};
 // Generation `gen` said it is ready: "pipe" (a byte on UPGRADE_FD) or
 // "notify" (READY=1 on its NOTIFY_SOCKET, from a process of that generation).
 struct ChildReady {
@@ -107,6 +129,11 @@ enum class TimerKind {
   kReadyDelay,    // --ready DUR / auto's 1 s for a starting generation
   kRestart,       // gen 0: the back-off before a restart
   kWatchdog,      // --watchdog: the serving generation's silence
+  kAcceptProbe,   // next look at whether a starting generation accepts
+  kSettle,        // --ready-settle: an upgrade's new generation stayed ready
+  kReadyProbe,    // next --ready exec: probe of a starting generation
+  kHealth,        // next --health probe of the serving generation
+  kStopDelay,     // gen 0: --stop-delay over, forward the stop signal
 };
 struct TimerId {
   TimerKind kind;
@@ -123,8 +150,9 @@ struct TimerFired {
 };
 
 using Event = std::variant<Start, SignalReceived, ControlRequest, Spawned, Exec,
-                           ChildExited, GroupEmpty, ChildStopped, ChildReady,
-                           ChildSaid, ExitDirEntry, TimerFired>;
+                           ChildExited, GroupEmpty, ChildStopped,
+                           ChildContinued, ChildReady, ChildSaid, ExitDirEntry,
+                           TimerFired, AcceptingProbed, ProbeDone>;
 
 // When an event happened: the wall clock (status, markers) and a monotonic
 // one in milliseconds (back-off and restart windows).
@@ -175,6 +203,27 @@ struct StopSelf {};
 // own group or one of its generations' holds it now.
 struct GiveTerminal {
   int pgid;
+};
+// Look whether generation `gen` (leader and group `pid`) waits on the held
+// sockets named (empty: all); answered by AcceptingProbed.
+struct ProbeAccepting {
+  int gen;
+  int pid;
+  std::vector<std::string> names;
+};
+// Run `sh -c cmd` as a probe of generation `gen` (outside its group, no
+// forwarded signal), killed after `timeout`; answered by ProbeDone.
+struct RunProbe {
+  int gen;
+  int pid;
+  ProbeKind kind;
+  int index;
+  std::string cmd;
+  Millis timeout;
+};
+// Kill the probes of generation `gen` that still run (0: every probe).
+struct StopProbes {
+  int gen;
 };
 struct ArmTimer {
   TimerId id;
@@ -246,9 +295,10 @@ struct ExitProcess {
 
 using Action =
     std::variant<SpawnGeneration, SendSignal, SignalOrphans, WatchGroup,
-                 StopSelf, GiveTerminal, ArmTimer, CancelTimer, Log,
-                 NotifySystemd, WritePidfile, WriteExitMarker, ReplyStatus,
-                 ReplyUpgrade, ReplyStopping, ReplyError, ExitProcess>;
+                 StopSelf, GiveTerminal, ProbeAccepting, RunProbe, StopProbes,
+                 ArmTimer, CancelTimer, Log, NotifySystemd, WritePidfile,
+                 WriteExitMarker, ReplyStatus, ReplyUpgrade, ReplyStopping,
+                 ReplyError, ExitProcess>;
 
 // ---- the core -------------------------------------------------------------
 
@@ -273,6 +323,18 @@ class Supervisor {
     bool failed = false;     // not ready in time, or hung: a failure
     bool restarted = false;  // started by --restart, not by an upgrade
     int64_t ready_mono = -1;
+    // What it has shown while starting, against the --ready rules.
+    bool said_ready = false;    // a pipe byte or READY=1
+    std::string said_via;       // "pipe" or "notify"
+    bool alive_enough = false;  // alive for the --ready duration
+    bool accepting = false;     // seen waiting on the held sockets
+    std::string accepting_via;  // how
+    int accept_probes = 0;      // looks so far: the next comes later
+    std::vector<bool> exec_ok;  // per --ready exec: rule
+    bool stopped = false;       // stopped by a signal: never ready then
+    bool settling = false;      // ready; --ready-settle not over yet
+    std::string ready_via;      // what made it ready
+    int health_failures = 0;    // --health probes failed in a row
     bool alive() const { return state != GenState::kExited || lingering; }
   };
 
@@ -306,6 +368,9 @@ class Supervisor {
   std::vector<Action> on_exited(const ChildExited& e);
   std::vector<Action> on_group_empty(const GroupEmpty& e);
   std::vector<Action> on_stopped(const ChildStopped& e);
+  std::vector<Action> on_continued(const ChildContinued& e);
+  std::vector<Action> on_accepting(const AcceptingProbed& e);
+  std::vector<Action> on_probe_done(const ProbeDone& e);
   std::vector<Action> on_ready(const ChildReady& e);
   std::vector<Action> on_said(const ChildSaid& e);
   std::vector<Action> on_timer(const TimerId& id);
@@ -317,8 +382,14 @@ class Supervisor {
   void spawn(std::vector<Action>& out, int gen);
   void start_upgrade(std::vector<Action>& out);
   void finish_upgrade(std::vector<Action>& out, UpgradeResult result);
+  void check_ready(std::vector<Action>& out, Generation& g);
   void become_ready(std::vector<Action>& out, Generation& g,
                     const std::string& via);
+  void hand_over(std::vector<Action>& out, Generation& g);
+  bool wants_accepting() const;
+  bool wants_alive(const Generation& g) const;
+  void run_ready_probe(std::vector<Action>& out, Generation& g);
+  void run_health_probe(std::vector<Action>& out, const Generation& g);
   void fail_starting(std::vector<Action>& out, Generation& g,
                      const std::string& reason);
   void drain(std::vector<Action>& out, Generation& g, int sig);
@@ -349,7 +420,8 @@ class Supervisor {
   int upgrading_ = 0;  // generation an upgrade is waiting on, 0: none
   bool upgrade_pending_ = false;         // one more requested while in flight
   std::vector<ConnId> upgrade_waiters_;  // answered when upgrading_ ends
-  bool ever_messaged_ = false;  // some generation sent a readiness message
+  bool ever_messaged_ = false;      // some generation sent a readiness message
+  bool accepting_unknown_ = false;  // accepting cannot be seen here
   bool first_ready_ = false;
   bool stopping_ = false;
   bool stopped_by_exit_dir_ = false;

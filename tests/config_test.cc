@@ -84,13 +84,45 @@ TEST_CASE("validate: program and upgrade signal") {
 TEST_CASE("--ready and --exit-role") {
   Config c;
   std::string err;
+  CHECK(c.ready.automatic);
+  CHECK(byed::ready_settle(c) == Millis{1000});  // auto: 1 s
+  REQUIRE(byed::parse_ready("auto", &c, &err));
+  CHECK(c.ready.automatic);
   REQUIRE(byed::parse_ready("2s", &c, &err));
-  CHECK(c.ready_mode == byed::ReadyMode::kDelay);
-  CHECK(c.ready_delay == Millis{2000});
+  CHECK_FALSE(c.ready.automatic);
+  CHECK(c.ready.alive == Millis{2000});
+  CHECK(byed::ready_settle(c) == Millis{0});  // explicit rules: none
   REQUIRE(byed::parse_ready("message", &c, &err));
-  CHECK(c.ready_mode == byed::ReadyMode::kMessage);
+  CHECK(c.ready.message);
+  CHECK(c.ready.alive == Millis{2000});              // rules add up
+  CHECK_FALSE(byed::parse_ready("auto", &c, &err));  // auto only alone
+  CHECK(err.find("cannot be combined") != std::string::npos);
   CHECK_FALSE(byed::parse_ready("0", &c, &err));
   CHECK(err.find("--ready '0'") != std::string::npos);
+  REQUIRE(byed::parse_ready("accepting:web,admin", &c, &err));
+  CHECK(c.ready.accepting);
+  CHECK(c.ready.accepting_names == std::vector<std::string>{"web", "admin"});
+  CHECK_FALSE(byed::parse_ready("accepting:web,", &c, &err));
+  CHECK(err.find("'' is not a socket name") != std::string::npos);
+  REQUIRE(byed::parse_ready("exec:curl -fs http://$BYED_ADDRESS/", &c, &err));
+  CHECK(c.ready.exec ==
+        std::vector<std::string>{"curl -fs http://$BYED_ADDRESS/"});
+  CHECK_FALSE(byed::parse_ready("exec:", &c, &err));
+  CHECK(err == "--ready 'exec:': no command after 'exec:'");
+  // accepting needs held sockets, and the names given must be held.
+  c.command = {"./srv"};
+  CHECK_FALSE(byed::validate_held_sockets(c, &err));
+  CHECK(err.find("holds no socket") != std::string::npos);
+  c.held_sockets = {"web"};
+  CHECK_FALSE(byed::validate_held_sockets(c, &err));
+  CHECK(err == "--ready accepting:admin: byed holds no socket of that name");
+  c.held_sockets = {"web", "admin"};
+  CHECK(byed::validate_held_sockets(c, &err));
+  Config h;
+  CHECK(byed::parse_health("exec:true", &h, &err));
+  CHECK(h.health == "true");
+  CHECK_FALSE(byed::parse_health("true", &h, &err));
+  CHECK(err == "--health 'true': expected exec:CMD");
   REQUIRE(byed::parse_exit_role("follower,leader", &c, &err));
   CHECK((c.exit_leader && c.exit_follower));
   REQUIRE(byed::parse_exit_role("follower", &c, &err));

@@ -74,7 +74,8 @@ TEST_CASE("replies: upgrade results and stopping") {
 TEST_CASE("status comes from the core: states, times, last upgrade") {
   Config c;
   c.command = {"./srv"};
-  c.ready_mode = ReadyMode::kMessage;
+  c.ready.automatic = false;
+  c.ready.message = true;
   Supervisor core(c);
   timespec t0{1000, 0}, t1{1002, 500000000}, t2{1003, 0};
   core.on(Start{}, t0);

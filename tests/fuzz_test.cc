@@ -182,9 +182,9 @@ TEST_CASE("fuzz: --ready and --exit-role") {
     std::string err, text = ready.next();
     if (parse_ready(text, &c, &err)) {
       ++ready_ok;
-      REQUIRE((text == "auto" || text == "message" ||
-               c.ready_mode == ReadyMode::kDelay));
-      if (c.ready_mode == ReadyMode::kDelay) REQUIRE(c.ready_delay.count() > 0);
+      REQUIRE(
+          (text == "auto" || text == "message" || c.ready.alive.count() > 0));
+      REQUIRE(c.ready.automatic == (text == "auto"));
     } else {
       REQUIRE(err.find("--ready '" + text + "'") != std::string::npos);
     }

@@ -315,10 +315,13 @@ TEST_CASE("leader: a marker for every end but an exit-dir stop") {
 
 namespace {
 
+enum class ReadyMode { kAuto, kMessage, kDelay };
+
 Config upgrade_options(ReadyMode mode = ReadyMode::kMessage) {
   Config o = options(Millis{5000}, "./srv");
-  o.ready_mode = mode;
-  o.ready_delay = Millis{1000};
+  o.ready.automatic = mode == ReadyMode::kAuto;
+  o.ready.message = mode == ReadyMode::kMessage;
+  if (mode == ReadyMode::kDelay) o.ready.alive = Millis{1000};
   o.ready_timeout = Millis{60000};
   return o;
 }
@@ -428,9 +431,14 @@ TEST_CASE("upgrade: RELOADING, spawn, then drain old and READY on ready") {
 
   a = s.on(ChildReady{2, "pipe"});
   auto sent = only<SendSignal>(a);
-  REQUIRE(sent.size() == 1);
-  CHECK(sent[0].pid == 100);
-  CHECK(sent[0].sig == SIGTERM);  // --drain-signal default
+  REQUIRE(sent.size() == 2);
+  // The new one is continued (it may have stopped on the terminal) ...
+  CHECK(sent[0].pid == 200);
+  CHECK(sent[0].sig == SIGCONT);
+  CHECK(sent[0].target == Target::kGroupThenProcess);
+  // ... and the old one drained.
+  CHECK(sent[1].pid == 100);
+  CHECK(sent[1].sig == SIGTERM);  // --drain-signal default
   CHECK(arms(a, TimerKind::kDrainKill, 1));
   CHECK(notes(a).at(0).rfind("READY=1\nSTATUS=gen 2 ready (pid 200)", 0) == 0);
   REQUIRE(s.last_upgrade().has_value());
@@ -467,8 +475,9 @@ TEST_CASE("custom drain signal") {
   s.on(SignalReceived{SIGUSR1});
   s.on(Spawned{2, 200, ""});
   auto sent = only<SendSignal>(s.on(ChildReady{2, "pipe"}));
-  REQUIRE(sent.size() == 1);
-  CHECK(sent[0].sig == SIGQUIT);
+  REQUIRE(sent.size() == 2);
+  CHECK(sent[1].pid == 100);
+  CHECK(sent[1].sig == SIGQUIT);
 }
 
 TEST_CASE("rollback: new generation dies before ready, old untouched") {
@@ -1345,4 +1354,273 @@ TEST_CASE("a refusal to start is a warning, shown even with -q") {
               l.record.message.find("not starting") != std::string::npos;
   }
   CHECK(warned);
+}
+
+// ---- readiness rules: accepting, settle, probes, stopped --------------------
+
+namespace {
+
+// auto (the default) with one held socket: readiness is accepting.
+Config socket_options() {
+  Config o = options(Millis{5000}, "./srv");
+  o.held_sockets = {"web"};
+  return o;
+}
+
+std::vector<Action> seen(Supervisor& s, int gen, const char* via = "epoll") {
+  return s.on(AcceptingProbed{gen, AcceptingProbed::Result::kAccepting,
+                              std::string("accepting web: ") + via});
+}
+
+std::vector<Action> not_yet(Supervisor& s, int gen) {
+  return s.on(AcceptingProbed{gen, AcceptingProbed::Result::kNotYet, ""});
+}
+
+Millis armed_for(const std::vector<Action>& a, TimerKind kind, int gen) {
+  for (const auto& t : only<ArmTimer>(a)) {
+    if (t.id.kind == kind && t.id.gen == gen) return t.after;
+  }
+  return Millis{-1};
+}
+
+// Gen 1 (pid 100) serving on the socket, gen 2 (pid 200) started by USR1.
+Supervisor upgrading_on_socket(Config o = socket_options()) {
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(Exec{1, ""});
+  seen(s, 1);
+  REQUIRE(s.generations().at(0).state == Supervisor::GenState::kReady);
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("auto with sockets: ready once it waits on them, not by time") {
+  Supervisor s(socket_options());
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  auto a = s.on(Exec{1, ""});
+  auto probes = only<ProbeAccepting>(a);
+  REQUIRE(probes.size() == 1);
+  CHECK(probes[0].pid == 100);
+  CHECK(probes[0].names.empty());                   // every held socket
+  CHECK_FALSE(arms(a, TimerKind::kReadyDelay, 1));  // no "alive 1s"
+  // Looked at often at first, then less often, capped.
+  CHECK(armed_for(not_yet(s, 1), TimerKind::kAcceptProbe, 1) == Millis{5});
+  CHECK(armed_for(not_yet(s, 1), TimerKind::kAcceptProbe, 1) == Millis{10});
+  for (int i = 0; i < 10; ++i) not_yet(s, 1);
+  CHECK(armed_for(not_yet(s, 1), TimerKind::kAcceptProbe, 1) == Millis{200});
+  // The timer asks again.
+  CHECK(only<ProbeAccepting>(
+            s.on(TimerFired{TimerId{TimerKind::kAcceptProbe, 1}}))
+            .size() == 1);
+  // A stale alive timer makes nothing ready.
+  CHECK(only<WritePidfile>(s.on(TimerFired{TimerId{TimerKind::kReadyDelay, 1}}))
+            .empty());
+  a = seen(s, 1, "accept pid=100");
+  CHECK(only<WritePidfile>(a).size() == 1);
+  CHECK(cancels(a, TimerKind::kAcceptProbe));
+  bool logged = false;
+  for (const auto& l : only<Log>(a)) {
+    for (const auto& [k, v] : l.record.fields) {
+      logged |= k == "via" && v == "accepting web: accept pid=100";
+    }
+  }
+  CHECK(logged);
+}
+
+TEST_CASE("auto with sockets: READY=1 alone is not enough (gunicorn)") {
+  auto s = upgrading_on_socket();
+  s.on(Exec{2, ""});
+  // gunicorn's arbiter says READY=1 before its workers import the app.
+  auto a = s.on(ChildReady{2, "notify"});
+  CHECK(only<SendSignal>(a).empty());
+  CHECK(s.upgrading() == 2);
+  // Its workers fail to boot: gunicorn exits; the old one keeps serving.
+  a = s.on(ChildExited{200, exited(3)});
+  CHECK(only<SendSignal>(a).empty());
+  REQUIRE(s.last_upgrade().has_value());
+  CHECK_FALSE(s.last_upgrade()->ok);
+  CHECK(s.current() == 1);
+  CHECK_FALSE(exit_of(a));
+}
+
+TEST_CASE("auto with sockets: a program that speaks needs both") {
+  auto s = upgrading_on_socket();
+  s.on(Exec{2, ""});
+  s.on(ChildReady{2, "notify"});  // from now on a message is needed too
+  s.on(SignalReceived{SIGUSR1});  // queued behind gen 2
+  auto a = seen(s, 2);
+  CHECK(arms(a, TimerKind::kSettle, 2));
+  a = s.on(TimerFired{TimerId{TimerKind::kSettle, 2}});
+  CHECK(s.current() == 2);
+  // Gen 3: accepting alone is not enough once a program sent a message.
+  s.on(Spawned{3, 300, ""});
+  s.on(Exec{3, ""});
+  a = seen(s, 3);
+  CHECK_FALSE(arms(a, TimerKind::kSettle, 3));
+  CHECK(s.upgrading() == 3);
+  a = s.on(ChildReady{3, "pipe"});
+  CHECK(arms(a, TimerKind::kSettle, 3));
+}
+
+TEST_CASE("settle: the old one serves until the new one stayed ready") {
+  auto s = upgrading_on_socket();
+  s.on(Exec{2, ""});
+  auto a = seen(s, 2);
+  CHECK(armed_for(a, TimerKind::kSettle, 2) == Millis{1000});  // auto: 1s
+  CHECK(only<SendSignal>(a).empty());  // old not drained yet
+  CHECK(cancels(a, TimerKind::kReadyTimeout));
+  CHECK(s.current() == 1);
+  // Forwarded signals still go to the old one.
+  auto fw = only<SendSignal>(s.on(SignalReceived{SIGHUP}));
+  REQUIRE(fw.size() == 1);
+  CHECK(fw[0].pid == 100);
+  // It fails a moment after it looked ready: the upgrade failed.
+  a = s.on(ChildExited{200, exited(3)});
+  CHECK(only<SendSignal>(a).empty());
+  REQUIRE(s.last_upgrade().has_value());
+  CHECK_FALSE(s.last_upgrade()->ok);
+  CHECK(s.last_upgrade()->reason.find("within --ready-settle") !=
+        std::string::npos);
+  CHECK(s.current() == 1);
+  CHECK_FALSE(exit_of(a));
+  // A stale settle timer does nothing.
+  CHECK(only<SendSignal>(s.on(TimerFired{TimerId{TimerKind::kSettle, 2}}))
+            .empty());
+}
+
+TEST_CASE("settle: over, the new one serves and the old drains") {
+  auto s = upgrading_on_socket();
+  s.on(ControlRequest{7, Command::kUpgrade});  // joins the one in flight
+  s.on(Exec{2, ""});
+  seen(s, 2);
+  auto a = s.on(TimerFired{TimerId{TimerKind::kSettle, 2}});
+  CHECK(s.current() == 2);
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 2);
+  CHECK(sent[1].pid == 100);
+  auto replies = only<ReplyUpgrade>(a);
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].result.ok);
+  // No settle for the first generation, nor with explicit rules and no
+  // --ready-settle.
+  Config o = socket_options();
+  o.ready.automatic = false;
+  o.ready.accepting = true;
+  auto e = upgrading_on_socket(o);
+  e.on(Exec{2, ""});
+  a = seen(e, 2);
+  CHECK_FALSE(arms(a, TimerKind::kSettle, 2));
+  CHECK(e.current() == 2);
+  o.ready_settle = Millis{300};
+  auto f = upgrading_on_socket(o);
+  f.on(Exec{2, ""});
+  CHECK(armed_for(seen(f, 2), TimerKind::kSettle, 2) == Millis{300});
+}
+
+TEST_CASE("accepting cannot be seen: said once, then message or alive 1s") {
+  Supervisor s(socket_options());
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(Exec{1, ""});
+  auto a = s.on(AcceptingProbed{1, AcceptingProbed::Result::kUnknown,
+                                "/proc/100/fdinfo: Permission denied"});
+  CHECK(only<Log>(a).size() == 1);
+  CHECK(armed_for(a, TimerKind::kReadyDelay, 1) == Millis{1000});
+  a = s.on(TimerFired{TimerId{TimerKind::kReadyDelay, 1}});
+  CHECK(only<WritePidfile>(a).size() == 1);
+  // Later generations are not probed at all.
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  a = s.on(Exec{2, ""});
+  CHECK(only<ProbeAccepting>(a).empty());
+  CHECK(arms(a, TimerKind::kReadyDelay, 2));
+}
+
+TEST_CASE("a stopped generation is never ready until it continues") {
+  auto s = upgrading_on_socket();
+  s.on(Exec{2, ""});
+  s.on(ChildStopped{200, SIGTTIN});  // read the terminal from the background
+  auto a = seen(s, 2);
+  CHECK_FALSE(arms(a, TimerKind::kSettle, 2));
+  CHECK(s.upgrading() == 2);
+  a = s.on(ChildContinued{200});
+  CHECK(arms(a, TimerKind::kSettle, 2));
+  // Stopped while settling: the window starts again when it continues.
+  s.on(ChildStopped{200, SIGSTOP});
+  CHECK(s.on(TimerFired{TimerId{TimerKind::kSettle, 2}}).empty());
+  CHECK(s.current() == 1);
+  a = s.on(ChildContinued{200});
+  CHECK(arms(a, TimerKind::kSettle, 2));
+  s.on(TimerFired{TimerId{TimerKind::kSettle, 2}});
+  CHECK(s.current() == 2);
+}
+
+TEST_CASE("exec probe: run one at a time until it passes") {
+  Config o = options(Millis{5000}, "./srv");
+  o.ready.automatic = false;
+  o.ready.exec = {"check-a", "check-b"};
+  o.ready_interval = Millis{250};
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  auto a = s.on(Exec{1, ""});
+  auto run = only<RunProbe>(a);
+  REQUIRE(run.size() == 1);
+  CHECK(run[0].cmd == "check-a");
+  CHECK(run[0].pid == 100);
+  CHECK(run[0].kind == ProbeKind::kReady);
+  CHECK(run[0].timeout == Millis{1000});
+  a = s.on(ProbeDone{1, ProbeKind::kReady, 0, false, "exit code 7"});
+  CHECK(armed_for(a, TimerKind::kReadyProbe, 1) == Millis{250});
+  CHECK(only<WritePidfile>(a).empty());
+  run = only<RunProbe>(s.on(TimerFired{TimerId{TimerKind::kReadyProbe, 1}}));
+  REQUIRE(run.size() == 1);
+  CHECK(run[0].cmd == "check-a");
+  a = s.on(ProbeDone{1, ProbeKind::kReady, 0, true, "exit code 0"});
+  CHECK(only<WritePidfile>(a).empty());  // check-b must pass too
+  run = only<RunProbe>(s.on(TimerFired{TimerId{TimerKind::kReadyProbe, 1}}));
+  REQUIRE(run.size() == 1);
+  CHECK(run[0].cmd == "check-b");
+  a = s.on(ProbeDone{1, ProbeKind::kReady, 1, true, "exit code 0"});
+  CHECK(only<WritePidfile>(a).size() == 1);
+  CHECK(only<StopProbes>(a).size() == 1);
+  // A stop kills what probes still run.
+  a = s.on(SignalReceived{SIGTERM});
+  CHECK(only<StopProbes>(a).size() == 1);
+}
+
+TEST_CASE("health: N failed probes in a row make the serving one hung") {
+  Config o = options(Millis{5000}, "./srv");
+  o.ready.automatic = false;
+  o.ready.message = true;
+  o.health = "check";
+  o.health_interval = Millis{2000};
+  o.health_failures = 2;
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  auto a = s.on(ChildReady{1, "pipe"});
+  CHECK(armed_for(a, TimerKind::kHealth, 1) == Millis{2000});
+  auto run = only<RunProbe>(s.on(TimerFired{TimerId{TimerKind::kHealth, 1}}));
+  REQUIRE(run.size() == 1);
+  CHECK(run[0].kind == ProbeKind::kHealth);
+  CHECK(run[0].timeout == Millis{2000});
+  a = s.on(ProbeDone{1, ProbeKind::kHealth, 0, false, "exit code 1"});
+  CHECK(only<SendSignal>(a).empty());
+  CHECK(arms(a, TimerKind::kHealth, 1));
+  // A success resets the count.
+  s.on(ProbeDone{1, ProbeKind::kHealth, 0, true, "exit code 0"});
+  a = s.on(ProbeDone{1, ProbeKind::kHealth, 0, false, "exit code 1"});
+  CHECK(only<SendSignal>(a).empty());
+  a = s.on(ProbeDone{1, ProbeKind::kHealth, 0, false, "timed out"});
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGABRT);
+  CHECK(arms(a, TimerKind::kDrainKill, 1));
+  CHECK_FALSE(arms(a, TimerKind::kHealth, 1));
 }

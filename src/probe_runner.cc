@@ -1,0 +1,121 @@
+#include "probe_runner.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "signals.h"
+
+namespace byed {
+namespace {
+
+// The last non-empty line of what the probe wrote (up to 4 KiB read).
+std::string last_line(int fd) {
+  char buf[4096];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  if (n <= 0) return "";
+  std::string text(buf, static_cast<size_t>(n));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) {
+    text.pop_back();
+  }
+  size_t nl = text.rfind('\n');
+  return nl == std::string::npos ? text : text.substr(nl + 1);
+}
+
+}  // namespace
+
+ProbeRunner::ProbeRunner(uv_loop_t* loop, DoneFn done)
+    : loop_(loop), done_(std::move(done)) {}
+
+ProbeRunner::~ProbeRunner() { stop(0); }
+
+void ProbeRunner::start(const RunProbe& probe, std::vector<std::string> env) {
+  auto fail = [&](const std::string& why) {
+    done_(ProbeDone{probe.gen, probe.kind, probe.index, false, why});
+  };
+  env.push_back("BYED_PID=" + std::to_string(probe.pid));
+  env.push_back("BYED_GENERATION=" + std::to_string(probe.gen));
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  std::string cmd = probe.cmd;
+  char sh[] = "/bin/sh", dash_c[] = "-c";
+  char* argv[] = {sh, dash_c, cmd.data(), nullptr};
+  int p[2];
+  if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
+    fail(std::string("probe pipe: ") + strerror(errno));
+    return;
+  }
+  UniqueFd out_read(p[0]), out_write(p[1]);
+  UniqueFd null_in(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  sigset_t none;
+  sigemptyset(&none);
+  pid_t pid = fork();
+  if (pid < 0) {
+    fail(std::string("cannot fork a probe: ") + strerror(errno));
+    return;
+  }
+  if (pid == 0) {
+    // Only async-signal-safe calls from here on. Its own process group: no
+    // member of the generation, none of its signals; every signal at its
+    // default and unblocked (byed blocks them for its signalfd).
+    setpgid(0, 0);
+    for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (null_in) dup2(null_in.get(), STDIN_FILENO);
+    dup2(out_write.get(), STDOUT_FILENO);
+    dup2(out_write.get(), STDERR_FILENO);
+    execve("/bin/sh", argv, envp.data());
+    _exit(127);
+  }
+  setpgid(pid, pid);  // either side may run first
+  auto r = std::make_unique<Running>();
+  r->runner = this;
+  r->probe = probe;
+  r->output = std::move(out_read);
+  r->timeout.init(uv_timer_init, loop_, r.get());  // cannot fail
+  uv_timer_start(
+      r->timeout.get(),
+      [](uv_timer_t* h) {
+        auto* run = static_cast<Running*>(h->data);
+        run->timed_out = true;
+        for (auto& [p, r] : run->runner->running_) {
+          if (r.get() == run) ::kill(-p, SIGKILL);  // reaped() reports it
+        }
+      },
+      static_cast<uint64_t>(probe.timeout.count()), 0);
+  running_[pid] = std::move(r);
+}
+
+bool ProbeRunner::reaped(pid_t pid, int wait_status) {
+  auto it = running_.find(pid);
+  if (it == running_.end()) return false;
+  std::unique_ptr<Running> r = std::move(it->second);
+  running_.erase(it);
+  ::kill(-pid, SIGKILL);  // whatever it left behind in its group
+  bool ok = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
+  std::string detail;
+  if (r->timed_out) {
+    detail = "timed out after " + format_duration(r->probe.timeout);
+    ok = false;
+  } else if (WIFSIGNALED(wait_status)) {
+    detail = "killed by signal " + signal_name(WTERMSIG(wait_status));
+  } else {
+    detail = "exit code " + std::to_string(WEXITSTATUS(wait_status));
+  }
+  std::string line = last_line(r->output.get());
+  if (!line.empty()) detail += ": " + line;
+  done_(ProbeDone{r->probe.gen, r->probe.kind, r->probe.index, ok, detail});
+  return true;
+}
+
+void ProbeRunner::stop(int gen) {
+  for (auto& [pid, r] : running_) {
+    if (gen == 0 || r->probe.gen == gen) ::kill(-pid, SIGKILL);
+  }
+}
+
+}  // namespace byed
