@@ -46,13 +46,24 @@ std::string exit_record_json(const ExitRecord& r) {
 }
 
 bool write_exit_marker(const std::string& dir, const ExitRecord& r,
-                       std::string* error) {
+                       std::string* error, std::string* empty_because) {
   if (write_file_atomically(dir, marker_name(r.name), exit_record_json(r), 0644,
                             error)) {
     return true;
   }
   *error = "write marker " + *error;
-  return false;
+  // An empty file needs an inode, not a data block: it can still be made.
+  // Never through a planted symlink, never over a file already there.
+  const std::string path = dir + "/" + marker_name(r.name);
+  UniqueFd fd(open(path.c_str(),
+                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!fd) {
+    *error += "; empty marker: " + std::string(strerror(errno));
+    return false;
+  }
+  *empty_because = *error;
+  error->clear();
+  return true;
 }
 
 ExitDirWatcher::ExitDirWatcher(uv_loop_t* loop, std::string dir,
@@ -180,6 +191,9 @@ void ExitDirWatcher::on_readable() {
                              " was removed or moved away: no longer watched; "
                              "the child keeps running");
         }
+      } else if (gone_) {
+        // Moved away: what is created there now is not in EXIT_DIR, as
+        // the log line said.
       } else if (ev->len > 0) {
         // Created or moved in now: even with this member's own name, it is
         // new, so a peer's.

@@ -46,9 +46,12 @@ struct ExitRecord {
 
 std::string exit_record_json(const ExitRecord& r);
 
-// Fails like "write marker /d/x.exit: No space left on device".
+// Fails like "write marker /d/x.exit: No space left on device". Where the
+// JSON marker cannot be written (a full disk) an empty NAME.exit — what the
+// Go exitdir leader writes — still stops the followers: then it returns
+// true with *empty_because saying why the JSON one failed.
 bool write_exit_marker(const std::string& dir, const ExitRecord& r,
-                       std::string* err);
+                       std::string* err, std::string* empty_because);
 
 class ExitDirWatcher {
  public:

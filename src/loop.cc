@@ -171,11 +171,7 @@ int Runtime::run() {
     log(LogLevel::kWarn,
         "SIGCHLD was ignored by whoever started byed: reset to the default");
   }
-  // With no terminal there is no job control to keep, and a generation is
-  // started in a session of its own, as dumb-init does: the scheduler's
-  // autogroups then treat it as its own job, and a signal byed forwards
-  // reaches it in half the time (see the README's performance section).
-  session_per_generation_ = !has_controlling_terminal();
+  const bool terminal = has_controlling_terminal();
   if (!ignored_signals_.empty()) {
     std::string names;
     for (int sig : ignored_signals_) {
@@ -224,7 +220,7 @@ int Runtime::run() {
     }
   }
 
-  if (!exit_code_) dispatch(Start{});
+  if (!exit_code_) dispatch(Start{terminal, ignored_signals_});
   if (!exit_code_) uv_run(&loop_, UV_RUN_DEFAULT);
   reap();  // leave no zombie behind, whoever it was
   // The terminal goes back to byed's own group (the job its shell knows),
@@ -352,7 +348,7 @@ void Runtime::do_spawn(const SpawnGeneration& a) {
   // Only when byed's own group holds the terminal: never steal it from a
   // shell that put byed in the background.
   req.take_terminal = a.take_terminal && own_foreground_terminal();
-  req.new_session = session_per_generation_;
+  req.new_session = a.new_session;
   for (const HeldSocket& s : sockets_) {
     req.listen_fds.push_back(s.fd.get());
     req.listen_names.push_back(s.name);
@@ -575,9 +571,13 @@ void Runtime::write_marker(const WriteExitMarker& m) {
   char host[256] = "";
   gethostname(host, sizeof host - 1);
   r.host = host;
-  std::string err;
-  if (!write_exit_marker(config_.exit_dir, r, &err)) {
+  std::string err, empty_because;
+  if (!write_exit_marker(config_.exit_dir, r, &err, &empty_because)) {
     log(LogLevel::kError, err);
+  } else if (!empty_because.empty()) {
+    log(LogLevel::kError, empty_because);
+    log(LogLevel::kWarn, "left an empty exit marker instead: followers stop",
+        {{"path", config_.exit_dir + "/" + marker_name(config_.name)}});
   } else {
     log(LogLevel::kInfo, "left exit marker",
         {{"path", config_.exit_dir + "/" + marker_name(config_.name)}});
@@ -678,7 +678,8 @@ void Runtime::reap() {
     siginfo_t si{};
     bool children_left =
         waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
-    dispatch(ChildExited{pid, status, group_alive, children_left});
+    dispatch(ChildExited{pid, status, group_alive, children_left,
+                         terminal_pgid_ == pid});
   }
   if (!watched_groups_.empty()) check_groups();
 }

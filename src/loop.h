@@ -90,8 +90,6 @@ class Runtime {
   std::vector<std::string> child_env_;
   std::string own_notify_;  // byed's NOTIFY_SOCKET from systemd, if any
   std::vector<int> ignored_signals_;  // ignored when byed started: stay so
-  // No controlling terminal: each generation gets a session of its own.
-  bool session_per_generation_ = false;
   int terminal_pgid_ = 0;  // the group byed last gave the terminal to
   std::map<int, int> watched_groups_;  // gen -> pgid, until it is empty
   std::unique_ptr<UvHandle<uv_timer_t>> group_timer_;

@@ -48,7 +48,7 @@ std::vector<Action> Supervisor::on(const Event& event, const Now& now) {
   std::vector<Action> out = std::visit(
       [this](const auto& e) -> std::vector<Action> {
         using T = std::decay_t<decltype(e)>;
-        if constexpr (std::is_same_v<T, Start>) return on_start();
+        if constexpr (std::is_same_v<T, Start>) return on_start(e);
         if constexpr (std::is_same_v<T, SignalReceived>)
           return on_signal(e.sig);
         if constexpr (std::is_same_v<T, ControlRequest>) return on_control(e);
@@ -98,10 +98,31 @@ bool Supervisor::any_alive() const {
 
 // ---- start and spawn --------------------------------------------------------
 
-std::vector<Action> Supervisor::on_start() {
+std::vector<Action> Supervisor::on_start(const Start& e) {
   std::vector<Action> out;
   if (started_) return out;
   started_ = true;
+  terminal_ = e.terminal;
+  ignored_ = e.ignored;
+  // A signal byed would send that stays ignored in the child never
+  // arrives: say so now, not after a stop has waited out --stop-timeout.
+  auto ignored = [this](int sig) {
+    return std::find(ignored_.begin(), ignored_.end(), sig) != ignored_.end();
+  };
+  auto warn_ignored = [&](int sig, const std::string& what) {
+    if (sig <= 0 || !ignored(sig)) return;
+    log(out, LogLevel::kWarn, 0,
+        what + " sends " + signal_name(sig) +
+            ", which whoever started byed ignores: it stays ignored in the "
+            "program, so it never arrives",
+        {{"signal", signal_name(sig)}});
+  };
+  for (const auto& [from, to] : cfg_.rewrite) {
+    warn_ignored(to, "--rewrite " + signal_name(from) + ":" + signal_name(to));
+  }
+  if (cfg_.drain_signal != SIGTERM) {
+    warn_ignored(cfg_.drain_signal, "--drain-signal");
+  }
   if (stopped_by_exit_dir_) {
     // The group was already told to stop: do not start what would be
     // stopped at once.
@@ -125,7 +146,7 @@ void Supervisor::spawn(std::vector<Action>& out, int gen) {
   gens_.push_back(g);
   // Only the serving generation owns the terminal: the first one from the
   // start (nothing else serves), an upgrade's once it takes over.
-  out.push_back(SpawnGeneration{gen, gen == current_});
+  out.push_back(SpawnGeneration{gen, gen == current_, !terminal_});
   out.push_back(
       ArmTimer{TimerId{TimerKind::kReadyTimeout, gen}, cfg_.ready_timeout});
 }
@@ -510,8 +531,14 @@ std::vector<Action> Supervisor::on_signal(int sig) {
   if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
     // Job control reaches byed itself (kill -TSTP, or Ctrl-Z while byed's
     // group has the terminal): the program stops, then byed, so the shell
-    // sees its job stop. As dumb-init does.
-    if (live) out.push_back(SendSignal{g->pid, as, Target::kGroupThenProcess});
+    // sees its job stop. As dumb-init does. Without a terminal each
+    // generation has a session of its own, an orphaned process group the
+    // kernel delivers no TSTP/TTIN/TTOU to: it gets STOP, which always
+    // stops it.
+    if (live) {
+      out.push_back(SendSignal{g->pid, terminal_ ? as : SIGSTOP,
+                               Target::kGroupThenProcess});
+    }
     stop_job(out);
     return out;
   }
@@ -864,7 +891,17 @@ std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
       out.push_back(CancelTimer{TimerId{TimerKind::kHealth, g->num}});
       out.push_back(StopProbes{g->num});
     }
-    if (!stopping_) end_serving(out, *g, e.wait_status);
+    const int sig = WIFSIGNALED(e.wait_status) ? WTERMSIG(e.wait_status) : 0;
+    if (stopping_) {
+      // Being stopped: its end is what was asked for.
+    } else if (e.had_terminal && (sig == SIGINT || sig == SIGQUIT)) {
+      // Ctrl-C or Ctrl-\ on byed's terminal reached the program, not byed:
+      // the user stopped the job. A stop, never a crash to restart; byed
+      // exits 130/131 as a shell would.
+      request_stop(out, sig, "terminal");
+    } else {
+      end_serving(out, *g, e.wait_status);
+    }
   }
   if (was_stopping) signal_new_orphans(out);
   maybe_exit(out);
@@ -875,7 +912,7 @@ std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
 // let an upgrade in flight take over, or end byed.
 void Supervisor::end_serving(std::vector<Action>& out, Generation& g,
                              int wait_status) {
-  if (upgrading_ != 0 && cfg_.restart != RestartPolicy::kNo) {
+  if (upgrading_ != 0) {
     log(out, LogLevel::kWarn, g.num,
         "serving generation ended during an upgrade: the new one takes over "
         "once ready",
@@ -907,6 +944,14 @@ void Supervisor::end_serving(std::vector<Action>& out, Generation& g,
   }
 }
 
+// Exit 0, or a code or signal --success-status declares success.
+bool Supervisor::is_success(int wait_status) const {
+  int code = exit_code_from_wait_status(wait_status);
+  if (WIFEXITED(wait_status) && code == 0) return true;
+  return std::find(cfg_.success_status.begin(), cfg_.success_status.end(),
+                   code) != cfg_.success_status.end();
+}
+
 bool Supervisor::wants_restart(const Generation& g, int wait_status) const {
   switch (cfg_.restart) {
     case RestartPolicy::kNo:
@@ -914,8 +959,9 @@ bool Supervisor::wants_restart(const Generation& g, int wait_status) const {
     case RestartPolicy::kAlways:
       return true;
     case RestartPolicy::kOnFailure:
-      return g.failed || !WIFEXITED(wait_status) ||
-             WEXITSTATUS(wait_status) != 0;
+      // A status declared success (--success-status) is no failure, as
+      // systemd's SuccessExitStatus=.
+      return g.failed || !is_success(wait_status);
   }
   return false;
 }

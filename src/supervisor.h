@@ -37,7 +37,13 @@ namespace byed {
 
 // ---- events ---------------------------------------------------------------
 
-struct Start {};
+// What the shell found at start: whether byed has a controlling terminal
+// (job control to keep; else each generation gets a session of its own),
+// and the signals ignored by whoever started byed (they stay ignored).
+struct Start {
+  bool terminal = false;
+  std::vector<int> ignored;
+};
 struct SignalReceived {
   int sig;
 };
@@ -65,11 +71,14 @@ struct Exec {
 // PID 1 or subreaper arrive here too. group_alive: for a generation's
 // leader, whether its process group still has members; children_left:
 // whether byed still has any child after this one.
+// had_terminal: the pid led the group byed had made the terminal's
+// foreground (a Ctrl-C from the keyboard reached it, not byed).
 struct ChildExited {
   int pid;
   int wait_status;
   bool group_alive = false;
   bool children_left = false;
+  bool had_terminal = false;
 };
 // What was left of generation `gen`'s process group is gone.
 struct GroupEmpty {
@@ -171,9 +180,12 @@ struct Now {
 
 // take_terminal: the new generation is to own the terminal at once (the
 // first one, when byed's own group owns it: nothing else serves yet).
+// new_session: no terminal, so the generation gets a session of its own
+// (the scheduler's autogroups then treat it as its own job).
 struct SpawnGeneration {
   int gen;
   bool take_terminal = false;
+  bool new_session = false;
 };
 // Each generation leads its own process group, whose id is its leader's pid.
 enum class Target {
@@ -360,7 +372,7 @@ class Supervisor {
   const Restarts& restarts() const { return restarts_; }
 
  private:
-  std::vector<Action> on_start();
+  std::vector<Action> on_start(const Start& e);
   std::vector<Action> on_signal(int sig);
   std::vector<Action> on_control(const ControlRequest& r);
   std::vector<Action> on_spawned(const Spawned& e);
@@ -400,6 +412,7 @@ class Supervisor {
   Target forward_target() const;
   void begin_stop(std::vector<Action>& out, int sig);
   void cancel_ready_timers(std::vector<Action>& out, int gen);
+  bool is_success(int wait_status) const;
   bool wants_restart(const Generation& g, int wait_status) const;
   bool schedule_restart(std::vector<Action>& out, Generation& g,
                         int wait_status);
@@ -422,6 +435,8 @@ class Supervisor {
   std::vector<ConnId> upgrade_waiters_;  // answered when upgrading_ ends
   bool ever_messaged_ = false;      // some generation sent a readiness message
   bool accepting_unknown_ = false;  // accepting cannot be seen here
+  bool terminal_ = false;           // byed has a controlling terminal
+  std::vector<int> ignored_;        // ignored at start: stay ignored
   bool first_ready_ = false;
   bool stopping_ = false;
   bool stopped_by_exit_dir_ = false;

@@ -29,8 +29,8 @@ ExitRecord record(const std::string& name) {
 }
 
 bool marker(const std::string& dir, const ExitRecord& r) {
-  std::string err;
-  bool ok = write_exit_marker(dir, r, &err);
+  std::string err, empty;
+  bool ok = write_exit_marker(dir, r, &err, &empty);
   if (!ok) MESSAGE(err);
   return ok;
 }
@@ -95,8 +95,38 @@ TEST_CASE("a symlink planted at the marker path is replaced, not followed") {
 }
 
 TEST_CASE("a missing directory is an error with context") {
-  std::string e;
-  CHECK_FALSE(write_exit_marker("/nonexistent-dir", record("main"), &e));
-  CHECK(e ==
-        "write marker /nonexistent-dir/main.exit: No such file or directory");
+  std::string e, empty;
+  CHECK_FALSE(
+      write_exit_marker("/nonexistent-dir", record("main"), &e, &empty));
+  CHECK(e.rfind("write marker /nonexistent-dir/main.exit: No such file or "
+                "directory",
+                0) == 0);
+  CHECK(empty.empty());
+}
+
+TEST_CASE("a full disk still gets an empty marker: followers must stop") {
+  if (geteuid() != 0) {
+    MESSAGE("needs root to mount a small tmpfs");
+    return;
+  }
+  TempDir d;
+  // One page of data: the filler takes it, the JSON marker finds no room.
+  REQUIRE(system(("mount -t tmpfs -o size=4k tmpfs " + d.path).c_str()) == 0);
+  {
+    UniqueFd fill(open((d.path + "/filler").c_str(),
+                       O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    std::string page(4096, 'x');
+    while (::write(fill.get(), page.data(), page.size()) > 0) {
+    }
+  }
+  std::string e, empty;
+  bool ok = write_exit_marker(d.path, record("main"), &e, &empty);
+  CHECK(ok);
+  CHECK(e.empty());
+  CHECK(empty.find("No space left on device") != std::string::npos);
+  struct stat st {};
+  CHECK(lstat((d.path + "/main.exit").c_str(), &st) == 0);
+  CHECK(S_ISREG(st.st_mode));
+  CHECK(st.st_size == 0);
+  CHECK(system(("umount " + d.path).c_str()) == 0);
 }

@@ -151,7 +151,12 @@ TEST_CASE("other signals go to the current generation unchanged") {
 TEST_CASE("job control: TSTP/TTIN/TTOU stop the program, then byed") {
   for (int sig : {SIGTSTP, SIGTTIN, SIGTTOU}) {
     CAPTURE(sig);
-    auto s = started();
+    // In a terminal the program is in byed's session: it gets the signal.
+    Supervisor s(options(Millis{30000}, "./server"));
+    auto sp = only<SpawnGeneration>(s.on(Start{true, {}}));
+    REQUIRE(sp.size() == 1);
+    CHECK_FALSE(sp[0].new_session);
+    s.on(Spawned{1, 100, ""});
     auto a = s.on(SignalReceived{sig});
     auto sent = only<SendSignal>(a);
     REQUIRE(sent.size() == 1);
@@ -161,7 +166,20 @@ TEST_CASE("job control: TSTP/TTIN/TTOU stop the program, then byed") {
     // StopSelf comes after the program was told.
     CHECK(std::holds_alternative<StopSelf>(a.back()));
     CHECK_FALSE(s.stopping());
+    // Without a terminal each generation has a session of its own, an
+    // orphaned group that TSTP cannot stop: it gets STOP, then byed stops.
+    auto n = started();
+    a = n.on(SignalReceived{sig});
+    sent = only<SendSignal>(a);
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0].sig == SIGSTOP);
+    CHECK(sent[0].target == Target::kGroupThenProcess);
+    CHECK(std::holds_alternative<StopSelf>(a.back()));
   }
+  Supervisor s(options(Millis{30000}, "./server"));
+  auto sp = only<SpawnGeneration>(s.on(Start{false, {}}));
+  REQUIRE(sp.size() == 1);
+  CHECK(sp[0].new_session);
 }
 
 TEST_CASE("job control: the program stopped by the terminal stops byed") {
@@ -603,15 +621,84 @@ TEST_CASE("stop during an upgrade stops every generation") {
   CHECK(exit_of(s.on(ChildExited{100, killed(SIGTERM)})) == 143);
 }
 
-TEST_CASE("the serving generation dying mid-upgrade stops byed") {
+TEST_CASE("the serving generation dying mid-upgrade: the new one takes over") {
+  // Even with --restart no (the default): the OOM killer taking gen 1 while
+  // gen 2 starts must not turn the upgrade into an outage.
   auto s = serving();
   s.on(SignalReceived{SIGUSR1});
   s.on(Spawned{2, 200, ""});
-  auto a = s.on(ChildExited{100, exited(3)});
-  auto sent = only<SendSignal>(a);
-  REQUIRE(sent.size() == 1);
-  CHECK(sent[0].pid == 200);
-  CHECK(exit_of(s.on(ChildExited{200, killed(SIGTERM)})) == 3);
+  auto a = s.on(ChildExited{100, killed(SIGKILL)});
+  CHECK(only<SendSignal>(a).empty());
+  CHECK_FALSE(exit_of(a));
+  a = s.on(ChildReady{2, "pipe"});
+  CHECK(s.current() == 2);
+  CHECK(only<WritePidfile>(a).empty());
+  CHECK_FALSE(exit_of(a));
+  // It serves: its own end is byed's.
+  CHECK(exit_of(s.on(ChildExited{200, exited(4)})) == 4);
+
+  // If the new one then fails too, byed exits with the serving one's status.
+  auto f = serving();
+  f.on(SignalReceived{SIGUSR1});
+  f.on(Spawned{2, 200, ""});
+  CHECK_FALSE(exit_of(f.on(ChildExited{100, exited(3)})));
+  CHECK(exit_of(f.on(ChildExited{200, exited(1)})) == 3);
+}
+
+TEST_CASE("Ctrl-C on byed's terminal is a stop, never a crash to restart") {
+  for (int sig : {SIGINT, SIGQUIT}) {
+    CAPTURE(sig);
+    auto o = options(Millis{30000}, "./server");
+    o.restart = byed::RestartPolicy::kAlways;
+    Supervisor s(o);
+    s.on(Start{true, {}});
+    s.on(Spawned{1, 100, ""});
+    ChildExited e{100, killed(sig)};
+    e.had_terminal = true;
+    auto a = s.on(e);
+    CHECK_FALSE(arms(a, TimerKind::kRestart, 0));
+    CHECK(exit_of(a) == 128 + sig);
+    // The same signal from elsewhere (kill -INT of the program) is a crash.
+    Supervisor r(o);
+    r.on(Start{true, {}});
+    r.on(Spawned{1, 100, ""});
+    a = r.on(ChildExited{100, killed(sig)});
+    CHECK(arms(a, TimerKind::kRestart, 0));
+  }
+}
+
+TEST_CASE("--success-status is no failure for --restart on-failure") {
+  auto o = options(Millis{30000}, "./server");
+  o.restart = byed::RestartPolicy::kOnFailure;
+  o.success_status = {3, 128 + SIGTERM};
+  for (int status : {exited(0), exited(3), killed(SIGTERM)}) {
+    CAPTURE(status);
+    Supervisor s(o);
+    s.on(Start{});
+    s.on(Spawned{1, 100, ""});
+    auto a = s.on(ChildExited{100, status});
+    CHECK_FALSE(arms(a, TimerKind::kRestart, 0));
+    CHECK(exit_of(a) == 0);
+  }
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  CHECK(arms(s.on(ChildExited{100, exited(4)}), TimerKind::kRestart, 0));
+}
+
+TEST_CASE("a rewrite to a signal that stays ignored is said at start") {
+  auto o = options(Millis{30000}, "./server");
+  o.rewrite = {{SIGTERM, SIGQUIT}, {SIGHUP, SIGUSR2}};
+  Supervisor s(o);
+  auto logs = only<Log>(s.on(Start{false, {SIGQUIT, SIGINT}}));
+  int warned = 0;
+  for (const auto& l : logs) {
+    if (l.record.level == LogLevel::kWarn) {
+      ++warned;
+      CHECK(l.record.message.find("--rewrite TERM:QUIT sends QUIT") == 0);
+    }
+  }
+  CHECK(warned == 1);
 }
 
 TEST_CASE("generations that are gone are forgotten: no growth over upgrades") {
