@@ -444,7 +444,7 @@ void Supervisor::drain(std::vector<Action>& out, Generation& g, int sig) {
 
 void Supervisor::request_upgrade(std::vector<Action>& out,
                                  const std::string& source) {
-  if (stopping_) {
+  if (stopping_ || delayed_stop_ != 0) {
     log(out, LogLevel::kWarn, 0, "upgrade ignored: stopping",
         {{"source", source}});
     return;
@@ -570,7 +570,7 @@ std::vector<Action> Supervisor::on_control(const ControlRequest& r) {
       out.push_back(ReplyStatus{r.conn});
       break;
     case Command::kUpgrade:
-      if (stopping_) {
+      if (stopping_ || delayed_stop_ != 0) {
         out.push_back(ReplyError{r.conn, "byed is stopping"});
         break;
       }
@@ -593,6 +593,31 @@ std::vector<Action> Supervisor::on_control(const ControlRequest& r) {
 // `sig`; asking again forwards it again.
 void Supervisor::request_stop(std::vector<Action>& out, int sig,
                               const std::string& source) {
+  if (!stopping_ && delayed_stop_ == 0 && cfg_.stop_delay.count() > 0) {
+    // --stop-delay: say STOPPING=1 at once and keep serving a while, so
+    // load balancers stop sending before the program stops taking.
+    delayed_stop_ = sig;
+    log(out, LogLevel::kInfo, 0, "stopping after --stop-delay; still serving",
+        {{"signal", signal_name(sig)},
+         {"source", source},
+         {"delay", format_duration(cfg_.stop_delay)}});
+    out.push_back(
+        NotifySystemd{NotifySystemd::State::kStopping,
+                      "stopping in " + format_duration(cfg_.stop_delay)});
+    out.push_back(ArmTimer{TimerId{TimerKind::kStopDelay, 0}, cfg_.stop_delay});
+    return;
+  }
+  if (delayed_stop_ != 0) {
+    // A second stop signal ends the delay.
+    delayed_stop_ = 0;
+    out.push_back(CancelTimer{TimerId{TimerKind::kStopDelay, 0}});
+    log(out, LogLevel::kInfo, 0, "stopping",
+        {{"signal", signal_name(sig)},
+         {"source", source},
+         {"delay", "cut short"}});
+    begin_stop(out, sig);
+    return;
+  }
   if (stopping_) {
     log(out, LogLevel::kInfo, 0, "stop signal forwarded again",
         {{"signal", signal_name(sig)}, {"source", source}});
@@ -894,6 +919,12 @@ std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
     const int sig = WIFSIGNALED(e.wait_status) ? WTERMSIG(e.wait_status) : 0;
     if (stopping_) {
       // Being stopped: its end is what was asked for.
+    } else if (delayed_stop_ != 0) {
+      // It ended during --stop-delay: the stop goes on at once.
+      const int stop = delayed_stop_;
+      delayed_stop_ = 0;
+      out.push_back(CancelTimer{TimerId{TimerKind::kStopDelay, 0}});
+      begin_stop(out, stop);
     } else if (e.had_terminal && (sig == SIGINT || sig == SIGQUIT)) {
       // Ctrl-C or Ctrl-\ on byed's terminal reached the program, not byed:
       // the user stopped the job. A stop, never a crash to restart; byed
@@ -1193,6 +1224,13 @@ std::vector<Action> Supervisor::on_timer(const TimerId& id) {
       break;
     }
     case TimerKind::kStopDelay:
+      if (delayed_stop_ != 0 && !stopping_) {
+        const int sig = delayed_stop_;
+        delayed_stop_ = 0;
+        log(out, LogLevel::kInfo, 0, "stop delay over: stopping",
+            {{"signal", signal_name(sig)}});
+        begin_stop(out, sig);
+      }
       break;
   }
   return out;

@@ -436,6 +436,7 @@ class Supervisor {
   bool ever_messaged_ = false;      // some generation sent a readiness message
   bool accepting_unknown_ = false;  // accepting cannot be seen here
   bool terminal_ = false;           // byed has a controlling terminal
+  int delayed_stop_ = 0;  // --stop-delay running: the stop signal to send
   std::vector<int> ignored_;        // ignored at start: stay ignored
   bool first_ready_ = false;
   bool stopping_ = false;

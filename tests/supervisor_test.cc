@@ -1711,3 +1711,48 @@ TEST_CASE("health: N failed probes in a row make the serving one hung") {
   CHECK(arms(a, TimerKind::kDrainKill, 1));
   CHECK_FALSE(arms(a, TimerKind::kHealth, 1));
 }
+
+TEST_CASE("--stop-delay: STOPPING at once, keep serving, then the signal") {
+  auto o = options(Millis{30000}, "./server");
+  o.stop_delay = Millis{5000};
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  auto a = s.on(SignalReceived{SIGTERM});
+  CHECK(only<SendSignal>(a).empty());  // still serving
+  CHECK(armed_for(a, TimerKind::kStopDelay, 0) == Millis{5000});
+  REQUIRE(notes(a).size() == 1);
+  CHECK(notes(a)[0].rfind("STOPPING=1\nSTATUS=stopping in 5s", 0) == 0);
+  CHECK_FALSE(s.stopping());
+  // Signals are still forwarded; no upgrade starts.
+  CHECK(only<SendSignal>(s.on(SignalReceived{SIGHUP})).size() == 1);
+  CHECK(only<SpawnGeneration>(s.on(SignalReceived{SIGUSR1})).empty());
+  a = s.on(TimerFired{TimerId{TimerKind::kStopDelay, 0}});
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGTERM);
+  CHECK(s.stopping());
+  CHECK(exit_of(s.on(ChildExited{100, killed(SIGTERM)})) == 143);
+
+  // A second stop signal ends the delay at once.
+  Supervisor t(o);
+  t.on(Start{});
+  t.on(Spawned{1, 100, ""});
+  t.on(SignalReceived{SIGTERM});
+  a = t.on(SignalReceived{SIGINT});
+  CHECK(cancels(a, TimerKind::kStopDelay));
+  sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGINT);
+  CHECK(t.stopping());
+
+  // The program ending meanwhile: the stop goes on, no restart.
+  o.restart = byed::RestartPolicy::kAlways;
+  Supervisor u(o);
+  u.on(Start{});
+  u.on(Spawned{1, 100, ""});
+  u.on(SignalReceived{SIGTERM});
+  a = u.on(ChildExited{100, exited(0)});
+  CHECK_FALSE(arms(a, TimerKind::kRestart, 0));
+  CHECK(exit_of(a) == 0);
+}
