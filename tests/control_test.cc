@@ -1,7 +1,10 @@
-#include "control.h"
-
+// Tests of the control socket: the protocol's lines (control_protocol.h)
+// and the `byed ctl` client's pieces (ctl.h).
 #include <doctest/doctest.h>
 #include <signal.h>
+
+#include "control_protocol.h"
+#include "ctl.h"
 
 using namespace byed;
 
