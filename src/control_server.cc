@@ -1,57 +1,17 @@
 // control_server.cc — the control socket's listener and connections on the
-// loop.
+// loop; non-blocking in both directions (see the header).
 #include "control_server.h"
 
-#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
-#include <chrono>
 
 namespace byed {
 namespace {
 
 constexpr uint64_t kIdleMs = 30000;
-
-// Waits until fd has `events` or the deadline passes: >0 ready, 0 timed out,
-// <0 error. EINTR is retried against the same deadline.
-int poll_until(int fd, short events,
-               std::chrono::steady_clock::time_point deadline) {
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - std::chrono::steady_clock::now())
-                    .count();
-    if (left <= 0) return 0;
-    pollfd p{fd, events, 0};
-    int r = poll(&p, 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
-    if (r < 0 && errno == EINTR) continue;
-    if (r != 0) return r;
-  }
-}
-
-// send(2) all of data to a socket peer: no SIGPIPE, and a non-blocking
-// socket that is full is waited on briefly.
-bool send_all(int fd, const std::string& data) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) {
-      // A reply is a few hundred bytes; a peer that does not read even that
-      // is waited for briefly, then dropped.
-      auto deadline =
-          std::chrono::steady_clock::now() + std::chrono::seconds(1);
-      if (poll_until(fd, POLLOUT, deadline) <= 0) return false;
-      continue;
-    }
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -62,14 +22,17 @@ struct ControlServer::Conn {
   UvHandle<uv_poll_t> poll;
   UvHandle<uv_timer_t> idle;
   std::string in;
-  bool waiting = false;
+  std::string out;       // reply bytes the socket has not taken yet
+  int watching = 0;      // the uv_poll events asked for
+  bool waiting = false;  // for its answer: not idle
 };
 
 ControlServer::ControlServer(uv_loop_t* loop, RequestFn on_request,
-                             NoteFn on_note)
+                             NoteFn on_note, size_t max_pending)
     : loop_(loop),
       on_request_(std::move(on_request)),
-      on_note_(std::move(on_note)) {}
+      on_note_(std::move(on_note)),
+      max_pending_(max_pending) {}
 
 ControlServer::~ControlServer() {
   conns_.clear();
@@ -136,9 +99,12 @@ void ControlServer::on_accept() {
     socklen_t len = sizeof cred;
     if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
         (cred.uid != 0 && cred.uid != geteuid())) {
-      send_all(cfd, control_line(control_error("permission denied: uid " +
-                                               std::to_string(cred.uid) +
-                                               " may not control this byed")));
+      // One line into the new socket's empty buffer: it fits, and if it
+      // does not, the client learns no more than from the close.
+      std::string line = control_line(
+          control_error("permission denied: uid " + std::to_string(cred.uid) +
+                        " may not control this byed"));
+      send(cfd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       on_note_("control: rejected a client with uid " +
                std::to_string(cred.uid));
       continue;  // closed by UniqueFd
@@ -148,16 +114,26 @@ void ControlServer::on_accept() {
     c->id = next_id_++;
     c->fd = std::move(fd);
     if (c->poll.init(uv_poll_init, loop_, c.get(), c->fd.get()) != 0 ||
-        c->idle.init(uv_timer_init, loop_, c.get()) != 0 ||
-        uv_poll_start(c->poll.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
-          auto* conn = static_cast<Conn*>(h->data);
-          conn->server->on_readable(*conn);
-        }) != 0) {
+        c->idle.init(uv_timer_init, loop_, c.get()) != 0 || !watch_conn(*c)) {
       continue;  // dropped: closed by its destructors
     }
     arm_idle(*c);
     conns_[c->id] = std::move(c);
   }
+}
+
+// Readable always; writable while output is pending.
+bool ControlServer::watch_conn(Conn& c) {
+  int events = UV_READABLE | (c.out.empty() ? 0 : UV_WRITABLE);
+  if (events == c.watching) return true;
+  int rc =
+      uv_poll_start(c.poll.get(), events, [](uv_poll_t* h, int status, int ev) {
+        auto* conn = static_cast<Conn*>(h->data);
+        conn->server->on_io(*conn, status, ev);
+      });
+  if (rc != 0) return false;
+  c.watching = events;
+  return true;
 }
 
 void ControlServer::arm_idle(Conn& c) {
@@ -169,6 +145,15 @@ void ControlServer::arm_idle(Conn& c) {
         conn->server->close_conn(conn->id);
       },
       kIdleMs, 0);
+}
+
+void ControlServer::on_io(Conn& c, int status, int events) {
+  if (status < 0) {  // the socket failed; libuv has stopped watching it
+    close_conn(c.id);
+    return;
+  }
+  if ((events & UV_WRITABLE) != 0 && !flush(c)) return;
+  if ((events & UV_READABLE) != 0) on_readable(c);
 }
 
 void ControlServer::on_readable(Conn& c) {
@@ -202,16 +187,45 @@ void ControlServer::on_readable(Conn& c) {
   }
 }
 
+// Sends what the socket takes without waiting; false if the connection was
+// closed (the peer is gone, or its backlog passed the bound).
+bool ControlServer::flush(Conn& c) {
+  size_t sent = 0;
+  while (sent < c.out.size()) {
+    ssize_t n = send(c.fd.get(), c.out.data() + sent, c.out.size() - sent,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n <= 0) {
+      close_conn(c.id);
+      return false;
+    }
+    sent += static_cast<size_t>(n);
+  }
+  c.out.erase(0, sent);
+  if (c.out.size() > max_pending_) {
+    on_note_("control: dropped a client that does not read its replies (" +
+             std::to_string(c.out.size()) + " bytes unsent, limit " +
+             std::to_string(max_pending_) + ")");
+    close_conn(c.id);
+    return false;
+  }
+  if (!watch_conn(c)) {
+    close_conn(c.id);
+    return false;
+  }
+  return true;
+}
+
 bool ControlServer::reply(ConnId id, const nlohmann::json& message,
                           bool keep_waiting) {
   auto it = conns_.find(id);
   if (it == conns_.end()) return false;
-  if (!send_all(it->second->fd.get(), control_line(message))) {
-    close_conn(id);
-    return false;
-  }
-  it->second->waiting = keep_waiting;
-  if (!keep_waiting) arm_idle(*it->second);
+  Conn& c = *it->second;
+  c.out += control_line(message);
+  if (!flush(c)) return false;
+  c.waiting = keep_waiting;
+  if (!keep_waiting) arm_idle(c);
   return true;
 }
 
