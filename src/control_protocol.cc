@@ -1,7 +1,7 @@
-// control_protocol.cc — request parsing, reply and status JSON.
+// control_protocol.cc — request parsing, reply and status JSON (see the
+// header for the types each field has).
 #include "control_protocol.h"
 
-#include "config.h"
 #include "log.h"
 
 namespace byed {
@@ -15,6 +15,11 @@ nlohmann::json time_or_null(const timespec& ts) {
 long long millis_between(const timespec& a, const timespec& b) {
   return (static_cast<long long>(b.tv_sec) - a.tv_sec) * 1000 +
          (b.tv_nsec - a.tv_nsec) / 1000000;
+}
+
+// Milliseconds as a JSON number of seconds (448 -> 0.448).
+nlohmann::json seconds(long long millis) {
+  return static_cast<double>(millis) / 1000.0;
 }
 
 const char* state_name(Supervisor::GenState s) {
@@ -111,12 +116,12 @@ nlohmann::json status_reply(const Supervisor& core, const StatusContext& ctx) {
   }
   nlohmann::json last;
   if (const auto& u = core.last_upgrade()) {
-    last = {{"result", u->ok ? "succeeded" : "failed"},
-            {"gen", u->gen},
-            {"reason", u->ok ? nlohmann::json() : nlohmann::json(u->reason)},
-            {"duration", format_duration(Millis{
-                             millis_between(u->started_at, u->finished_at)})},
-            {"finished_at", time_or_null(u->finished_at)}};
+    last = {
+        {"result", u->ok ? "succeeded" : "failed"},
+        {"gen", u->gen},
+        {"reason", u->ok ? nlohmann::json() : nlohmann::json(u->reason)},
+        {"duration_s", seconds(millis_between(u->started_at, u->finished_at))},
+        {"finished_at", time_or_null(u->finished_at)}};
   }
   const auto& r = core.restarts();
   nlohmann::json restarts = {
@@ -125,12 +130,11 @@ nlohmann::json status_reply(const Supervisor& core, const StatusContext& ctx) {
                                             : nlohmann::json(r.last_reason)},
       {"next_attempt",
        r.next_at ? nlohmann::json(rfc3339(*r.next_at, 3)) : nlohmann::json()}};
-  long long up = millis_between(ctx.started_at, ctx.now);
   return {{"v", kControlVersion},
           {"ok", true},
           {"pid", ctx.pid},
           {"started_at", rfc3339(ctx.started_at, 3)},
-          {"uptime", format_duration(Millis{up - up % 1000})},
+          {"uptime_s", seconds(millis_between(ctx.started_at, ctx.now))},
           {"stopping", core.stopping()},
           {"upgrading", core.upgrading() != 0},
           {"generations", gens},

@@ -3,7 +3,10 @@
 // shows. No I/O: the server (control_server.h) and the client (ctl.h) move
 // these lines.
 //
-// One JSON object per line each way, versioned ("v": 1).
+// One JSON object per line each way, versioned ("v": 1). Types: counts,
+// pids and generation numbers are JSON numbers; times are RFC 3339 strings
+// (UTC, milliseconds); durations are numbers of seconds whose key ends in
+// `_s` (`uptime_s`, `duration_s`).
 #pragma once
 
 #include <time.h>

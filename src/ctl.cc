@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -45,6 +46,15 @@ bool send_all(int fd, const std::string& data) {
     off += static_cast<size_t>(n);
   }
   return true;
+}
+
+// A `_s` field (seconds, a number) as a duration for people: "1m12s",
+// "448ms"; whole seconds only when `whole_seconds`. "-" when absent.
+std::string seconds_text(const nlohmann::json& j, bool whole_seconds) {
+  if (!j.is_number()) return "-";
+  long long ms = std::llround(j.get<double>() * 1000);
+  if (whole_seconds) ms -= ms % 1000;
+  return format_duration(Millis{ms});
 }
 
 }  // namespace
@@ -126,7 +136,7 @@ std::string format_status(const nlohmann::json& s) {
   };
   std::string out;
   out += "byed pid " + str(s.value("pid", nlohmann::json())) + ", up " +
-         str(s.value("uptime", nlohmann::json())) + ", " +
+         seconds_text(s.value("uptime_s", nlohmann::json()), true) + ", " +
          (s.value("stopping", false) ? "stopping" : "running") + "\n\n";
   char line[256];
   snprintf(line, sizeof line, "%-5s %-8s %-9s %-26s %s\n", "GEN", "PID",
@@ -165,7 +175,8 @@ std::string format_status(const nlohmann::json& s) {
     out += "none\n";
   } else {
     out += str(last["result"]) + " (gen " + str(last["gen"]) + ", " +
-           str(last["duration"]) + ")";
+           seconds_text(last.value("duration_s", nlohmann::json()), false) +
+           ")";
     if (last.contains("reason") && !last["reason"].is_null()) {
       out += ": " + str(last["reason"]);
     }

@@ -102,25 +102,75 @@ TEST_CASE("status comes from the core: states, times, last upgrade") {
   core.on(SignalReceived{SIGUSR1}, t1);
   core.on(Spawned{2, 200, ""}, t1);
   core.on(ChildExited{200, 1 << 8}, t2);
-  StatusContext ctx{7, t0, timespec{1065, 0}, nullptr};
+  StatusContext ctx{7, t0, timespec{1065, 250000000}, nullptr};
   auto s = status_reply(core, ctx);
   CHECK(s["pid"] == 7);
-  CHECK(s["uptime"] == "1m5s");
+  CHECK(s["uptime_s"] == 65.25);
   REQUIRE(s["generations"].size() == 1);
   CHECK(s["generations"][0]["state"] == "ready");
   CHECK(s["generations"][0]["started_at"] == "1970-01-01T00:16:40.000Z");
   CHECK(s["generations"][0]["ready_at"] == "1970-01-01T00:16:42.500Z");
   CHECK(s["last_upgrade"]["result"] == "failed");
   CHECK(s["last_upgrade"]["gen"] == 2);
-  CHECK(s["last_upgrade"]["duration"] == "500ms");
+  CHECK(s["last_upgrade"]["duration_s"] == 0.5);
   CHECK(s["last_upgrade"]["reason"] ==
         "exited before it was ready (exit code 1)");
+}
+
+// Every field of a status object whose key says its type: numbers for
+// pids, generations, counts and fds; a number of seconds for each `_s`.
+void check_types(const nlohmann::json& j, const std::string& where) {
+  if (j.is_array()) {
+    for (const auto& e : j) check_types(e, where + "[]");
+    return;
+  }
+  if (!j.is_object()) return;
+  for (const auto& [key, value] : j.items()) {
+    CAPTURE(where + "." + key);
+    if (key == "pid" || key == "gen" || key == "count" || key == "fd" ||
+        key == "v") {
+      CHECK(value.is_number_integer());
+    }
+    if (key.size() > 2 && key.compare(key.size() - 2, 2, "_s") == 0) {
+      CHECK(value.is_number());
+    }
+    check_types(value, where + "." + key);
+  }
+}
+
+TEST_CASE("status JSON: numbers are numbers, durations are _s seconds") {
+  Config c;
+  c.command = {"./srv"};
+  c.ready_mode = ReadyMode::kMessage;
+  c.restart = RestartPolicy::kAlways;
+  Supervisor core(c);
+  timespec t0{1000, 0}, t1{1001, 0};
+  core.on(Start{}, t0);
+  core.on(Spawned{1, 100, ""}, t0);
+  core.on(ChildReady{1, "pipe"}, t0);
+  core.on(SignalReceived{SIGUSR1}, t0);
+  core.on(Spawned{2, 200, ""}, t0);
+  core.on(ChildReady{2, "pipe"}, t1);
+  core.on(ChildExited{200, SIGSEGV}, t1);  // the new one crashes: a restart
+  std::vector<HeldSocket> socks(1);
+  socks[0].name = "web";
+  auto s = status_reply(core, StatusContext{7, t0, t1, &socks});
+  REQUIRE(s["last_upgrade"].is_object());
+  REQUIRE(s["restarts"]["count"] == 1);
+  REQUIRE_FALSE(s["generations"].empty());
+  REQUIRE(s["sockets"].size() == 1);
+  CHECK(s["uptime_s"] == 1);
+  CHECK(s["last_upgrade"]["duration_s"] == 1);
+  check_types(s, "status");
+  // No duration is left as text.
+  CHECK_FALSE(s.contains("uptime"));
+  CHECK_FALSE(s["last_upgrade"].contains("duration"));
 }
 
 TEST_CASE("status renders as a table, tolerating missing fields") {
   nlohmann::json s = {
       {"pid", 10},
-      {"uptime", "5s"},
+      {"uptime_s", 72.9},
       {"stopping", false},
       {"generations",
        {{{"gen", 2},
@@ -132,15 +182,17 @@ TEST_CASE("status renders as a table, tolerating missing fields") {
       {"last_upgrade",
        {{"result", "failed"},
         {"gen", 3},
-        {"duration", "2s"},
+        {"duration_s", 0.448},
         {"reason", "not ready within 2s"}}}};
   std::string t = format_status(s);
-  CHECK(t.find("byed pid 10, up 5s, running") != std::string::npos);
+  CHECK(t.find("byed pid 10, up 1m12s, running") != std::string::npos);
   CHECK(t.find("2     22       ready") != std::string::npos);
   CHECK(t.find("web") != std::string::npos);
-  CHECK(t.find("last upgrade: failed (gen 3, 2s): not ready within 2s") !=
+  CHECK(t.find("last upgrade: failed (gen 3, 448ms): not ready within 2s") !=
         std::string::npos);
   CHECK_NOTHROW(format_status(nlohmann::json::object()));
+  CHECK(format_status(nlohmann::json::object()).find("up -,") !=
+        std::string::npos);
 }
 
 TEST_CASE("ctl finds its socket: flag, then env, then RUNTIME_DIRECTORY") {

@@ -77,6 +77,15 @@ class ControlTests(ByedTestCase):
         self.assertTrue(g["ready_at"].endswith("Z"))
         self.assertEqual(s["sockets"][0]["fd"], 3)
         self.assertIsNone(s["last_upgrade"])
+        # Numbers are numbers; durations are seconds in `_s` fields.
+        number = (int, float)
+        self.assertIsInstance(s["uptime_s"], number)
+        self.assertNotIsInstance(s["uptime_s"], bool)
+        self.assertGreaterEqual(s["uptime_s"], 0)
+        self.assertNotIn("uptime", s)
+        for value in (s["pid"], g["gen"], g["pid"], s["sockets"][0]["fd"],
+                      s["restarts"]["count"]):
+            self.assertIs(type(value), int)
 
     def test_upgrade_success_and_failure_exit_codes(self):
         self.start_byed()
@@ -96,6 +105,13 @@ class ControlTests(ByedTestCase):
         s = json.loads(out)
         self.assertEqual(s["last_upgrade"]["result"], "failed")
         self.assertEqual(s["last_upgrade"]["gen"], 3)
+        self.assertIsInstance(s["last_upgrade"]["duration_s"], (int, float))
+        self.assertGreaterEqual(s["last_upgrade"]["duration_s"], 0)
+        self.assertNotIn("duration", s["last_upgrade"])
+        # ...and the text shows it as a duration people read.
+        code, out, _ = ctl("--control", self.sock, "status")
+        self.assertRegex(out, r"last upgrade: failed \(gen 3, (0|\d+(ms|s))\): "
+                              r"exited before it was ready")
         self.assertEqual([g["pid"] for g in s["generations"]], [new_pid])
 
     def test_concurrent_upgrades_from_five_clients_are_one_upgrade(self):
