@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "config.h"
-#include "control.h"
+#include "control_server.h"
 #include "exit_dir.h"
 #include "fd.h"
 #include "log.h"

@@ -1,5 +1,5 @@
-// main.cc — command lines: byed's own (-> Config, then run) and `byed ctl`'s
-// (-> one control request). Nothing else lives here.
+// main.cc — byed's own command line (-> Config, then run); `byed ctl ...`
+// is handed to ctl.cc. Nothing else lives here.
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
@@ -15,7 +15,7 @@
 #include <string>
 
 #include "config.h"
-#include "control.h"
+#include "ctl.h"
 #include "loop.h"
 #include "signals.h"
 #include "text.h"
@@ -51,90 +51,6 @@ int signal_arg(const std::string& flag, const std::string& value) {
   auto s = byed::parse_signal(value);
   if (!s) usage_error(flag + " '" + value + "': not a catchable signal name");
   return *s;
-}
-
-// byed ctl [--control PATH] [--json] [--timeout DUR] status|upgrade|stop
-int ctl_main(int argc, char** argv) {
-  CLI::App app{"byed ctl: talk to a running byed over its control socket",
-               "byed ctl"};
-  std::string control, command, timeout_text = "2m";
-  bool json = false;
-  app.add_option("--control", control,
-                 "control socket (default: $BYED_CONTROL, else "
-                 "$RUNTIME_DIRECTORY/byed.sock)")
-      ->type_name("PATH");
-  app.add_flag("--json", json, "print the raw JSON reply");
-  app.add_option("--timeout", timeout_text,
-                 "how long to wait for the answer (upgrade, stop)")
-      ->type_name("DUR")
-      ->capture_default_str();
-  app.add_option("command", command, "status, upgrade or stop")
-      ->required()
-      ->check(CLI::IsMember({"status", "upgrade", "stop"}));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "byed ctl: %s (see 'byed ctl --help')\n", e.what());
-    return 2;
-  }
-  auto timeout = byed::parse_duration(timeout_text);
-  if (!timeout || timeout->count() == 0) {
-    std::fprintf(stderr, "byed ctl: --timeout '%s': not a duration\n",
-                 timeout_text.c_str());
-    return 2;
-  }
-  std::string path = byed::find_control_path(control);
-  if (path.empty()) {
-    std::fprintf(
-        stderr,
-        "byed ctl: no control socket: use --control PATH or "
-        "BYED_CONTROL, or run byed under systemd with "
-        "RuntimeDirectory= and --control $RUNTIME_DIRECTORY/byed.sock\n");
-    return 2;
-  }
-  byed::UniqueFd conn;
-  nlohmann::json reply;
-  std::string err;
-  if (!byed::control_call(path, command, *timeout, &reply, &err,
-                          command == "stop" ? &conn : nullptr)) {
-    std::fprintf(stderr, "byed ctl: %s\n", err.c_str());
-    return 1;
-  }
-  {
-    bool ok = reply.value("ok", false);
-    if (json) std::printf("%s\n", reply.dump().c_str());
-    if (!ok && reply.contains("error")) {
-      std::fprintf(stderr, "byed ctl: %s\n",
-                   reply["error"].get<std::string>().c_str());
-      return 1;
-    }
-    if (command == "status") {
-      if (!json) std::printf("%s", byed::format_status(reply).c_str());
-      return 0;
-    }
-    if (command == "upgrade") {
-      if (ok) {
-        if (!json) {
-          std::printf("upgraded: gen %d, pid %d\n", reply.value("gen", 0),
-                      reply.value("pid", 0));
-        }
-        return 0;
-      }
-      std::fprintf(stderr, "upgrade failed: %s\n",
-                   reply.value("reason", std::string("unknown")).c_str());
-      return 1;
-    }
-    // stop: byed closes the connection when it exits.
-    if (!byed::wait_closed(conn.get(), *timeout)) {
-      std::fprintf(stderr, "byed ctl: byed still running after %s\n",
-                   timeout_text.c_str());
-      return 1;
-    }
-    if (!json) std::printf("stopped\n");
-    return 0;
-  }
 }
 
 // fds 0, 1 and 2 closed by whoever started byed (`<&-`, a cron job, a
@@ -414,7 +330,7 @@ int parse_command_line(int argc, char** argv, byed::Config* cfg) {
 int main(int argc, char** argv) {
   reopen_closed_stdio();
   if (argc > 1 && std::string(argv[1]) == "ctl") {
-    return ctl_main(argc - 1, argv + 1);
+    return byed::ctl_main(argc - 1, argv + 1);
   }
   byed::Config cfg;
   if (int rc = parse_command_line(argc, argv, &cfg); rc >= 0) return rc;

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "config.h"
-#include "control.h"
+#include "control_protocol.h"
 #include "notify.h"
 #include "signals.h"
 #include "sockets.h"

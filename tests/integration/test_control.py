@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -76,6 +77,15 @@ class ControlTests(ByedTestCase):
         self.assertTrue(g["ready_at"].endswith("Z"))
         self.assertEqual(s["sockets"][0]["fd"], 3)
         self.assertIsNone(s["last_upgrade"])
+        # Numbers are numbers; durations are seconds in `_s` fields.
+        number = (int, float)
+        self.assertIsInstance(s["uptime_s"], number)
+        self.assertNotIsInstance(s["uptime_s"], bool)
+        self.assertGreaterEqual(s["uptime_s"], 0)
+        self.assertNotIn("uptime", s)
+        for value in (s["pid"], g["gen"], g["pid"], s["sockets"][0]["fd"],
+                      s["restarts"]["count"]):
+            self.assertIs(type(value), int)
 
     def test_upgrade_success_and_failure_exit_codes(self):
         self.start_byed()
@@ -95,6 +105,13 @@ class ControlTests(ByedTestCase):
         s = json.loads(out)
         self.assertEqual(s["last_upgrade"]["result"], "failed")
         self.assertEqual(s["last_upgrade"]["gen"], 3)
+        self.assertIsInstance(s["last_upgrade"]["duration_s"], (int, float))
+        self.assertGreaterEqual(s["last_upgrade"]["duration_s"], 0)
+        self.assertNotIn("duration", s["last_upgrade"])
+        # ...and the text shows it as a duration people read.
+        code, out, _ = ctl("--control", self.sock, "status")
+        self.assertRegex(out, r"last upgrade: failed \(gen 3, (0|\d+(ms|s))\): "
+                              r"exited before it was ready")
         self.assertEqual([g["pid"] for g in s["generations"]], [new_pid])
 
     def test_concurrent_upgrades_from_five_clients_are_one_upgrade(self):
@@ -188,6 +205,74 @@ class ControlTests(ByedTestCase):
         self.assertEqual(code, 0)
         # 10 MiB went in; byed kept at most one bounded line of it.
         self.assertLess(rss_kib() - before, 4 * 1024)
+
+    def test_clients_that_never_read_cannot_freeze_byed(self):
+        # 20 clients send status requests and never read the answers. byed
+        # must not wait for any of them: it keeps forwarding signals and
+        # answering others. Ten send less than the per-client bound (256 KiB
+        # unsent) can hold and lose nothing; ten send far more and are
+        # dropped, one log line each.
+        b = self.start(["--control", self.sock, "--", helper("sigrecorder")])
+        b.child_pid()
+        probe, r = self.raw()
+        probe.sendall(b'{"v":1,"cmd":"status"}\n')
+        reply_size = len(r.readline())
+        request = b'{"v":1,"cmd":"status"}\n'
+        # More than the kernel's socket buffer holds, within the bound.
+        kept_n = 192 * 1024 // reply_size
+        dropped_n = 4 * 1024 * 1024 // reply_size  # far past it
+
+        def connect():
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(self.sock)
+            self.addCleanup(s.close)
+            return s
+
+        kept = [connect() for _ in range(10)]
+        flooding = [connect() for _ in range(10)]
+        for s in kept:
+            s.sendall(request * kept_n)
+        for s in flooding:
+            try:
+                s.sendall(request * dropped_n)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # dropped before it finished sending: fine
+
+        # byed still answers another client, and forwards a signal.
+        code, out, err = ctl("--control", self.sock, "status")
+        self.assertEqual(code, 0, err)
+        self.assertIn(f"byed pid {b.pid}", out)
+        b.signal(signal.SIGUSR2)
+        self.assertEqual(b.read_line("signal ", timeout=60), "signal USR2")
+
+        # The clients within the bound get every answer, whole and in order.
+        for s in kept:
+            s.settimeout(60)
+            f = s.makefile("rb")
+            for i in range(kept_n):
+                try:
+                    line = f.readline()
+                except ConnectionResetError:
+                    line = b""
+                self.assertTrue(line, f"a client within the bound was "
+                                      f"dropped after {i} of {kept_n} replies")
+                self.assertTrue(json.loads(line)["ok"])
+        # The others were dropped: what the socket held, then the end.
+        for s in flooding:
+            s.settimeout(60)
+            got = b""
+            try:
+                while chunk := s.recv(1 << 16):
+                    got += chunk
+            except ConnectionResetError:
+                pass
+            self.assertLess(got.count(b"\n"), dropped_n)
+        for _ in range(10):
+            b.read_line("control: dropped a client that does not read its "
+                        "replies", stream="err", timeout=60)
+        code, _, _ = ctl("--control", self.sock, "status")
+        self.assertEqual(code, 0)
+        self.assertEqual(b.err_all.count(b"dropped a client"), 10)
 
     def test_stale_socket_file_is_replaced(self):
         stale = socket.socket(socket.AF_UNIX)

@@ -1,0 +1,269 @@
+// ctl.cc — `byed ctl`: parse its command line, send one request over the
+// control socket, print the answer.
+#include "ctl.h"
+
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "config.h"
+#include "control_protocol.h"
+
+namespace byed {
+namespace {
+
+// Waits until fd has `events` or the deadline passes: >0 ready, 0 timed out,
+// <0 error. EINTR is retried against the same deadline.
+int poll_until(int fd, short events,
+               std::chrono::steady_clock::time_point deadline) {
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) return 0;
+    pollfd p{fd, events, 0};
+    int r = poll(&p, 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r != 0) return r;
+  }
+}
+
+// send(2) all of data on a blocking socket, without SIGPIPE.
+bool send_all(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// A `_s` field (seconds, a number) as a duration for people: "1m12s",
+// "448ms"; whole seconds only when `whole_seconds`. "-" when absent.
+std::string seconds_text(const nlohmann::json& j, bool whole_seconds) {
+  if (!j.is_number()) return "-";
+  long long ms = std::llround(j.get<double>() * 1000);
+  if (whole_seconds) ms -= ms % 1000;
+  return format_duration(Millis{ms});
+}
+
+}  // namespace
+
+std::string find_control_path(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* e = getenv("BYED_CONTROL"); e && *e) return e;
+  if (const char* r = getenv("RUNTIME_DIRECTORY"); r && *r) {
+    std::string dir = r;
+    dir = dir.substr(0, dir.find(':'));  // systemd may list several
+    return dir + "/byed.sock";
+  }
+  return "";
+}
+
+bool control_call(const std::string& path, const std::string& cmd,
+                  std::chrono::milliseconds timeout, nlohmann::json* reply,
+                  std::string* err, UniqueFd* fd_out) {
+  auto fail = [err](std::string message) {
+    *err = std::move(message);
+    return false;
+  };
+  sockaddr_un su{};
+  su.sun_family = AF_UNIX;
+  if (path.size() >= sizeof su.sun_path) return fail(path + ": path too long");
+  memcpy(su.sun_path, path.data(), path.size());
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fail(std::string("socket: ") + strerror(errno));
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&su), sizeof su) != 0) {
+    return fail("connect " + path + ": " + strerror(errno) +
+                " (is byed running with --control " + path + "?)");
+  }
+  nlohmann::json req = {{"v", kControlVersion}, {"cmd", cmd}};
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string send_error;
+  if (!send_all(fd.get(), control_line(req))) {
+    // byed may have refused us and closed at once; its reason is waiting
+    // to be read.
+    send_error = "send to " + path + ": " + strerror(errno);
+    deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  }
+  std::string in;
+  while (in.find('\n') == std::string::npos) {
+    int r = poll_until(fd.get(), POLLIN, deadline);
+    if (r == 0) return fail("no answer within the timeout");
+    if (r < 0) return fail(std::string("poll: ") + strerror(errno));
+    char buf[4096];
+    ssize_t n = read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return fail(send_error.empty() ? "byed closed the connection"
+                                     : send_error);
+    }
+    in.append(buf, static_cast<size_t>(n));
+  }
+  *reply = nlohmann::json::parse(in.substr(0, in.find('\n')), nullptr, false);
+  if (reply->is_discarded()) return fail("malformed reply");
+  if (fd_out != nullptr) *fd_out = std::move(fd);
+  return true;
+}
+
+bool wait_closed(int fd, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  while (true) {
+    int r = poll_until(fd, POLLIN, deadline);
+    if (r == 0) return false;
+    if (r < 0) return true;
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return true;
+  }
+}
+
+std::string format_status(const nlohmann::json& s) {
+  auto str = [](const nlohmann::json& j) -> std::string {
+    if (j.is_null()) return "-";
+    if (j.is_string()) return j.get<std::string>();
+    return j.dump();
+  };
+  std::string out;
+  out += "byed pid " + str(s.value("pid", nlohmann::json())) + ", up " +
+         seconds_text(s.value("uptime_s", nlohmann::json()), true) + ", " +
+         (s.value("stopping", false) ? "stopping" : "running") + "\n\n";
+  char line[256];
+  snprintf(line, sizeof line, "%-5s %-8s %-9s %-26s %s\n", "GEN", "PID",
+           "STATE", "STARTED", "READY");
+  out += line;
+  for (const auto& g : s.value("generations", nlohmann::json::array())) {
+    snprintf(line, sizeof line, "%-5s %-8s %-9s %-26s %s\n",
+             str(g["gen"]).c_str(), str(g["pid"]).c_str(),
+             str(g["state"]).c_str(), str(g["started_at"]).c_str(),
+             str(g["ready_at"]).c_str());
+    out += line;
+  }
+  auto socks = s.value("sockets", nlohmann::json::array());
+  if (!socks.empty()) {
+    out += "\n";
+    snprintf(line, sizeof line, "%-4s %-12s %s\n", "FD", "NAME", "ADDRESS");
+    out += line;
+    for (const auto& k : socks) {
+      snprintf(line, sizeof line, "%-4s %-12s %s\n", str(k["fd"]).c_str(),
+               str(k["name"]).c_str(), str(k["address"]).c_str());
+      out += line;
+    }
+  }
+  auto restarts = s.value("restarts", nlohmann::json());
+  if (restarts.is_object() && restarts.value("count", 0) > 0) {
+    out += "\nrestarts: " + str(restarts["count"]) +
+           ", last: " + str(restarts["last_reason"]);
+    if (!restarts["next_attempt"].is_null()) {
+      out += ", next at " + str(restarts["next_attempt"]);
+    }
+    out += "\n";
+  }
+  auto last = s.value("last_upgrade", nlohmann::json());
+  out += "\nlast upgrade: ";
+  if (last.is_null()) {
+    out += "none\n";
+  } else {
+    out += str(last["result"]) + " (gen " + str(last["gen"]) + ", " +
+           seconds_text(last.value("duration_s", nlohmann::json()), false) +
+           ")";
+    if (last.contains("reason") && !last["reason"].is_null()) {
+      out += ": " + str(last["reason"]);
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+int ctl_main(int argc, char** argv) {
+  CLI::App app{"byed ctl: talk to a running byed over its control socket",
+               "byed ctl"};
+  std::string control, command, timeout_text = "2m";
+  bool json = false;
+  app.add_option("--control", control,
+                 "control socket (default: $BYED_CONTROL, else "
+                 "$RUNTIME_DIRECTORY/byed.sock)")
+      ->type_name("PATH");
+  app.add_flag("--json", json, "print the raw JSON reply");
+  app.add_option("--timeout", timeout_text,
+                 "how long to wait for the answer (upgrade, stop)")
+      ->type_name("DUR")
+      ->capture_default_str();
+  app.add_option("command", command, "status, upgrade or stop")
+      ->required()
+      ->check(CLI::IsMember({"status", "upgrade", "stop"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "byed ctl: %s (see 'byed ctl --help')\n", e.what());
+    return 2;
+  }
+  auto timeout = parse_duration(timeout_text);
+  if (!timeout || timeout->count() == 0) {
+    std::fprintf(stderr, "byed ctl: --timeout '%s': not a duration\n",
+                 timeout_text.c_str());
+    return 2;
+  }
+  std::string path = find_control_path(control);
+  if (path.empty()) {
+    std::fprintf(
+        stderr,
+        "byed ctl: no control socket: use --control PATH or "
+        "BYED_CONTROL, or run byed under systemd with "
+        "RuntimeDirectory= and --control $RUNTIME_DIRECTORY/byed.sock\n");
+    return 2;
+  }
+  UniqueFd conn;
+  nlohmann::json reply;
+  std::string err;
+  if (!control_call(path, command, *timeout, &reply, &err,
+                    command == "stop" ? &conn : nullptr)) {
+    std::fprintf(stderr, "byed ctl: %s\n", err.c_str());
+    return 1;
+  }
+  bool ok = reply.value("ok", false);
+  if (json) std::printf("%s\n", reply.dump().c_str());
+  if (!ok && reply.contains("error")) {
+    std::fprintf(stderr, "byed ctl: %s\n",
+                 reply["error"].get<std::string>().c_str());
+    return 1;
+  }
+  if (command == "status") {
+    if (!json) std::printf("%s", format_status(reply).c_str());
+    return 0;
+  }
+  if (command == "upgrade") {
+    if (ok) {
+      if (!json) {
+        std::printf("upgraded: gen %d, pid %d\n", reply.value("gen", 0),
+                    reply.value("pid", 0));
+      }
+      return 0;
+    }
+    std::fprintf(stderr, "upgrade failed: %s\n",
+                 reply.value("reason", std::string("unknown")).c_str());
+    return 1;
+  }
+  // stop: byed closes the connection when it exits.
+  if (!wait_closed(conn.get(), *timeout)) {
+    std::fprintf(stderr, "byed ctl: byed still running after %s\n",
+                 timeout_text.c_str());
+    return 1;
+  }
+  if (!json) std::printf("stopped\n");
+  return 0;
+}
+
+}  // namespace byed
