@@ -142,7 +142,8 @@ void check_types(const nlohmann::json& j, const std::string& where) {
 TEST_CASE("status JSON: numbers are numbers, durations are _s seconds") {
   Config c;
   c.command = {"./srv"};
-  c.ready_mode = ReadyMode::kMessage;
+  c.ready.automatic = false;
+  c.ready.message = true;
   c.restart = RestartPolicy::kAlways;
   Supervisor core(c);
   timespec t0{1000, 0}, t1{1001, 0};
