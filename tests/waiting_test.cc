@@ -45,7 +45,7 @@ BlockedWait classify(const std::string& line) {
 
 }  // namespace
 
-TEST_CASE("epoll fdinfo: targets with their inodes, as today's kernels print") {
+TEST_CASE("epoll fdinfo: targets with their inodes as kernels print them") {
   auto t = targets(
       "pos:\t0\nflags:\t02000002\nmnt_id:\t17\nino:\t1033\n"
       "tfd:        3 events:       19 data:     7f0200000003  pos:0 "
@@ -62,7 +62,7 @@ TEST_CASE("epoll fdinfo: targets with their inodes, as today's kernels print") {
   CHECK(t[1].ino == 0x1a);
 }
 
-TEST_CASE("epoll fdinfo: older kernels print no inode; bad lines are skipped") {
+TEST_CASE("epoll fdinfo: no inode from older kernels and bad lines skipped") {
   auto t = targets(
       "pos:\t0\nflags:\t02\n"
       "tfd:        5 events:       1d data:                5\n"
@@ -80,7 +80,7 @@ TEST_CASE("epoll fdinfo: older kernels print no inode; bad lines are skipped") {
   CHECK(targets("pos:\t0\nflags:\t02\nmnt_id:\t15\n").empty());
 }
 
-TEST_CASE("syscall file: running, not in a call, blocked in one") {
+TEST_CASE("syscall file: running or not in a call or blocked in one") {
   auto r = byed::parse_syscall_line("running\n");
   REQUIRE(r.has_value());
   CHECK(r->state == SyscallLine::State::kRunning);
@@ -123,7 +123,7 @@ TEST_CASE("syscall file: anything else is rejected") {
 }
 
 TEST_CASE(
-    "blocked calls: accept, poll, select, epoll wait, by this arch's numbers") {
+    "blocked calls: accept poll select epoll_wait by this arch's numbers") {
   auto a = classify(blocked_line(__NR_accept4, 3, 0, 0));
   CHECK(a.how == WaitHow::kAccept);
   CHECK(a.fd == 3);
@@ -237,7 +237,7 @@ TEST_CASE("fd_sets: the fds set below nfds") {
   CHECK(byed::fdset_bytes(FD_SETSIZE) == sizeof(fd_set));
 }
 
-TEST_CASE("fd links: sockets by inode, epoll instances") {
+TEST_CASE("fd links: sockets by inode and epoll instances") {
   CHECK(byed::parse_socket_link("socket:[12345]") == 12345u);
   CHECK(byed::parse_socket_link("socket:[0]") == 0u);
   for (const char* bad :
@@ -251,7 +251,7 @@ TEST_CASE("fd links: sockets by inode, epoll instances") {
   CHECK_FALSE(byed::is_epoll_link("socket:[1]"));
 }
 
-TEST_CASE("match: epoll by inode, by fd without one, for reading only") {
+TEST_CASE("match: epoll by inode or else by fd and for reading only") {
   std::vector<uint64_t> held = {100, 200, 300};
   ProcessWaits p;
   p.sockets = {{3, 100}, {4, 200}, {5, 300}};
@@ -273,7 +273,7 @@ TEST_CASE("match: epoll by inode, by fd without one, for reading only") {
   CHECK(byed::match_waits(q, 1, held, &none) == 0);
 }
 
-TEST_CASE("match: blocked calls by fd; the first process seen keeps it") {
+TEST_CASE("match: blocked calls by fd and the first process seen keeps it") {
   std::vector<uint64_t> held = {100, 200, 300};
   ProcessWaits p;
   p.sockets = {{3, 100}, {4, 200}};
