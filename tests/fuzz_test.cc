@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "signals.h"
 #include "sockets.h"
 #include "text.h"
+#include "waiting.h"
 
 using namespace byed;
 
@@ -213,4 +215,94 @@ TEST_CASE("fuzz: --ready and --exit-role") {
   }
   CHECK(ready_ok > 100);
   CHECK(roles_ok > 100);
+}
+
+TEST_CASE("fuzz: /proc text the accepting probe reads") {
+  Gen fdinfo("tfd: events data pos ino sdev 0123456789abcdefx\n\t-",
+             {"tfd:        3 events:       19 data:     7f0200000003  pos:0 "
+              "ino:4b98 sdev:9\n",
+              "pos:\t0\nflags:\t02\ntfd:        5 events:       1d data: "
+              "5\n"});
+  Gen syscall("running0123456789abcdefx -\n",
+              {"running\n", "-1 0x7ffc92997a08 0x7f02dee322ad\n",
+               "7 0x7fb694d4c2a0 0x1 0xffffffff 0x7fb694e2d8d0 0x0 0x0 "
+               "0x7fff2ea891c8 0x7fb694f1b230\n"});
+  Gen link("socket:[]0123456789anon_inode:eventpoll",
+           {"socket:[12345]", "anon_inode:[eventpoll]"});
+  std::mt19937 rng(54321);
+  int lines_ok = 0, links_ok = 0;
+  for (int i = 0; i < kRuns; ++i) {
+    std::string text = fdinfo.next();
+    std::vector<EpollTarget> targets;
+    parse_epoll_fdinfo(text, &targets);
+    size_t tfds = 0;
+    for (size_t at = text.find("tfd:"); at != std::string::npos;
+         at = text.find("tfd:", at + 1)) {
+      ++tfds;
+    }
+    REQUIRE(targets.size() <= tfds);
+
+    auto line = parse_syscall_line(syscall.next());
+    if (line) {
+      ++lines_ok;
+      // What was accepted prints back as the kernel would and reads the same.
+      char buf[256];
+      const auto& a = line->args;
+      if (line->state == SyscallLine::State::kRunning) {
+        snprintf(buf, sizeof buf, "running\n");
+      } else if (line->state == SyscallLine::State::kNoSyscall) {
+        REQUIRE(line->nr == -1);
+        snprintf(buf, sizeof buf, "-1 0x%llx 0x%llx\n",
+                 static_cast<unsigned long long>(line->sp),
+                 static_cast<unsigned long long>(line->pc));
+      } else {
+        REQUIRE(line->nr >= 0);
+        snprintf(buf, sizeof buf,
+                 "%ld 0x%llx 0x%llx 0x%llx 0x%llx 0x%llx 0x%llx 0x%llx 0x%llx",
+                 line->nr, static_cast<unsigned long long>(a[0]),
+                 static_cast<unsigned long long>(a[1]),
+                 static_cast<unsigned long long>(a[2]),
+                 static_cast<unsigned long long>(a[3]),
+                 static_cast<unsigned long long>(a[4]),
+                 static_cast<unsigned long long>(a[5]),
+                 static_cast<unsigned long long>(line->sp),
+                 static_cast<unsigned long long>(line->pc));
+      }
+      auto again = parse_syscall_line(buf);
+      REQUIRE(again.has_value());
+      REQUIRE(*again == *line);
+      classify_blocked(*line);
+    }
+
+    std::string l = link.next();
+    if (auto ino = parse_socket_link(l)) {
+      ++links_ok;
+      REQUIRE(l.rfind("socket:[", 0) == 0);
+      REQUIRE(l.back() == ']');
+      REQUIRE_FALSE(is_epoll_link(l));
+    }
+
+    // Random memory: every fd found is in range and in order.
+    unsigned char bytes[64];
+    for (auto& b : bytes) b = static_cast<unsigned char>(rng());
+    size_t size = rng() % (sizeof bytes + 1);
+    uint64_t nfds = rng() % 700;
+    std::vector<int> fds;
+    fdset_read_fds(bytes, size, nfds, &fds);
+    bool in_range = true;
+    for (size_t j = 0; j < fds.size(); ++j) {
+      in_range = in_range && fds[j] >= 0 &&
+                 static_cast<uint64_t>(fds[j]) < nfds &&
+                 static_cast<size_t>(fds[j]) < size * 8 &&
+                 (j == 0 || fds[j] > fds[j - 1]);
+    }
+    fds.clear();
+    poll_read_fds(bytes, size, &fds);
+    in_range =
+        in_range && fds.size() <= size / 8 &&
+        std::all_of(fds.begin(), fds.end(), [](int fd) { return fd >= 0; });
+    REQUIRE(in_range);
+  }
+  CHECK(lines_ok > 100);
+  CHECK(links_ok > 100);
 }

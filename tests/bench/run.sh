@@ -8,7 +8,7 @@ build="$root/build-bench"
 runs="${1:-300}"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=MinSizeRel -DBYED_BENCH=ON >/dev/null
 cmake --build "$build" -j"$(nproc)" --target byed bench_core bench_exitdir \
-  >/dev/null
+  bench_probe >/dev/null
 echo "== stripped binary size (bytes)"
 strip -o "$build/byed.stripped" "$build/byed"
 printf "%-12s %10s  %s\n" byed "$(stat -c %s "$build/byed.stripped")" \
@@ -23,6 +23,9 @@ echo "== core: signal forwarding, start-to-exit, idle RSS"
 echo
 echo "== EXIT_DIR reaction time"
 "$build/tests/bench/bench_exitdir" "$build/byed" "$runs"
+echo
+echo "== one accepting probe of a 5-process generation"
+"$build/tests/bench/bench_probe" "$((runs * 10))"
 echo
 echo "== zero-downtime upgrades under wrk"
 cmake --build "$build" -j"$(nproc)" --target byeserver >/dev/null
