@@ -66,6 +66,11 @@ Runtime::Runtime(Config config, std::vector<HeldSocket> sockets,
     probe_env_.push_back("BYED_SOCKETS=" + all);
     probe_env_.push_back("BYED_ADDRESS=" + sockets_.front().address);
   }
+  for (const HeldSocket& h : sockets_) {
+    uint64_t ino = 0;
+    if (!held_socket_inode(h.fd.get(), &ino, &inode_error_)) break;
+    held_inodes_.push_back(ino);
+  }
   probes_ = std::make_unique<ProbeRunner>(
       &loop_, [this](ProbeDone done) { dispatch(std::move(done)); });
 }
@@ -610,9 +615,40 @@ void Runtime::signal_orphans(const SignalOrphans& s) {
   }
 }
 
+// Whether generation p.gen waits on the held sockets asked about: the
+// answer goes to the core, which decides what it means.
 void Runtime::probe_accepting(const ProbeAccepting& p) {
-  dispatch(AcceptingProbed{p.gen, AcceptingProbed::Result::kUnknown,
-                           "TODO probe module"});
+  if (!inode_error_.empty()) {
+    dispatch(AcceptingProbed{p.gen, AcceptingProbed::Result::kUnknown,
+                             inode_error_});
+    return;
+  }
+  std::vector<uint64_t> inodes;
+  std::vector<const std::string*> names;
+  for (size_t i = 0; i < sockets_.size(); ++i) {
+    const std::string& name = sockets_[i].name;
+    if (!p.names.empty() &&
+        std::find(p.names.begin(), p.names.end(), name) == p.names.end()) {
+      continue;
+    }
+    inodes.push_back(held_inodes_[i]);
+    names.push_back(&name);
+  }
+  AcceptingResult r;
+  accepting_.probe(p.pid, inodes, &r);
+  if (r.all_seen()) {
+    std::string via;
+    for (size_t i = 0; i < r.sockets.size(); ++i) {
+      via +=
+          (via.empty() ? "" : ", ") + describe_waiter(*names[i], r.sockets[i]);
+    }
+    dispatch(AcceptingProbed{p.gen, AcceptingProbed::Result::kAccepting, via});
+  } else if (!r.unknown.empty()) {
+    dispatch(
+        AcceptingProbed{p.gen, AcceptingProbed::Result::kUnknown, r.unknown});
+  } else {
+    dispatch(AcceptingProbed{p.gen, AcceptingProbed::Result::kNotYet, ""});
+  }
 }
 
 // GroupEmpty for each watched group that has no member left. kill(-pgid, 0)

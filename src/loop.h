@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "accepting_probe.h"
 #include "config.h"
 #include "control_server.h"
 #include "exit_dir.h"
@@ -105,6 +106,9 @@ class Runtime {
   std::unique_ptr<ControlServer> control_;
   std::vector<std::string> probe_env_;  // child_env_ and the sockets' addresses
   std::unique_ptr<ProbeRunner> probes_;
+  AcceptingProbe accepting_;           // keeps its buffers between looks
+  std::vector<uint64_t> held_inodes_;  // sockets_' inodes, in order
+  std::string inode_error_;            // why they are not known
 };
 
 // byed's environment less what byed consumes (config.h's
