@@ -121,6 +121,32 @@ struct Config {
   bool follower() const { return !exit_dir.empty() && exit_follower; }
 };
 
+// The grammar of the plain values, for an option named `flag` in messages
+// ("--stop-timeout '5': not a duration (use e.g. 500ms, 30s, 2m, or 0)").
+bool parse_duration_option(std::string_view flag, std::string_view text,
+                           Millis* out, std::string* err);
+// A catchable signal: a name with or without SIG, or a number.
+bool parse_signal_option(std::string_view flag, std::string_view text, int* out,
+                         std::string* err);
+// A whole number >= 0.
+bool parse_count_option(std::string_view flag, std::string_view text, int* out,
+                        std::string* err);
+
+// --upgrade-signal: a catchable signal, or "none" / "0": upgrades only
+// through `byed ctl upgrade`, every signal forwarded.
+bool parse_upgrade_signal(std::string_view text, Config* config,
+                          std::string* err);
+
+// --wait-for NAME,...: appends each non-empty NAME.
+bool parse_wait_for(std::string_view text, Config* config, std::string* err);
+
+// --log-format: "text" or "json".
+bool parse_log_format(std::string_view text, Config* config, std::string* err);
+
+// A comma-separated list as the BYED_* variables hold them: "a,,b" ->
+// {"a", "b"}; empty fields are dropped.
+std::vector<std::string> split_list(std::string_view text);
+
 // One --ready rule: "auto", "message", "accepting", "accepting:NAME,...",
 // "exec:CMD" or a duration. Adds to config->ready; "auto" only alone.
 bool parse_ready(std::string_view text, Config* config, std::string* err);
