@@ -30,7 +30,7 @@ enum class Kind {
 struct Option {
   const char* flags;    // CLI11's names, e.g. "-l,--listen"
   const char* type;     // the value's placeholder in --help
-  const char* env;      // the BYED_ variable that sets it, or nullptr
+  const char* env;      // the BYED_ variable that sets it
   const char* alt_env;  // the protocol's own name (EXIT_DIR), read after env
   Kind kind;
   const char* def;  // the default as --help shows it; nullptr: none
@@ -39,13 +39,14 @@ struct Option {
 };
 
 const Option kOptions[] = {
-    {"--stop-timeout", "DUR", nullptr, nullptr, Kind::kValue, "30s",
+    {"--stop-timeout", "DUR", "BYED_STOP_TIMEOUT", nullptr, Kind::kValue, "30s",
      "after a stop signal, SIGKILL what is still running when this passes; "
      "0 = never",
      [](std::string_view v, Config* c, std::string* e) {
        return parse_duration_option("--stop-timeout", v, &c->stop_timeout, e);
      }},
-    {"--upgrade-signal", "SIG", nullptr, nullptr, Kind::kValue, "USR1",
+    {"--upgrade-signal", "SIG", "BYED_UPGRADE_SIGNAL", nullptr, Kind::kValue,
+     "USR1",
      "signal that starts an upgrade; never forwarded; none: every signal "
      "is forwarded and upgrades come from 'byed ctl upgrade'",
      parse_upgrade_signal},
@@ -58,8 +59,8 @@ const Option kOptions[] = {
      "leader: leave NAME.exit when the child ends; follower: stop the "
      "child when an entry appears",
      parse_exit_role},
-    {"--ready-timeout", "DUR", nullptr, nullptr, Kind::kValue, "60s",
-     "a generation not ready by then has failed",
+    {"--ready-timeout", "DUR", "BYED_READY_TIMEOUT", nullptr, Kind::kValue,
+     "60s", "a generation not ready by then has failed",
      [](std::string_view v, Config* c, std::string* e) {
        return parse_duration_option("--ready-timeout", v, &c->ready_timeout, e);
      }},
@@ -123,8 +124,8 @@ const Option kOptions[] = {
        return parse_duration_option("--wait-for-timeout", v,
                                     &c->wait_for_timeout, e);
      }},
-    {"--drain-signal", "SIG", nullptr, nullptr, Kind::kValue, "TERM",
-     "sent to the old generation once the new one is ready",
+    {"--drain-signal", "SIG", "BYED_DRAIN_SIGNAL", nullptr, Kind::kValue,
+     "TERM", "sent to the old generation once the new one is ready",
      [](std::string_view v, Config* c, std::string* e) {
        return parse_signal_option("--drain-signal", v, &c->drain_signal, e);
      }},
@@ -133,17 +134,19 @@ const Option kOptions[] = {
      "code not 0, or a signal) or always; a new one starts on the held "
      "sockets",
      parse_restart},
-    {"--restart-delay", "DUR", nullptr, nullptr, Kind::kValue, "100ms",
+    {"--restart-delay", "DUR", "BYED_RESTART_DELAY", nullptr, Kind::kValue,
+     "100ms",
      "first back-off before a restart; doubles up to 10s, back to this "
      "once a generation stayed ready 1s",
      [](std::string_view v, Config* c, std::string* e) {
        return parse_duration_option("--restart-delay", v, &c->restart_delay, e);
      }},
-    {"--restart-limit", "N/DUR", nullptr, nullptr, Kind::kValue, "5/60s",
+    {"--restart-limit", "N/DUR", "BYED_RESTART_LIMIT", nullptr, Kind::kValue,
+     "5/60s",
      "at most N restarts within DUR; past it byed exits with the last "
      "status",
      parse_restart_limit},
-    {"--watchdog", "DUR", nullptr, nullptr, Kind::kValue, "0",
+    {"--watchdog", "DUR", "BYED_WATCHDOG", nullptr, Kind::kValue, "0",
      "a serving generation that sent WATCHDOG=1 and then is silent for "
      "this long is hung: ABRT, KILL after --stop-timeout, then "
      "--restart; 0 = off",
@@ -156,15 +159,17 @@ const Option kOptions[] = {
      "NOTIFY_SOCKET), accepting[:NAME,...] (its processes wait on the "
      "held sockets), exec:CMD (sh -c CMD exits 0), or a duration alive",
      parse_ready},
-    {"--rewrite", "SIG:SIG", nullptr, nullptr, Kind::kList, nullptr,
+    {"--rewrite", "SIG:SIG", "BYED_REWRITE", nullptr, Kind::kList, nullptr,
      "FROM:TO: forward signal FROM as TO (repeatable; TO none drops "
      "it); a rewritten stop signal still stops byed",
      parse_rewrite},
-    {"--success-status", "CODE", nullptr, nullptr, Kind::kList, nullptr,
+    {"--success-status", "CODE", "BYED_SUCCESS_STATUS", nullptr, Kind::kList,
+     nullptr,
      "exit 0 when the program's status is CODE (repeatable), e.g. 143 "
      "for a JVM stopped by TERM",
      parse_success_status},
-    {"--parent-death-signal", "SIG", nullptr, nullptr, Kind::kValue, nullptr,
+    {"--parent-death-signal", "SIG", "BYED_PARENT_DEATH_SIGNAL", nullptr,
+     Kind::kValue, nullptr,
      "byed receives SIG when the process that started it dies",
      [](std::string_view v, Config* c, std::string* e) {
        return parse_signal_option("--parent-death-signal", v,
@@ -179,7 +184,7 @@ const Option kOptions[] = {
        c->listen.push_back(std::move(a));
        return true;
      }},
-    {"--exit-dir", "DIR", nullptr, "EXIT_DIR", Kind::kValue, nullptr,
+    {"--exit-dir", "DIR", "BYED_EXIT_DIR", "EXIT_DIR", Kind::kValue, nullptr,
      "coordinated-exit directory shared by a group (must exist)",
      [](std::string_view v, Config* c, std::string*) {
        c->exit_dir = std::string(v);
@@ -192,7 +197,7 @@ const Option kOptions[] = {
        c->name = std::string(v);
        return true;
      }},
-    {"--pidfile", "PATH", nullptr, "PIDFILE", Kind::kValue, nullptr,
+    {"--pidfile", "PATH", "BYED_PIDFILE", "PIDFILE", Kind::kValue, nullptr,
      "write byed's own pid here once the first generation is "
      "ready (the pid to send the upgrade signal to)",
      [](std::string_view v, Config* c, std::string*) {
@@ -205,7 +210,7 @@ const Option kOptions[] = {
        c->control = std::string(v);
        return true;
      }},
-    {"--log-format", "FORMAT", nullptr, nullptr, Kind::kValue, "text",
+    {"--log-format", "FORMAT", "BYED_LOG_FORMAT", nullptr, Kind::kValue, "text",
      "byed's own messages on stderr: text or json", parse_log_format},
 };
 
@@ -217,11 +222,13 @@ struct Switch {
 };
 
 const Switch kSwitches[] = {
-    {"-q,--quiet", nullptr, "log errors and warnings only"},
-    {"-v,--verbose", nullptr, "also log debug messages"},
-    {"--no-subreaper", nullptr,
+    {"-q,--quiet", "BYED_QUIET", "log errors and warnings only"},
+    {"-v,--verbose", "BYED_VERBOSE", "also log debug messages"},
+    {"--no-subreaper", "BYED_NO_SUBREAPER",
      "do not adopt orphaned grandchildren (when not PID 1)"},
 };
+
+enum SwitchIndex { kQuiet, kVerbose, kNoSubreaper };
 
 // "--listen" from "-l,--listen".
 std::string long_name(const char* flags) {
@@ -248,11 +255,11 @@ void add_options(CLI::App* app, Collected* got) {
   for (size_t i = 0; i < std::size(kOptions); ++i) {
     const Option& o = kOptions[i];
     std::string help = o.help;
-    if (o.env != nullptr || o.alt_env != nullptr) {
-      help += std::string(" [env ") + (o.env ? o.env : o.alt_env);
-      if (o.kind == Kind::kList) help += ", comma-separated";
-      help += "]";
-    }
+    help += std::string(" [env ") + o.env;
+    if (o.alt_env != nullptr) help += std::string(" or ") + o.alt_env;
+    if (o.kind == Kind::kList) help += ", comma-separated";
+    if (o.kind == Kind::kRepeated) help += ": one rule";
+    help += "]";
     CLI::Option* opt = o.kind == Kind::kValue
                            ? app->add_option(o.flags, got->one[i], help)
                            : app->add_option(o.flags, got->many[i], help)
@@ -260,7 +267,10 @@ void add_options(CLI::App* app, Collected* got) {
     opt->type_name(o.type);
     if (o.def != nullptr) opt->default_str(o.def);
   }
-  for (const Switch& s : kSwitches) app->add_flag(s.flags, s.help);
+  for (const Switch& s : kSwitches) {
+    app->add_flag(s.flags)->description(std::string(s.help) + " [env " + s.env +
+                                        "=1]");
+  }
 }
 
 void describe(CLI::App* app) {
@@ -346,17 +356,38 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
     }
     for (const std::string& v : values) {
       if (!o.set(v, config, err)) {
-        if (from != nullptr) *err = std::string(from) + ": " + *err;
+        if (from == nullptr) return false;
+        *err = std::string(from) + ": " + *err;
+        if (o.kind == Kind::kRepeated && v.find(',') != std::string::npos) {
+          *err += std::string(" (") + from +
+                  " holds one rule, commas included; give more with " +
+                  long_name(o.flags) + ")";
+        }
         return false;
       }
     }
   }
 
-  const bool quiet = app.count("--quiet") > 0;
-  const bool verbose = app.count("--verbose") > 0;
+  // The switches: on when the flag is given, else as the variable says.
+  bool on[std::size(kSwitches)] = {};
+  bool by_flag[std::size(kSwitches)] = {};
+  for (size_t i = 0; i < std::size(kSwitches); ++i) {
+    const Switch& s = kSwitches[i];
+    if (app.count(long_name(s.flags)) > 0) {
+      on[i] = by_flag[i] = true;
+    } else if (const std::string* v = lookup(env, s.env)) {
+      if (!parse_switch(s.env, *v, &on[i], err)) return false;
+    }
+  }
+  // -q and -v are one setting: a flag for either wins over both variables.
+  bool quiet = on[kQuiet], verbose = on[kVerbose];
+  if (by_flag[kQuiet] || by_flag[kVerbose]) {
+    quiet = by_flag[kQuiet];
+    verbose = by_flag[kVerbose];
+  }
   if (quiet) config->log_level = LogLevel::kWarn;
   if (verbose) config->log_level = LogLevel::kDebug;
-  config->subreaper = app.count("--no-subreaper") == 0;
+  config->subreaper = !on[kNoSubreaper];
 
   if (config->name.empty()) config->name = default_name(config->command);
   return validate(*config, err);

@@ -159,6 +159,26 @@ bool parse_upgrade_signal(std::string_view text, Config* config,
                              err);
 }
 
+bool parse_switch(std::string_view name, std::string_view text, bool* out,
+                  std::string* err) {
+  int on = 0;
+  if (pick(text, "",
+           {{"1", 1},
+            {"true", 1},
+            {"yes", 1},
+            {"on", 1},
+            {"0", 0},
+            {"false", 0},
+            {"no", 0},
+            {"off", 0}},
+           &on, err)) {
+    *out = on == 1;
+    return true;
+  }
+  return fail(err, std::string(name) + "='" + std::string(text) +
+                       "': expected 1 or 0 (or true/false, yes/no, on/off)");
+}
+
 std::vector<std::string> split_list(std::string_view text) {
   std::vector<std::string> out;
   for (std::string_view part : split(text, ',')) {

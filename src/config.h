@@ -143,6 +143,11 @@ bool parse_wait_for(std::string_view text, Config* config, std::string* err);
 // --log-format: "text" or "json".
 bool parse_log_format(std::string_view text, Config* config, std::string* err);
 
+// An on/off variable such as BYED_QUIET: 1, true, yes, on or 0, false, no,
+// off; anything else is an error that names the variable.
+bool parse_switch(std::string_view name, std::string_view text, bool* out,
+                  std::string* err);
+
 // A comma-separated list as the BYED_* variables hold them: "a,,b" ->
 // {"a", "b"}; empty fields are dropped.
 std::vector<std::string> split_list(std::string_view text);

@@ -283,3 +283,113 @@ TEST_CASE("cli: make_env splits KEY=VALUE at the first '='") {
   CHECK(env["EMPTY"].empty());
   CHECK(byed::make_env(nullptr).empty());
 }
+
+TEST_CASE("cli: every option can be set by its variable") {
+  Env env{{"BYED_STOP_TIMEOUT", "5s"},
+          {"BYED_UPGRADE_SIGNAL", "none"},
+          {"BYED_FORWARD_TO", "group"},
+          {"BYED_EXIT_ROLE", "leader"},
+          {"BYED_READY_TIMEOUT", "2m"},
+          {"BYED_READY_SETTLE", "3s"},
+          {"BYED_READY_INTERVAL", "2s"},
+          {"BYED_HEALTH", "exec:true"},
+          {"BYED_HEALTH_INTERVAL", "4s"},
+          {"BYED_HEALTH_FAILURES", "7"},
+          {"BYED_STOP_DELAY", "1s"},
+          {"BYED_READY_DIR", "/r"},
+          {"BYED_WAIT_FOR", "a,b"},
+          {"BYED_WAIT_FOR_TIMEOUT", "8s"},
+          {"BYED_DRAIN_SIGNAL", "QUIT"},
+          {"BYED_RESTART", "always"},
+          {"BYED_RESTART_DELAY", "300ms"},
+          {"BYED_RESTART_LIMIT", "2/5s"},
+          {"BYED_WATCHDOG", "9s"},
+          {"BYED_READY", "message"},
+          {"BYED_REWRITE", "TERM:QUIT,USR2:none"},
+          {"BYED_SUCCESS_STATUS", "143,3"},
+          {"BYED_PARENT_DEATH_SIGNAL", "HUP"},
+          {"BYED_LISTEN", "8080"},
+          {"BYED_EXIT_DIR", "/e"},
+          {"BYED_NAME", "n"},
+          {"BYED_PIDFILE", "/p"},
+          {"BYED_CONTROL", "/c"},
+          {"BYED_LOG_FORMAT", "json"},
+          {"BYED_QUIET", "1"},
+          {"BYED_NO_SUBREAPER", "true"}};
+  Config c = ok({"prog"}, env);
+  CHECK(c.stop_timeout == Millis{5000});
+  CHECK(c.upgrade_signal == 0);
+  CHECK(c.forward_to_group);
+  CHECK((c.exit_leader && !c.exit_follower));
+  CHECK(c.ready_timeout == Millis{120000});
+  CHECK(c.ready_settle == Millis{3000});
+  CHECK(c.ready_interval == Millis{2000});
+  CHECK(c.health == "true");
+  CHECK(c.health_interval == Millis{4000});
+  CHECK(c.health_failures == 7);
+  CHECK(c.stop_delay == Millis{1000});
+  CHECK(c.ready_dir == "/r");
+  CHECK(c.wait_for == std::vector<std::string>{"a", "b"});
+  CHECK(c.wait_for_timeout == Millis{8000});
+  CHECK(c.drain_signal == SIGQUIT);
+  CHECK(c.restart == byed::RestartPolicy::kAlways);
+  CHECK(c.restart_delay == Millis{300});
+  CHECK((c.restart_burst == 2 && c.restart_interval == Millis{5000}));
+  CHECK(c.watchdog == Millis{9000});
+  CHECK(c.ready.message);
+  CHECK(c.rewrite ==
+        std::vector<std::pair<int, int>>{{SIGTERM, SIGQUIT}, {SIGUSR2, 0}});
+  CHECK(c.success_status == std::vector<int>{143, 3});
+  CHECK(c.parent_death_signal == SIGHUP);
+  REQUIRE(c.listen.size() == 1);
+  CHECK(c.listen[0].port == 8080);
+  CHECK(c.exit_dir == "/e");
+  CHECK(c.name == "n");
+  CHECK(c.pidfile == "/p");
+  CHECK(c.control == "/c");
+  CHECK(c.log_format == byed::LogFormat::kJson);
+  CHECK(c.log_level == byed::LogLevel::kWarn);
+  CHECK_FALSE(c.subreaper);
+}
+
+TEST_CASE("cli: each option's variable is BYED_ and its name, in --help") {
+  const std::string help = byed::help_text();
+  size_t options = 0;
+  for (size_t at = help.find("--"); at != std::string::npos;
+       at = help.find("--", at + 2)) {
+    if (at > 0 && help[at - 1] != ' ' && help[at - 1] != ',') continue;
+    size_t end = help.find_first_not_of("abcdefghijklmnopqrstuvwxyz-", at + 2);
+    std::string name = help.substr(at + 2, end - at - 2);
+    if (name.empty() || name == "help" || name == "version") continue;
+    std::string var = "BYED_";
+    for (char ch : name) var += ch == '-' ? '_' : static_cast<char>(ch - 32);
+    CAPTURE(name);
+    CHECK(help.find(var) != std::string::npos);
+    ++options;
+  }
+  CHECK(options > 30);
+}
+
+TEST_CASE("cli: switches by variable; a flag wins; EXIT_DIR and PIDFILE") {
+  CHECK(ok({"p"}, {{"BYED_VERBOSE", "yes"}}).log_level ==
+        byed::LogLevel::kDebug);
+  CHECK(ok({"p"}, {{"BYED_QUIET", "on"}}).log_level == byed::LogLevel::kWarn);
+  CHECK(ok({"p"}, {{"BYED_QUIET", "0"}}).log_level == byed::LogLevel::kInfo);
+  CHECK(ok({"-q", "p"}, {{"BYED_VERBOSE", "1"}}).log_level ==
+        byed::LogLevel::kWarn);
+  CHECK(ok({"-v", "p"}, {{"BYED_QUIET", "1"}}).log_level ==
+        byed::LogLevel::kDebug);
+  CHECK(ok({"p"}, {{"BYED_NO_SUBREAPER", "0"}}).subreaper);
+  CHECK(error({"p"}, {{"BYED_QUIET", "maybe"}}) ==
+        "BYED_QUIET='maybe': expected 1 or 0 (or true/false, yes/no, on/off)");
+  // The protocol's own names are read after BYED_'s.
+  CHECK(ok({"p"}, {{"EXIT_DIR", "/a"}, {"BYED_EXIT_DIR", "/b"}}).exit_dir ==
+        "/b");
+  CHECK(ok({"p"}, {{"PIDFILE", "/a"}}).pidfile == "/a");
+  CHECK(ok({"--pidfile", "/f", "p"}, {{"PIDFILE", "/a"}}).pidfile == "/f");
+  // BYED_READY holds one rule: a comma is part of it, and the error says so.
+  CHECK(error({"p"}, {{"BYED_READY", "message,2s"}}) ==
+        "BYED_READY: --ready 'message,2s': expected auto, message, "
+        "accepting[:NAME,...], exec:CMD or a duration like 2s (BYED_READY "
+        "holds one rule, commas included; give more with --ready)");
+}
