@@ -287,6 +287,79 @@ void describe(CLI::App* app) {
   app->prefix_command();
 }
 
+// Which of byed's own settings a flag or a BYED_ variable gave.
+struct Given {
+  bool forward_to = false;
+  bool log_level = false;
+  bool subreaper = false;
+};
+
+// tini's and dumb-init's variables, for a drop-in that keeps their
+// settings: each applies where byed has the feature and neither a flag nor
+// a BYED_ variable says otherwise. They are read as tini and dumb-init read
+// them (TINI_KILL_PROCESS_GROUP and TINI_SUBREAPER count when set at all,
+// DUMB_INIT_SETSID only "0" turns setsid off) and passed on to the program,
+// which may be a nested tini. Each one read becomes a note.
+void honour_tini_and_dumb_init(const Env& env, const Given& given,
+                               Config* config) {
+  auto note = [config](std::string text) {
+    config->notes.push_back(std::move(text));
+  };
+  auto as_given = [](const char* name, const std::string& value) {
+    return std::string(name) + "=" + value;
+  };
+  auto tini_group = env.find("TINI_KILL_PROCESS_GROUP");
+  const std::string* setsid = lookup(env, "DUMB_INIT_SETSID");
+  if (tini_group != env.end()) {
+    std::string what = as_given("TINI_KILL_PROCESS_GROUP", tini_group->second);
+    if (given.forward_to) {
+      note(what + ": ignored, --forward-to is given");
+    } else {
+      config->forward_to_group = true;
+      note(what + ": --forward-to group");
+    }
+    if (setsid != nullptr) {
+      note(as_given("DUMB_INIT_SETSID", *setsid) +
+           ": ignored, TINI_KILL_PROCESS_GROUP is set");
+    }
+  } else if (setsid != nullptr) {
+    std::string what = as_given("DUMB_INIT_SETSID", *setsid);
+    if (given.forward_to) {
+      note(what + ": ignored, --forward-to is given");
+    } else {
+      config->forward_to_group = *setsid != "0";
+      note(what + ": --forward-to " +
+           (config->forward_to_group ? "group" : "child"));
+    }
+  }
+  auto tini_subreaper = env.find("TINI_SUBREAPER");
+  if (tini_subreaper != env.end()) {
+    std::string what = as_given("TINI_SUBREAPER", tini_subreaper->second);
+    note(given.subreaper && !config->subreaper
+             ? what + ": ignored, --no-subreaper is given"
+             : what + ": nothing to do, byed always reaps as a subreaper");
+  }
+  if (const std::string* v = lookup(env, "TINI_VERBOSITY")) {
+    std::string what = as_given("TINI_VERBOSITY", *v);
+    int level = 0;
+    std::string ignored;
+    if (given.log_level) {
+      note(what + ": ignored, -q or -v is given");
+    } else if (!parse_count_option("TINI_VERBOSITY", *v, &level, &ignored)) {
+      note(what + ": ignored, not a number");
+    } else if (level <= 1) {  // tini's default 1: warnings only
+      config->log_level = LogLevel::kWarn;
+      note(what + ": -q");
+    } else if (level == 2) {  // tini's info
+      config->log_level = LogLevel::kInfo;
+      note(what + ": byed's default level");
+    } else {  // tini's debug and trace
+      config->log_level = LogLevel::kDebug;
+      note(what + ": -v");
+    }
+  }
+}
+
 }  // namespace
 
 Env make_env(const char* const* environ_strings) {
@@ -371,12 +444,14 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
   // The switches: on when the flag is given, else as the variable says.
   bool on[std::size(kSwitches)] = {};
   bool by_flag[std::size(kSwitches)] = {};
+  bool by_env[std::size(kSwitches)] = {};
   for (size_t i = 0; i < std::size(kSwitches); ++i) {
     const Switch& s = kSwitches[i];
     if (app.count(long_name(s.flags)) > 0) {
       on[i] = by_flag[i] = true;
     } else if (const std::string* v = lookup(env, s.env)) {
       if (!parse_switch(s.env, *v, &on[i], err)) return false;
+      by_env[i] = true;
     }
   }
   // -q and -v are one setting: a flag for either wins over both variables.
@@ -388,6 +463,14 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
   if (quiet) config->log_level = LogLevel::kWarn;
   if (verbose) config->log_level = LogLevel::kDebug;
   config->subreaper = !on[kNoSubreaper];
+
+  Given given;
+  given.forward_to = app.count("--forward-to") > 0 ||
+                     lookup(env, "BYED_FORWARD_TO") != nullptr;
+  given.log_level = by_flag[kQuiet] || by_flag[kVerbose] || by_env[kQuiet] ||
+                    by_env[kVerbose];
+  given.subreaper = by_flag[kNoSubreaper] || by_env[kNoSubreaper];
+  honour_tini_and_dumb_init(env, given, config);
 
   if (config->name.empty()) config->name = default_name(config->command);
   return validate(*config, err);

@@ -116,6 +116,10 @@ struct Config {
   bool exit_leader = true;    // --exit-role leader: write NAME.exit
   bool exit_follower = true;  // --exit-role follower: stop on an entry
 
+  // What byed made of tini's and dumb-init's variables (TINI_VERBOSITY=3:
+  // -v), one line each; main.cc logs them at debug once the logger exists.
+  std::vector<std::string> notes;
+
   // What the core derives, in one place.
   bool leader() const { return !exit_dir.empty() && exit_leader; }
   bool follower() const { return !exit_dir.empty() && exit_follower; }

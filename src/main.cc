@@ -188,6 +188,9 @@ int main(int argc, char** argv) {
   if (!byed::validate_held_sockets(cfg, &err)) return usage_error(err);
 
   byed::Logger logger(cfg.log_format, cfg.log_level, getpid(), cfg.name);
+  for (const std::string& note : cfg.notes) {
+    logger.write(byed::LogRecord{byed::LogLevel::kDebug, 0, note, {}});
+  }
   byed::Runtime runtime(std::move(cfg), std::move(sockets), logger);
   return runtime.run();
 }

@@ -393,3 +393,58 @@ TEST_CASE("cli: switches by variable; a flag wins; EXIT_DIR and PIDFILE") {
         "accepting[:NAME,...], exec:CMD or a duration like 2s (BYED_READY "
         "holds one rule, commas included; give more with --ready)");
 }
+
+TEST_CASE("cli: tini's and dumb-init's variables, below byed's own") {
+  Config t = ok({"p"}, {{"TINI_KILL_PROCESS_GROUP", ""}});  // set at all
+  CHECK(t.forward_to_group);
+  CHECK(t.notes == std::vector<std::string>{
+                       "TINI_KILL_PROCESS_GROUP=: --forward-to group"});
+  CHECK(ok({"p"}, {{"DUMB_INIT_SETSID", "1"}}).forward_to_group);
+  Config d = ok({"p"}, {{"DUMB_INIT_SETSID", "0"}});
+  CHECK_FALSE(d.forward_to_group);
+  CHECK(d.notes ==
+        std::vector<std::string>{"DUMB_INIT_SETSID=0: --forward-to child"});
+  // A flag or a BYED_ variable wins, and the note says so.
+  Config f = ok({"--forward-to", "child", "p"},
+                {{"TINI_KILL_PROCESS_GROUP", "1"}, {"DUMB_INIT_SETSID", "1"}});
+  CHECK_FALSE(f.forward_to_group);
+  CHECK(f.notes == std::vector<std::string>{
+                       "TINI_KILL_PROCESS_GROUP=1: ignored, --forward-to is "
+                       "given",
+                       "DUMB_INIT_SETSID=1: ignored, TINI_KILL_PROCESS_GROUP "
+                       "is set"});
+  CHECK_FALSE(
+      ok({"p"}, {{"BYED_FORWARD_TO", "child"}, {"DUMB_INIT_SETSID", "1"}})
+          .forward_to_group);
+  CHECK(ok({"--forward-to", "group", "p"}, {{"DUMB_INIT_SETSID", "0"}})
+            .forward_to_group);
+
+  Config s = ok({"p"}, {{"TINI_SUBREAPER", "1"}});
+  CHECK(s.subreaper);
+  CHECK(s.notes == std::vector<std::string>{
+                       "TINI_SUBREAPER=1: nothing to do, byed always reaps as "
+                       "a subreaper"});
+  CHECK_FALSE(ok({"--no-subreaper", "p"}, {{"TINI_SUBREAPER", "1"}}).subreaper);
+
+  using byed::LogLevel;
+  for (auto [value, level] :
+       std::vector<std::pair<const char*, LogLevel>>{{"0", LogLevel::kWarn},
+                                                     {"1", LogLevel::kWarn},
+                                                     {"2", LogLevel::kInfo},
+                                                     {"3", LogLevel::kDebug},
+                                                     {"9", LogLevel::kDebug},
+                                                     {"x", LogLevel::kInfo}}) {
+    CAPTURE(value);
+    Config v = ok({"p"}, {{"TINI_VERBOSITY", value}});
+    CHECK(v.log_level == level);
+    REQUIRE(v.notes.size() == 1);
+    CHECK(v.notes[0].rfind(std::string("TINI_VERBOSITY=") + value, 0) == 0);
+  }
+  CHECK(ok({"-v", "p"}, {{"TINI_VERBOSITY", "1"}}).log_level ==
+        LogLevel::kDebug);
+  CHECK(ok({"p"}, {{"BYED_QUIET", "0"}, {"TINI_VERBOSITY", "3"}}).log_level ==
+        LogLevel::kInfo);
+  CHECK(ok({"p"}, {{"TINI_VERBOSITY", "x"}}).notes[0] ==
+        "TINI_VERBOSITY=x: ignored, not a number");
+  CHECK(ok({"p"}).notes.empty());
+}
