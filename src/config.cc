@@ -116,6 +116,93 @@ bool parse_port(std::string_view whole, std::string_view s, uint16_t* port,
 
 }  // namespace
 
+bool parse_duration_option(std::string_view flag, std::string_view text,
+                           Millis* out, std::string* err) {
+  auto d = parse_duration(text);
+  if (!d) {
+    return fail(err, std::string(flag) + " '" + std::string(text) +
+                         "': not a duration (use e.g. 500ms, 30s, 2m, or 0)");
+  }
+  *out = *d;
+  return true;
+}
+
+bool parse_signal_option(std::string_view flag, std::string_view text, int* out,
+                         std::string* err) {
+  auto s = parse_signal(text);
+  if (!s) {
+    return fail(err, std::string(flag) + " '" + std::string(text) +
+                         "': not a catchable signal name");
+  }
+  *out = *s;
+  return true;
+}
+
+bool parse_count_option(std::string_view flag, std::string_view text, int* out,
+                        std::string* err) {
+  auto n = parse_number(text);
+  if (!n || *n < 0 || *n > 1000000) {
+    return fail(
+        err, std::string(flag) + " '" + std::string(text) + "': not a number");
+  }
+  *out = static_cast<int>(*n);
+  return true;
+}
+
+bool parse_upgrade_signal(std::string_view text, Config* config,
+                          std::string* err) {
+  if (text == "none" || text == "0") {
+    config->upgrade_signal = 0;
+    return true;
+  }
+  return parse_signal_option("--upgrade-signal", text, &config->upgrade_signal,
+                             err);
+}
+
+bool parse_switch(std::string_view name, std::string_view text, bool* out,
+                  std::string* err) {
+  int on = 0;
+  if (pick(text, "",
+           {{"1", 1},
+            {"true", 1},
+            {"yes", 1},
+            {"on", 1},
+            {"0", 0},
+            {"false", 0},
+            {"no", 0},
+            {"off", 0}},
+           &on, err)) {
+    *out = on == 1;
+    return true;
+  }
+  return fail(err, std::string(name) + "='" + std::string(text) +
+                       "': expected 1 or 0 (or true/false, yes/no, on/off)");
+}
+
+std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> out;
+  for (std::string_view part : split(text, ',')) {
+    if (!part.empty()) out.emplace_back(part);
+  }
+  return out;
+}
+
+bool parse_wait_for(std::string_view text, Config* config, std::string*) {
+  for (std::string& name : split_list(text)) {
+    config->wait_for.push_back(std::move(name));
+  }
+  return true;
+}
+
+bool parse_log_format(std::string_view text, Config* config, std::string* err) {
+  int json = 0;
+  if (!pick(text, "--log-format", {{"text", 0}, {"json", 1}}, &json, err)) {
+    return false;
+  }
+  config->log_format = json == 1 ? LogFormat::kJson : LogFormat::kText;
+  return true;
+}
+
 namespace {
 
 // An upgrade signal must be one byed catches and may give that meaning.

@@ -116,10 +116,45 @@ struct Config {
   bool exit_leader = true;    // --exit-role leader: write NAME.exit
   bool exit_follower = true;  // --exit-role follower: stop on an entry
 
+  // What byed made of tini's and dumb-init's variables (TINI_VERBOSITY=3:
+  // -v), one line each; main.cc logs them at debug once the logger exists.
+  std::vector<std::string> notes;
+
   // What the core derives, in one place.
   bool leader() const { return !exit_dir.empty() && exit_leader; }
   bool follower() const { return !exit_dir.empty() && exit_follower; }
 };
+
+// The grammar of the plain values, for an option named `flag` in messages
+// ("--stop-timeout '5': not a duration (use e.g. 500ms, 30s, 2m, or 0)").
+bool parse_duration_option(std::string_view flag, std::string_view text,
+                           Millis* out, std::string* err);
+// A catchable signal: a name with or without SIG, or a number.
+bool parse_signal_option(std::string_view flag, std::string_view text, int* out,
+                         std::string* err);
+// A whole number >= 0.
+bool parse_count_option(std::string_view flag, std::string_view text, int* out,
+                        std::string* err);
+
+// --upgrade-signal: a catchable signal, or "none" / "0": upgrades only
+// through `byed ctl upgrade`, every signal forwarded.
+bool parse_upgrade_signal(std::string_view text, Config* config,
+                          std::string* err);
+
+// --wait-for NAME,...: appends each non-empty NAME.
+bool parse_wait_for(std::string_view text, Config* config, std::string* err);
+
+// --log-format: "text" or "json".
+bool parse_log_format(std::string_view text, Config* config, std::string* err);
+
+// An on/off variable such as BYED_QUIET: 1, true, yes, on or 0, false, no,
+// off; anything else is an error that names the variable.
+bool parse_switch(std::string_view name, std::string_view text, bool* out,
+                  std::string* err);
+
+// A comma-separated list as the BYED_* variables hold them: "a,,b" ->
+// {"a", "b"}; empty fields are dropped.
+std::vector<std::string> split_list(std::string_view text);
 
 // One --ready rule: "auto", "message", "accepting", "accepting:NAME,...",
 // "exec:CMD" or a duration. Adds to config->ready; "auto" only alone.

@@ -143,7 +143,10 @@ TEST_CASE("the variables byed consumes, and only those") {
   }
   for (const char* k :
        {"PATH", "HOME", "EXIT", "PIDFILE2", "BYED", "LISTEN_PORT",
-        "LISTEN_ADDR", "WATCHDOG_URL", "LISTEN_FDS2"}) {
+        "LISTEN_ADDR", "WATCHDOG_URL", "LISTEN_FDS2",
+        // Passed on: the program may be a nested tini or dumb-init.
+        "TINI_KILL_PROCESS_GROUP", "TINI_SUBREAPER", "TINI_VERBOSITY",
+        "DUMB_INIT_SETSID"}) {
     CAPTURE(k);
     CHECK_FALSE(byed::consumed_env_var(k));
   }

@@ -1,6 +1,7 @@
 """What tini and dumb-init users rely on, in byed: signal rewriting, group
-forwarding, exit-status remapping, a free USR1, a parent-death signal, and
-a quiet mode that still says when it refuses to start."""
+forwarding, exit-status remapping, a free USR1, a parent-death signal, a
+quiet mode that still says when it refuses to start, and tini's and
+dumb-init's own variables (TINI_*, DUMB_INIT_SETSID)."""
 
 import os
 import shutil
@@ -63,6 +64,65 @@ class DropInTests(ByedTestCase):
         self.assertEqual(b.read_line("signal "), "signal TERM")
         code, _, err = b.wait()
         self.assertEqual(code, 128 + signal.SIGTERM, err)
+
+    def test_tini_and_dumb_init_variables_choose_group_forwarding(self):
+        for env in ({"TINI_KILL_PROCESS_GROUP": "1"},
+                    {"DUMB_INIT_SETSID": "1"}):
+            with self.subTest(env=env):
+                script = f'"{helper("sigrecorder")}" & wait'
+                b = self.start(["-v", "--", "/bin/sh", "-c", script], env=env)
+                b.child_pid()
+                b.signal(signal.SIGWINCH)
+                self.assertEqual(b.read_line("signal "), "signal WINCH")
+                (name, value), = env.items()
+                b.read_line(f"{name}={value}: --forward-to group",
+                            stream="err")
+                b.signal(signal.SIGTERM)
+                self.assertEqual(b.wait()[0], 128 + signal.SIGTERM)
+
+    def test_a_flag_wins_over_tini_and_dumb_init_setsid_0_is_child(self):
+        for args, env, note in (
+                (["--forward-to", "child"], {"TINI_KILL_PROCESS_GROUP": "1"},
+                 "TINI_KILL_PROCESS_GROUP=1: ignored, --forward-to is given"),
+                ([], {"DUMB_INIT_SETSID": "0"},
+                 "DUMB_INIT_SETSID=0: --forward-to child")):
+            with self.subTest(env=env):
+                script = f'"{helper("sigrecorder")}" & wait'
+                b = self.start(["-v"] + args + ["--", "/bin/sh", "-c", script],
+                               env=env)
+                b.child_pid()
+                b.read_line(note, stream="err")
+                b.signal(signal.SIGWINCH)
+                b.signal(signal.SIGTERM)
+                # sh got both; the recorder heard only the stop, once sh
+                # had gone.
+                self.assertEqual(b.read_line("signal "), "signal TERM")
+                code, out, err = b.wait()
+                self.assertNotIn("signal WINCH", out)
+
+    def test_tini_verbosity_maps_to_quiet_and_verbose(self):
+        code, _, err = run_byed(["--", "/bin/true"],
+                                env={"TINI_VERBOSITY": "1"})
+        self.assertEqual((code, err), (0, ""))  # -q: no info lines
+        code, _, err = run_byed(["--", "/bin/true"],
+                                env={"TINI_VERBOSITY": "3"})
+        self.assertEqual(code, 0, err)
+        self.assertIn("TINI_VERBOSITY=3: -v", err)  # a debug line
+        code, _, err = run_byed(["--", "/bin/true"],
+                                env={"TINI_VERBOSITY": "3", "BYED_QUIET": "1"})
+        self.assertEqual((code, err), (0, ""))  # byed's own variable wins
+
+    def test_tini_subreaper_is_a_no_op_and_the_variables_are_passed_on(self):
+        env = {"TINI_SUBREAPER": "", "TINI_KILL_PROCESS_GROUP": "1",
+               "TINI_VERBOSITY": "3", "DUMB_INIT_SETSID": "0"}
+        code, out, err = run_byed(
+            ["--", "/bin/sh", "-c",
+             'echo "${TINI_SUBREAPER+set}/$TINI_KILL_PROCESS_GROUP/'
+             '$TINI_VERBOSITY/$DUMB_INIT_SETSID"'], env=env)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, "set/1/3/0\n")
+        self.assertIn("TINI_SUBREAPER=: nothing to do, byed always reaps",
+                      err)
 
     def test_child_forwarding_is_the_default(self):
         script = f'"{helper("sigrecorder")}" & wait'

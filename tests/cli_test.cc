@@ -1,0 +1,450 @@
+// byed's command line and environment: argv and variables in, a Config or
+// a one-line error out.
+#include "cli.h"
+
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <string>
+#include <vector>
+
+using byed::Config;
+using byed::Env;
+using byed::Millis;
+using byed::ParseOutcome;
+
+namespace {
+
+struct Parsed {
+  bool ok = false;
+  Config config;
+  std::string err;
+  ParseOutcome outcome = ParseOutcome::kRun;
+};
+
+Parsed parse(std::vector<std::string> args, const Env& env = {}) {
+  std::vector<const char*> argv{"byed"};
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  argv.push_back(nullptr);
+  Parsed p;
+  p.ok = byed::parse_args(static_cast<int>(argv.size() - 1), argv.data(), env,
+                          &p.config, &p.err, &p.outcome);
+  return p;
+}
+
+// The config of a command line that must parse.
+Config ok(std::vector<std::string> args, const Env& env = {}) {
+  Parsed p = parse(std::move(args), env);
+  REQUIRE_MESSAGE(p.ok, p.err);
+  CHECK(p.outcome == ParseOutcome::kRun);
+  return p.config;
+}
+
+// The error of a command line that must not parse: one line.
+std::string error(std::vector<std::string> args, const Env& env = {}) {
+  Parsed p = parse(std::move(args), env);
+  CHECK_FALSE(p.ok);
+  CHECK(p.err.find('\n') == std::string::npos);
+  CHECK_FALSE(p.err.empty());
+  return p.err;
+}
+
+}  // namespace
+
+TEST_CASE("cli: a bare program gets every default") {
+  Config c = ok({"--", "/usr/bin/server", "-x"});
+  Config d;
+  CHECK(c.command == std::vector<std::string>{"/usr/bin/server", "-x"});
+  CHECK(c.name == "server");
+  CHECK(c.stop_timeout == d.stop_timeout);
+  CHECK(c.upgrade_signal == SIGUSR1);
+  CHECK(c.drain_signal == SIGTERM);
+  CHECK(c.ready.automatic);
+  CHECK_FALSE(c.ready_settle.has_value());
+  CHECK(c.restart == byed::RestartPolicy::kNo);
+  CHECK(c.log_level == byed::LogLevel::kInfo);
+  CHECK(c.subreaper);
+  CHECK_FALSE(c.forward_to_group);
+  CHECK(c.listen.empty());
+  CHECK(c.exit_dir.empty());
+  CHECK(c.exit_leader);
+  CHECK(c.exit_follower);
+}
+
+TEST_CASE("cli: the command starts at the first non-option or after --") {
+  CHECK(ok({"/bin/echo", "-q", "--x"}).command ==
+        std::vector<std::string>{"/bin/echo", "-q", "--x"});
+  CHECK(ok({"-q", "--", "/bin/echo", "--", "-q"}).command ==
+        std::vector<std::string>{"/bin/echo", "--", "-q"});
+  // A repeatable option takes one value: the program is not eaten.
+  Config c = ok({"--listen", "8080", "server", "arg"});
+  CHECK(c.command == std::vector<std::string>{"server", "arg"});
+  CHECK(c.listen.size() == 1);
+}
+
+TEST_CASE("cli: every valued option reaches its field") {
+  Config c = ok({"--stop-timeout",
+                 "5s",
+                 "--upgrade-signal",
+                 "HUP",
+                 "--forward-to",
+                 "group",
+                 "--exit-role",
+                 "follower",
+                 "--ready-timeout",
+                 "1m",
+                 "--ready-settle",
+                 "2s",
+                 "--ready-interval",
+                 "1s",
+                 "--health",
+                 "exec:true",
+                 "--health-interval",
+                 "3s",
+                 "--health-failures",
+                 "4",
+                 "--stop-delay",
+                 "500ms",
+                 "--ready-dir",
+                 "/run/ready",
+                 "--wait-for",
+                 "db,cache",
+                 "--wait-for-timeout",
+                 "9s",
+                 "--drain-signal",
+                 "QUIT",
+                 "--restart",
+                 "on-failure",
+                 "--restart-delay",
+                 "200ms",
+                 "--restart-limit",
+                 "3/10s",
+                 "--watchdog",
+                 "20s",
+                 "--ready",
+                 "message",
+                 "--ready",
+                 "exec:test -e /tmp/a,b",
+                 "--rewrite",
+                 "TERM:QUIT",
+                 "--rewrite",
+                 "USR2:none",
+                 "--success-status",
+                 "143",
+                 "--success-status",
+                 "3",
+                 "--parent-death-signal",
+                 "TERM",
+                 "-l",
+                 "web=127.0.0.1:0",
+                 "--listen",
+                 "unix:/run/a.sock",
+                 "--exit-dir",
+                 "/x",
+                 "--name",
+                 "member",
+                 "--pidfile",
+                 "/run/p",
+                 "--control",
+                 "/run/c.sock",
+                 "--log-format",
+                 "json",
+                 "-v",
+                 "--no-subreaper",
+                 "--",
+                 "prog"});
+  CHECK(c.stop_timeout == Millis{5000});
+  CHECK(c.upgrade_signal == SIGHUP);
+  CHECK(c.forward_to_group);
+  CHECK_FALSE(c.exit_leader);
+  CHECK(c.exit_follower);
+  CHECK(c.ready_timeout == Millis{60000});
+  CHECK(c.ready_settle == Millis{2000});
+  CHECK(c.ready_interval == Millis{1000});
+  CHECK(c.health == "true");
+  CHECK(c.health_interval == Millis{3000});
+  CHECK(c.health_failures == 4);
+  CHECK(c.stop_delay == Millis{500});
+  CHECK(c.ready_dir == "/run/ready");
+  CHECK(c.wait_for == std::vector<std::string>{"db", "cache"});
+  CHECK(c.wait_for_timeout == Millis{9000});
+  CHECK(c.drain_signal == SIGQUIT);
+  CHECK(c.restart == byed::RestartPolicy::kOnFailure);
+  CHECK(c.restart_delay == Millis{200});
+  CHECK(c.restart_burst == 3);
+  CHECK(c.restart_interval == Millis{10000});
+  CHECK(c.watchdog == Millis{20000});
+  CHECK_FALSE(c.ready.automatic);
+  CHECK(c.ready.message);
+  CHECK(c.ready.exec == std::vector<std::string>{"test -e /tmp/a,b"});
+  CHECK(c.rewrite ==
+        std::vector<std::pair<int, int>>{{SIGTERM, SIGQUIT}, {SIGUSR2, 0}});
+  CHECK(c.success_status == std::vector<int>{143, 3});
+  CHECK(c.parent_death_signal == SIGTERM);
+  REQUIRE(c.listen.size() == 2);
+  CHECK(c.listen[0].name == "web");
+  CHECK(c.listen[1].path == "/run/a.sock");
+  CHECK(c.exit_dir == "/x");
+  CHECK(c.name == "member");
+  CHECK(c.pidfile == "/run/p");
+  CHECK(c.control == "/run/c.sock");
+  CHECK(c.log_format == byed::LogFormat::kJson);
+  CHECK(c.log_level == byed::LogLevel::kDebug);
+  CHECK_FALSE(c.subreaper);
+  CHECK(c.command == std::vector<std::string>{"prog"});
+}
+
+TEST_CASE("cli: upgrade signal none and 0, quiet") {
+  CHECK(ok({"--upgrade-signal", "none", "p"}).upgrade_signal == 0);
+  CHECK(ok({"--upgrade-signal", "0", "p"}).upgrade_signal == 0);
+  CHECK(ok({"-q", "p"}).log_level == byed::LogLevel::kWarn);
+  CHECK(ok({"-q", "-v", "p"}).log_level == byed::LogLevel::kDebug);
+}
+
+TEST_CASE("cli: variables set options; a flag wins; empty means unset") {
+  Env env{{"BYED_FORWARD_TO", "group"},
+          {"BYED_LISTEN", "a=127.0.0.1:0,,b=127.0.0.1:0"},
+          {"EXIT_DIR", "/shared"},
+          {"PIDFILE", "/run/p"},
+          {"BYED_NAME", "side"},
+          {"BYED_READY", "exec:echo a,b"},
+          {"BYED_RESTART", "always"},
+          {"BYED_CONTROL", ""}};
+  Config c = ok({"p"}, env);
+  CHECK(c.forward_to_group);
+  REQUIRE(c.listen.size() == 2);
+  CHECK(c.listen[1].name == "b");
+  CHECK(c.exit_dir == "/shared");
+  CHECK(c.pidfile == "/run/p");
+  CHECK(c.name == "side");
+  CHECK(c.ready.exec == std::vector<std::string>{"echo a,b"});
+  CHECK(c.restart == byed::RestartPolicy::kAlways);
+  CHECK(c.control.empty());
+
+  Config f = ok({"--forward-to", "child", "--listen", "9000", "--ready", "1s",
+                 "--name", "n", "--restart", "no", "p"},
+                env);
+  CHECK_FALSE(f.forward_to_group);
+  REQUIRE(f.listen.size() == 1);
+  CHECK(f.listen[0].port == 9000);
+  CHECK(f.name == "n");
+  CHECK(f.ready.exec.empty());
+  CHECK(f.ready.alive == Millis{1000});
+  CHECK(f.restart == byed::RestartPolicy::kNo);
+}
+
+TEST_CASE("cli: help and version are outcomes, not exits") {
+  for (const char* flag : {"--help", "-h"}) {
+    Parsed p = parse({flag});
+    CHECK(p.ok);
+    CHECK(p.outcome == ParseOutcome::kHelp);
+  }
+  Parsed v = parse({"--version"});
+  CHECK(v.ok);
+  CHECK(v.outcome == ParseOutcome::kVersion);
+  // Not an error although no program is given.
+  CHECK(byed::help_text().find("--stop-timeout") != std::string::npos);
+}
+
+TEST_CASE("cli: usage errors name the culprit") {
+  CHECK(error({}) == "no program given: byed [OPTIONS] -- PROGRAM [ARGS]");
+  CHECK(error({"--"}) == "no program given: byed [OPTIONS] -- PROGRAM [ARGS]");
+  CHECK(error({"--no-such-flag", "--", "p"}).find("--no-such-flag") !=
+        std::string::npos);
+  CHECK(error({"-x", "p"}).find("-x") != std::string::npos);
+  CHECK(error({"--stop-timeout", "5", "p"}) ==
+        "--stop-timeout '5': not a duration (use e.g. 500ms, 30s, 2m, or 0)");
+  CHECK(error({"--upgrade-signal", "KILL", "p"}) ==
+        "--upgrade-signal 'KILL': not a catchable signal name");
+  CHECK(error({"--health-failures", "x", "p"}) ==
+        "--health-failures 'x': not a number");
+  CHECK(error({"--health-failures", "0", "p"}) ==
+        "--health-failures must be at least 1");
+  CHECK(error({"--log-format", "xml", "p"}) ==
+        "--log-format 'xml': expected text or json");
+  CHECK(error({"--stop-timeout", "1s", "--stop-timeout", "2s", "p"})
+            .find("--stop-timeout") != std::string::npos);
+  CHECK(error({"--wait-for", "db", "p"}) ==
+        "--wait-for needs --ready-dir: where the entries appear");
+  // A bad value from a variable names the variable.
+  CHECK(error({"p"}, {{"BYED_RESTART", "sometimes"}}) ==
+        "BYED_RESTART: --restart 'sometimes': expected no, on-failure or "
+        "always");
+  CHECK(error({"p"}, {{"BYED_LISTEN", "80,nonsense:x"}})
+            .rfind("BYED_LISTEN: --listen 'nonsense:x'", 0) == 0);
+}
+
+TEST_CASE("cli: make_env splits KEY=VALUE at the first '='") {
+  const char* strings[] = {"A=1", "B=x=y", "EMPTY=", "BROKEN", nullptr};
+  Env env = byed::make_env(strings);
+  CHECK(env.size() == 3);
+  CHECK(env["A"] == "1");
+  CHECK(env["B"] == "x=y");
+  CHECK(env["EMPTY"].empty());
+  CHECK(byed::make_env(nullptr).empty());
+}
+
+TEST_CASE("cli: every option can be set by its variable") {
+  Env env{{"BYED_STOP_TIMEOUT", "5s"},
+          {"BYED_UPGRADE_SIGNAL", "none"},
+          {"BYED_FORWARD_TO", "group"},
+          {"BYED_EXIT_ROLE", "leader"},
+          {"BYED_READY_TIMEOUT", "2m"},
+          {"BYED_READY_SETTLE", "3s"},
+          {"BYED_READY_INTERVAL", "2s"},
+          {"BYED_HEALTH", "exec:true"},
+          {"BYED_HEALTH_INTERVAL", "4s"},
+          {"BYED_HEALTH_FAILURES", "7"},
+          {"BYED_STOP_DELAY", "1s"},
+          {"BYED_READY_DIR", "/r"},
+          {"BYED_WAIT_FOR", "a,b"},
+          {"BYED_WAIT_FOR_TIMEOUT", "8s"},
+          {"BYED_DRAIN_SIGNAL", "QUIT"},
+          {"BYED_RESTART", "always"},
+          {"BYED_RESTART_DELAY", "300ms"},
+          {"BYED_RESTART_LIMIT", "2/5s"},
+          {"BYED_WATCHDOG", "9s"},
+          {"BYED_READY", "message"},
+          {"BYED_REWRITE", "TERM:QUIT,USR2:none"},
+          {"BYED_SUCCESS_STATUS", "143,3"},
+          {"BYED_PARENT_DEATH_SIGNAL", "HUP"},
+          {"BYED_LISTEN", "8080"},
+          {"BYED_EXIT_DIR", "/e"},
+          {"BYED_NAME", "n"},
+          {"BYED_PIDFILE", "/p"},
+          {"BYED_CONTROL", "/c"},
+          {"BYED_LOG_FORMAT", "json"},
+          {"BYED_QUIET", "1"},
+          {"BYED_NO_SUBREAPER", "true"}};
+  Config c = ok({"prog"}, env);
+  CHECK(c.stop_timeout == Millis{5000});
+  CHECK(c.upgrade_signal == 0);
+  CHECK(c.forward_to_group);
+  CHECK((c.exit_leader && !c.exit_follower));
+  CHECK(c.ready_timeout == Millis{120000});
+  CHECK(c.ready_settle == Millis{3000});
+  CHECK(c.ready_interval == Millis{2000});
+  CHECK(c.health == "true");
+  CHECK(c.health_interval == Millis{4000});
+  CHECK(c.health_failures == 7);
+  CHECK(c.stop_delay == Millis{1000});
+  CHECK(c.ready_dir == "/r");
+  CHECK(c.wait_for == std::vector<std::string>{"a", "b"});
+  CHECK(c.wait_for_timeout == Millis{8000});
+  CHECK(c.drain_signal == SIGQUIT);
+  CHECK(c.restart == byed::RestartPolicy::kAlways);
+  CHECK(c.restart_delay == Millis{300});
+  CHECK((c.restart_burst == 2 && c.restart_interval == Millis{5000}));
+  CHECK(c.watchdog == Millis{9000});
+  CHECK(c.ready.message);
+  CHECK(c.rewrite ==
+        std::vector<std::pair<int, int>>{{SIGTERM, SIGQUIT}, {SIGUSR2, 0}});
+  CHECK(c.success_status == std::vector<int>{143, 3});
+  CHECK(c.parent_death_signal == SIGHUP);
+  REQUIRE(c.listen.size() == 1);
+  CHECK(c.listen[0].port == 8080);
+  CHECK(c.exit_dir == "/e");
+  CHECK(c.name == "n");
+  CHECK(c.pidfile == "/p");
+  CHECK(c.control == "/c");
+  CHECK(c.log_format == byed::LogFormat::kJson);
+  CHECK(c.log_level == byed::LogLevel::kWarn);
+  CHECK_FALSE(c.subreaper);
+}
+
+TEST_CASE("cli: each option's variable is BYED_ and its name, in --help") {
+  const std::string help = byed::help_text();
+  size_t options = 0;
+  for (size_t at = help.find("--"); at != std::string::npos;
+       at = help.find("--", at + 2)) {
+    if (at > 0 && help[at - 1] != ' ' && help[at - 1] != ',') continue;
+    size_t end = help.find_first_not_of("abcdefghijklmnopqrstuvwxyz-", at + 2);
+    std::string name = help.substr(at + 2, end - at - 2);
+    if (name.empty() || name == "help" || name == "version") continue;
+    std::string var = "BYED_";
+    for (char ch : name) var += ch == '-' ? '_' : static_cast<char>(ch - 32);
+    CAPTURE(name);
+    CHECK(help.find(var) != std::string::npos);
+    ++options;
+  }
+  CHECK(options > 30);
+}
+
+TEST_CASE("cli: switches by variable; a flag wins; EXIT_DIR and PIDFILE") {
+  CHECK(ok({"p"}, {{"BYED_VERBOSE", "yes"}}).log_level ==
+        byed::LogLevel::kDebug);
+  CHECK(ok({"p"}, {{"BYED_QUIET", "on"}}).log_level == byed::LogLevel::kWarn);
+  CHECK(ok({"p"}, {{"BYED_QUIET", "0"}}).log_level == byed::LogLevel::kInfo);
+  CHECK(ok({"-q", "p"}, {{"BYED_VERBOSE", "1"}}).log_level ==
+        byed::LogLevel::kWarn);
+  CHECK(ok({"-v", "p"}, {{"BYED_QUIET", "1"}}).log_level ==
+        byed::LogLevel::kDebug);
+  CHECK(ok({"p"}, {{"BYED_NO_SUBREAPER", "0"}}).subreaper);
+  CHECK(error({"p"}, {{"BYED_QUIET", "maybe"}}) ==
+        "BYED_QUIET='maybe': expected 1 or 0 (or true/false, yes/no, on/off)");
+  // The protocol's own names are read after BYED_'s.
+  CHECK(ok({"p"}, {{"EXIT_DIR", "/a"}, {"BYED_EXIT_DIR", "/b"}}).exit_dir ==
+        "/b");
+  CHECK(ok({"p"}, {{"PIDFILE", "/a"}}).pidfile == "/a");
+  CHECK(ok({"--pidfile", "/f", "p"}, {{"PIDFILE", "/a"}}).pidfile == "/f");
+  // BYED_READY holds one rule: a comma is part of it, and the error says so.
+  CHECK(error({"p"}, {{"BYED_READY", "message,2s"}}) ==
+        "BYED_READY: --ready 'message,2s': expected auto, message, "
+        "accepting[:NAME,...], exec:CMD or a duration like 2s (BYED_READY "
+        "holds one rule, commas included; give more with --ready)");
+}
+
+TEST_CASE("cli: tini's and dumb-init's variables, below byed's own") {
+  Config t = ok({"p"}, {{"TINI_KILL_PROCESS_GROUP", ""}});  // set at all
+  CHECK(t.forward_to_group);
+  CHECK(t.notes == std::vector<std::string>{
+                       "TINI_KILL_PROCESS_GROUP=: --forward-to group"});
+  CHECK(ok({"p"}, {{"DUMB_INIT_SETSID", "1"}}).forward_to_group);
+  Config d = ok({"p"}, {{"DUMB_INIT_SETSID", "0"}});
+  CHECK_FALSE(d.forward_to_group);
+  CHECK(d.notes ==
+        std::vector<std::string>{"DUMB_INIT_SETSID=0: --forward-to child"});
+  // A flag or a BYED_ variable wins, and the note says so.
+  Config f = ok({"--forward-to", "child", "p"},
+                {{"TINI_KILL_PROCESS_GROUP", "1"}, {"DUMB_INIT_SETSID", "1"}});
+  CHECK_FALSE(f.forward_to_group);
+  CHECK(f.notes == std::vector<std::string>{
+                       "TINI_KILL_PROCESS_GROUP=1: ignored, --forward-to is "
+                       "given",
+                       "DUMB_INIT_SETSID=1: ignored, TINI_KILL_PROCESS_GROUP "
+                       "is set"});
+  CHECK_FALSE(
+      ok({"p"}, {{"BYED_FORWARD_TO", "child"}, {"DUMB_INIT_SETSID", "1"}})
+          .forward_to_group);
+  CHECK(ok({"--forward-to", "group", "p"}, {{"DUMB_INIT_SETSID", "0"}})
+            .forward_to_group);
+
+  Config s = ok({"p"}, {{"TINI_SUBREAPER", "1"}});
+  CHECK(s.subreaper);
+  CHECK(s.notes == std::vector<std::string>{
+                       "TINI_SUBREAPER=1: nothing to do, byed always reaps as "
+                       "a subreaper"});
+  CHECK_FALSE(ok({"--no-subreaper", "p"}, {{"TINI_SUBREAPER", "1"}}).subreaper);
+
+  using byed::LogLevel;
+  for (auto [value, level] :
+       std::vector<std::pair<const char*, LogLevel>>{{"0", LogLevel::kWarn},
+                                                     {"1", LogLevel::kWarn},
+                                                     {"2", LogLevel::kInfo},
+                                                     {"3", LogLevel::kDebug},
+                                                     {"9", LogLevel::kDebug},
+                                                     {"x", LogLevel::kInfo}}) {
+    CAPTURE(value);
+    Config v = ok({"p"}, {{"TINI_VERBOSITY", value}});
+    CHECK(v.log_level == level);
+    REQUIRE(v.notes.size() == 1);
+    CHECK(v.notes[0].rfind(std::string("TINI_VERBOSITY=") + value, 0) == 0);
+  }
+  CHECK(ok({"-v", "p"}, {{"TINI_VERBOSITY", "1"}}).log_level ==
+        LogLevel::kDebug);
+  CHECK(ok({"p"}, {{"BYED_QUIET", "0"}, {"TINI_VERBOSITY", "3"}}).log_level ==
+        LogLevel::kInfo);
+  CHECK(ok({"p"}, {{"TINI_VERBOSITY", "x"}}).notes[0] ==
+        "TINI_VERBOSITY=x: ignored, not a number");
+  CHECK(ok({"p"}).notes.empty());
+}
