@@ -380,6 +380,15 @@ std::string which(const std::string& prog) {
   return "";
 }
 
+// A binary just linked has dirty pages in the page cache, and smaps counts
+// them as the process's private dirty memory until they are written back.
+void write_back(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  fsync(fd);
+  close(fd);
+}
+
 // Size of the binary after `strip` (Debian's packages ship stripped; byed's
 // build is not).
 long stripped_size(const std::string& path) {
@@ -603,7 +612,9 @@ int main(int argc, char** argv) {
 
   std::vector<Result> res(ws.size());
   for (size_t w = 0; w < ws.size(); ++w) {
-    if (!ws[w].path.empty()) res[w].size = stripped_size(ws[w].path);
+    if (ws[w].path.empty()) continue;
+    write_back(ws[w].path);
+    res[w].size = stripped_size(ws[w].path);
   }
   int crowd_n = env_int("BENCH_CROWD", 2000);
   printf("runs per figure: %d (orphan runs: %d); load average at start: %s\n",
