@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "atomic_file.h"
 #include "notify.h"
 #include "pidfile.h"
 #include "proc.h"
@@ -196,6 +198,12 @@ int Runtime::run() {
   }
   byed_started_ = wall_now();
   const pid_t parent = getppid();
+  if (!config_.ready_dir.empty() &&
+      mkdir(config_.ready_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    log(LogLevel::kError,
+        "mkdir " + config_.ready_dir + ": " + strerror(errno));
+    return 1;
+  }
   if (!start_watches()) return exit_code_.value_or(1);
   if (config_.parent_death_signal > 0) {
     // tini -p: the signal arrives through the signalfd like any other (so
@@ -235,6 +243,9 @@ int Runtime::run() {
     tcsetpgrp(STDIN_FILENO, getpgrp());
   }
   if (pidfile_written_) remove_pidfile(config_.pidfile, getpid());
+  if (ready_marker_written_) {
+    unlink((config_.ready_dir + "/" + config_.name + ".ready").c_str());
+  }
   return exit_code_.value_or(1);
 }
 
@@ -295,6 +306,10 @@ void Runtime::execute(const Action& action) {
           } else {
             log(LogLevel::kError, err);
           }
+        } else if constexpr (std::is_same_v<T, WriteReadyMarker>) {
+          write_ready_marker();
+        } else if constexpr (std::is_same_v<T, WatchReadyDir>) {
+          watch_ready_dir();
         } else if constexpr (std::is_same_v<T, WriteExitMarker>) {
           write_marker(a);
         } else if constexpr (std::is_same_v<T, ReplyStatus>) {
@@ -587,6 +602,34 @@ void Runtime::write_marker(const WriteExitMarker& m) {
     log(LogLevel::kInfo, "left exit marker",
         {{"path", config_.exit_dir + "/" + marker_name(config_.name)}});
   }
+}
+
+// --ready-dir: NAME.ready, written whole before it is visible; removed
+// when byed exits.
+void Runtime::write_ready_marker() {
+  const std::string body = "{\"name\":\"" + config_.name +
+                           "\",\"pid\":" + std::to_string(getpid()) + "}\n";
+  std::string err;
+  if (write_file_atomically(config_.ready_dir, config_.name + ".ready", body,
+                            0644, &err)) {
+    ready_marker_written_ = true;
+    log(LogLevel::kInfo, "left ready marker",
+        {{"path", config_.ready_dir + "/" + config_.name + ".ready"}});
+  } else {
+    log(LogLevel::kError, "write ready marker " + err);
+  }
+}
+
+// --wait-for: the entries of --ready-dir, present and appearing.
+void Runtime::watch_ready_dir() {
+  ready_watch_ = std::make_unique<ExitDirWatcher>(
+      &loop_, config_.ready_dir, config_.name + ".ready",
+      [this](const std::string& entry) { dispatch(ReadyDirEntry{entry}); },
+      [this](bool error, const std::string& message) {
+        log(error ? LogLevel::kError : LogLevel::kWarn, message);
+      });
+  std::string err;
+  if (!ready_watch_->start(&err)) log(LogLevel::kError, err);
 }
 
 // Hands the terminal to `pgid` (0: byed's own group) if byed's group or the

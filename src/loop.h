@@ -71,6 +71,8 @@ class Runtime {
   void arm_timer(const TimerId& id, Millis after);
   void notify_systemd(const NotifySystemd& n);
   void write_marker(const WriteExitMarker& m);
+  void write_ready_marker();
+  void watch_ready_dir();
   void reap();
   void read_exec_status(GenIo& io);
   void read_ready_pipe(GenIo& io);
@@ -102,6 +104,8 @@ class Runtime {
   std::map<int, std::unique_ptr<GenIo>> gen_io_;  // by generation
   std::optional<int> exit_code_;
   std::unique_ptr<ExitDirWatcher> exit_watch_;
+  std::unique_ptr<ExitDirWatcher> ready_watch_;  // --ready-dir, for --wait-for
+  bool ready_marker_written_ = false;
   timespec byed_started_{};
   std::unique_ptr<ControlServer> control_;
   std::vector<std::string> probe_env_;  // child_env_ and the sockets' addresses

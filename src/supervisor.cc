@@ -65,6 +65,7 @@ std::vector<Action> Supervisor::on(const Event& event, const Now& now) {
         if constexpr (std::is_same_v<T, ChildSaid>) return on_said(e);
         if constexpr (std::is_same_v<T, TimerFired>) return on_timer(e.id);
         if constexpr (std::is_same_v<T, ExitDirEntry>) return on_exit_dir(e);
+        if constexpr (std::is_same_v<T, ReadyDirEntry>) return on_ready_dir(e);
       },
       event);
   // Forget generations that are gone (the current one stays, for its final
@@ -133,9 +134,52 @@ std::vector<Action> Supervisor::on_start(const Start& e) {
     out.push_back(ExitProcess{0});
     return out;
   }
+  if (!cfg_.wait_for.empty()) {
+    // Birth order: the child starts once every member named is ready.
+    for (const std::string& n : cfg_.wait_for) waiting_for_.push_back(n);
+    std::string names;
+    for (const std::string& n : waiting_for_) {
+      names += (names.empty() ? "" : ",") + n + ".ready";
+    }
+    log(out, LogLevel::kInfo, 0, "waiting before starting the program",
+        {{"for", names}, {"in", cfg_.ready_dir}});
+    if (cfg_.wait_for_timeout.count() > 0) {
+      out.push_back(
+          ArmTimer{TimerId{TimerKind::kWaitFor, 0}, cfg_.wait_for_timeout});
+    }
+    out.push_back(WatchReadyDir{});
+    return out;
+  }
   current_ = 1;
   spawn(out, 1);
   return out;
+}
+
+std::vector<Action> Supervisor::on_ready_dir(const ReadyDirEntry& e) {
+  std::vector<Action> out;
+  auto it = std::find_if(
+      waiting_for_.begin(), waiting_for_.end(),
+      [&e](const std::string& n) { return e.name == n + ".ready"; });
+  if (it == waiting_for_.end()) return out;
+  waiting_for_.erase(it);
+  if (!waiting_for_.empty() || stopping_) return out;
+  log(out, LogLevel::kInfo, 0, "every member waited for is ready: starting");
+  out.push_back(CancelTimer{TimerId{TimerKind::kWaitFor, 0}});
+  current_ = 1;
+  spawn(out, 1);
+  return out;
+}
+
+// byed ends before it started the program (a stop or an exit marker while
+// it waited for --wait-for, or the wait timed out).
+void Supervisor::end_without_child(std::vector<Action>& out, int code,
+                                   const std::string& why) {
+  log(out, code == 0 ? LogLevel::kInfo : LogLevel::kError, 0,
+      "not starting: " + why);
+  waiting_for_.clear();
+  out.push_back(CancelTimer{TimerId{TimerKind::kWaitFor, 0}});
+  exited_ = true;
+  out.push_back(ExitProcess{code});
 }
 
 void Supervisor::spawn(std::vector<Action>& out, int gen) {
@@ -319,10 +363,12 @@ void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
       serving_lost_ = false;
       final_status_.reset();
     }
-    // The terminal goes to the new one, and so does a CONT: it may have
-    // been stopped reading the terminal from the background.
+    // The terminal goes to the new one, and in a terminal so does a CONT:
+    // a member may have been stopped reading it from the background.
     out.push_back(GiveTerminal{g.pid});
-    out.push_back(SendSignal{g.pid, SIGCONT, Target::kGroupThenProcess});
+    if (terminal_) {
+      out.push_back(SendSignal{g.pid, SIGCONT, Target::kGroupThenProcess});
+    }
     log(out, LogLevel::kInfo, g.num, "upgrade done: ready",
         {{"pid", pid_str(g.pid)},
          {"via", via},
@@ -351,6 +397,7 @@ void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
   if (!first_ready_) {
     first_ready_ = true;
     out.push_back(WritePidfile{});
+    if (!cfg_.ready_dir.empty()) out.push_back(WriteReadyMarker{});
     out.push_back(NotifySystemd{NotifySystemd::State::kReady, status});
   }
   if (upgrade_pending_) {
@@ -593,7 +640,8 @@ std::vector<Action> Supervisor::on_control(const ControlRequest& r) {
 // `sig`; asking again forwards it again.
 void Supervisor::request_stop(std::vector<Action>& out, int sig,
                               const std::string& source) {
-  if (!stopping_ && delayed_stop_ == 0 && cfg_.stop_delay.count() > 0) {
+  if (!stopping_ && delayed_stop_ == 0 && cfg_.stop_delay.count() > 0 &&
+      waiting_for_.empty()) {
     // --stop-delay: say STOPPING=1 at once and keep serving a while, so
     // load balancers stop sending before the program stops taking.
     delayed_stop_ = sig;
@@ -790,6 +838,13 @@ std::vector<Action> Supervisor::on_probe_done(const ProbeDone& e) {
 // only the group is left) and to adopted orphans; the first call abandons
 // an upgrade in flight and arms the kill timer.
 void Supervisor::begin_stop(std::vector<Action>& out, int sig) {
+  if (!waiting_for_.empty() && gens_.empty()) {
+    // Stopped before the program ever ran: as if it had been killed by the
+    // signal, or 0 when the group told it to stop (EXIT_DIR).
+    end_without_child(out, stopped_by_exit_dir_ ? 0 : 128 + sig,
+                      "stopped while waiting for --wait-for");
+    return;
+  }
   if (!stopping_) {
     stopping_ = true;
     upgrade_pending_ = false;
@@ -1223,6 +1278,17 @@ std::vector<Action> Supervisor::on_timer(const TimerId& id) {
       }
       break;
     }
+    case TimerKind::kWaitFor:
+      if (!waiting_for_.empty() && gens_.empty()) {
+        std::string names;
+        for (const std::string& n : waiting_for_) {
+          names += (names.empty() ? "" : ",") + n;
+        }
+        end_without_child(out, 1,
+                          names + " not ready within --wait-for-timeout " +
+                              format_duration(cfg_.wait_for_timeout));
+      }
+      break;
     case TimerKind::kStopDelay:
       if (delayed_stop_ != 0 && !stopping_) {
         const int sig = delayed_stop_;

@@ -130,6 +130,10 @@ struct ChildSaid {
 struct ExitDirEntry {
   std::string name;
 };
+// An entry is in --ready-dir (present at the first scan, or appeared).
+struct ReadyDirEntry {
+  std::string name;
+};
 
 enum class TimerKind {
   kStopKill,      // gen 0: stop-timeout after a stop, for everything left
@@ -143,6 +147,7 @@ enum class TimerKind {
   kReadyProbe,    // next --ready exec: probe of a starting generation
   kHealth,        // next --health probe of the serving generation
   kStopDelay,     // gen 0: --stop-delay over, forward the stop signal
+  kWaitFor,       // gen 0: --wait-for-timeout
 };
 struct TimerId {
   TimerKind kind;
@@ -158,10 +163,11 @@ struct TimerFired {
   TimerId id;
 };
 
-using Event = std::variant<Start, SignalReceived, ControlRequest, Spawned, Exec,
-                           ChildExited, GroupEmpty, ChildStopped,
-                           ChildContinued, ChildReady, ChildSaid, ExitDirEntry,
-                           TimerFired, AcceptingProbed, ProbeDone>;
+using Event =
+    std::variant<Start, SignalReceived, ControlRequest, Spawned, Exec,
+                 ChildExited, GroupEmpty, ChildStopped, ChildContinued,
+                 ChildReady, ChildSaid, ExitDirEntry, ReadyDirEntry, TimerFired,
+                 AcceptingProbed, ProbeDone>;
 
 // When an event happened: the wall clock (status, markers) and a monotonic
 // one in milliseconds (back-off and restart windows).
@@ -268,6 +274,10 @@ struct NotifySystemd {
 const char* notify_state_line(NotifySystemd::State state);
 // PIDFILE: byed's own pid, written once the first generation is ready.
 struct WritePidfile {};
+// --ready-dir: leave NAME.ready there (the first generation is ready).
+struct WriteReadyMarker {};
+// --wait-for: watch --ready-dir; each entry comes as a ReadyDirEntry.
+struct WatchReadyDir {};
 // Leader: leave NAME.exit in EXIT_DIR for the generation that ended.
 struct WriteExitMarker {
   int gen;
@@ -309,8 +319,8 @@ using Action =
     std::variant<SpawnGeneration, SendSignal, SignalOrphans, WatchGroup,
                  StopSelf, GiveTerminal, ProbeAccepting, RunProbe, StopProbes,
                  ArmTimer, CancelTimer, Log, NotifySystemd, WritePidfile,
-                 WriteExitMarker, ReplyStatus, ReplyUpgrade, ReplyStopping,
-                 ReplyError, ExitProcess>;
+                 WriteReadyMarker, WatchReadyDir, WriteExitMarker, ReplyStatus,
+                 ReplyUpgrade, ReplyStopping, ReplyError, ExitProcess>;
 
 // ---- the core -------------------------------------------------------------
 
@@ -387,6 +397,9 @@ class Supervisor {
   std::vector<Action> on_said(const ChildSaid& e);
   std::vector<Action> on_timer(const TimerId& id);
   std::vector<Action> on_exit_dir(const ExitDirEntry& e);
+  std::vector<Action> on_ready_dir(const ReadyDirEntry& e);
+  void end_without_child(std::vector<Action>& out, int code,
+                         const std::string& why);
 
   void request_upgrade(std::vector<Action>& out, const std::string& source);
   void request_stop(std::vector<Action>& out, int sig,
@@ -437,7 +450,8 @@ class Supervisor {
   bool accepting_unknown_ = false;  // accepting cannot be seen here
   bool terminal_ = false;           // byed has a controlling terminal
   int delayed_stop_ = 0;  // --stop-delay running: the stop signal to send
-  std::vector<int> ignored_;        // ignored at start: stay ignored
+  std::vector<std::string> waiting_for_;  // --wait-for entries not seen yet
+  std::vector<int> ignored_;              // ignored at start: stay ignored
   bool first_ready_ = false;
   bool stopping_ = false;
   bool stopped_by_exit_dir_ = false;

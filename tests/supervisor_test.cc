@@ -449,14 +449,9 @@ TEST_CASE("upgrade: RELOADING, spawn, then drain old and READY on ready") {
 
   a = s.on(ChildReady{2, "pipe"});
   auto sent = only<SendSignal>(a);
-  REQUIRE(sent.size() == 2);
-  // The new one is continued (it may have stopped on the terminal) ...
-  CHECK(sent[0].pid == 200);
-  CHECK(sent[0].sig == SIGCONT);
-  CHECK(sent[0].target == Target::kGroupThenProcess);
-  // ... and the old one drained.
-  CHECK(sent[1].pid == 100);
-  CHECK(sent[1].sig == SIGTERM);  // --drain-signal default
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
+  CHECK(sent[0].sig == SIGTERM);  // --drain-signal default
   CHECK(arms(a, TimerKind::kDrainKill, 1));
   CHECK(notes(a).at(0).rfind("READY=1\nSTATUS=gen 2 ready (pid 200)", 0) == 0);
   REQUIRE(s.last_upgrade().has_value());
@@ -493,9 +488,9 @@ TEST_CASE("custom drain signal") {
   s.on(SignalReceived{SIGUSR1});
   s.on(Spawned{2, 200, ""});
   auto sent = only<SendSignal>(s.on(ChildReady{2, "pipe"}));
-  REQUIRE(sent.size() == 2);
-  CHECK(sent[1].pid == 100);
-  CHECK(sent[1].sig == SIGQUIT);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
+  CHECK(sent[0].sig == SIGQUIT);
 }
 
 TEST_CASE("rollback: new generation dies before ready, old untouched") {
@@ -1588,8 +1583,8 @@ TEST_CASE("settle: over, the new one serves and the old drains") {
   auto a = s.on(TimerFired{TimerId{TimerKind::kSettle, 2}});
   CHECK(s.current() == 2);
   auto sent = only<SendSignal>(a);
-  REQUIRE(sent.size() == 2);
-  CHECK(sent[1].pid == 100);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
   auto replies = only<ReplyUpgrade>(a);
   REQUIRE(replies.size() == 1);
   CHECK(replies[0].result.ok);
@@ -1755,4 +1750,65 @@ TEST_CASE("--stop-delay: STOPPING at once, keep serving, then the signal") {
   a = u.on(ChildExited{100, exited(0)});
   CHECK_FALSE(arms(a, TimerKind::kRestart, 0));
   CHECK(exit_of(a) == 0);
+}
+
+TEST_CASE(
+    "in a terminal the generation taking over gets the terminal and CONT") {
+  auto o = upgrade_options();
+  Supervisor s(o);
+  s.on(Start{true, {}});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  auto a = s.on(ChildReady{2, "pipe"});
+  auto give = only<GiveTerminal>(a);
+  REQUIRE(give.size() == 1);
+  CHECK(give[0].pgid == 200);
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 2);
+  CHECK(sent[0].pid == 200);
+  CHECK(sent[0].sig == SIGCONT);
+  CHECK(sent[0].target == Target::kGroupThenProcess);
+  CHECK(sent[1].pid == 100);
+}
+
+TEST_CASE("--wait-for: the program starts once each member is ready") {
+  auto o = options(Millis{30000}, "./server");
+  o.ready_dir = "/run/ready";
+  o.wait_for = {"db", "cache"};
+  o.wait_for_timeout = Millis{9000};
+  Supervisor s(o);
+  auto a = s.on(Start{});
+  CHECK(only<SpawnGeneration>(a).empty());
+  CHECK(only<WatchReadyDir>(a).size() == 1);
+  CHECK(armed_for(a, TimerKind::kWaitFor, 0) == Millis{9000});
+  CHECK(only<SpawnGeneration>(s.on(ReadyDirEntry{"db.ready"})).empty());
+  CHECK(only<SpawnGeneration>(s.on(ReadyDirEntry{"other.ready"})).empty());
+  CHECK(only<SpawnGeneration>(s.on(ReadyDirEntry{"cache.exit"})).empty());
+  a = s.on(ReadyDirEntry{"cache.ready"});
+  CHECK(only<SpawnGeneration>(a).size() == 1);
+  CHECK(cancels(a, TimerKind::kWaitFor));
+  // Its own first ready leaves NAME.ready.
+  s.on(Spawned{1, 100, ""});
+  s.on(Exec{1, ""});
+  a = s.on(TimerFired{TimerId{TimerKind::kReadyDelay, 1}});
+  CHECK(only<WriteReadyMarker>(a).size() == 1);
+
+  // Timed out: exit 1, nothing started.
+  Supervisor t(o);
+  t.on(Start{});
+  t.on(ReadyDirEntry{"db.ready"});
+  a = t.on(TimerFired{TimerId{TimerKind::kWaitFor, 0}});
+  CHECK(exit_of(a) == 1);
+  CHECK(only<SpawnGeneration>(a).empty());
+
+  // A stop signal or an exit marker while waiting ends byed.
+  Supervisor u(o);
+  u.on(Start{});
+  CHECK(exit_of(u.on(SignalReceived{SIGTERM})) == 128 + SIGTERM);
+  o.exit_dir = "/run/exit";
+  Supervisor v(o);
+  v.on(Start{});
+  CHECK(exit_of(v.on(ExitDirEntry{"main.exit"})) == 0);
 }

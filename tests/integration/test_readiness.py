@@ -253,6 +253,35 @@ class ProbeAndStopDelayTests(ReadinessTestCase):
         b.read_line("stop delay over: stopping", stream="err", timeout=30)
         self.assertEqual(b.wait(timeout=30)[0], 0)
 
+    def test_wait_for_starts_the_child_once_the_peer_is_ready(self):
+        ready_dir = os.path.join(self.tmp, "ready")  # created by byed
+        self.set_mode("ok 0")
+        peer = self.start(["-l", "127.0.0.1:0", "--ready-dir", ready_dir,
+                           "--name", "db", "--", *WARM],
+                          env={"WARM_MODE_FILE": self.mode_file})
+        b = self.start(["--ready-dir", ready_dir, "--wait-for", "db",
+                        "--name", "app", "--", "/bin/sh", "-c",
+                        f"test -e {ready_dir}/db.ready && echo started; "
+                        "exec sleep 1000"])
+        b.read_line("waiting before starting the program", stream="err")
+        peer.read_line("gen=1 ready", stream="err", timeout=30)
+        self.assertEqual(b.read_line("started", timeout=30), "started")
+        b.read_line("left ready marker", stream="err", timeout=30)
+        self.assertTrue(os.path.exists(os.path.join(ready_dir, "app.ready")))
+        peer.signal(signal.SIGTERM)
+        self.assertEqual(peer.wait(timeout=30)[0], 0)
+        self.assertFalse(os.path.exists(os.path.join(ready_dir, "db.ready")))
+        b.signal(signal.SIGTERM)
+        b.wait(timeout=30)
+
+    def test_wait_for_timeout_exits_1(self):
+        ready_dir = os.path.join(self.tmp, "ready")
+        from byedtest import run_byed
+        code, _, err = run_byed(["--ready-dir", ready_dir, "--wait-for", "db",
+                                 "--wait-for-timeout", "300ms", "--", "true"])
+        self.assertEqual(code, 1, err)
+        self.assertIn("db not ready within --wait-for-timeout", err)
+
     def test_bad_probe_options_are_usage_errors(self):
         from byedtest import run_byed
         for args in (["--ready", "exec:"], ["--health", "curl x"],

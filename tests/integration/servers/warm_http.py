@@ -5,7 +5,7 @@ the first line of $WARM_MODE_FILE, read at start:
                     asyncio (epoll) with WARM_STYLE=asyncio
   "fail SECONDS"    warm up, then exit 3 (a release that fails at start)
 Prints "warming pid=P" at start and "serving pid=P" once it waits on the
-socket. On TERM it exits 0."""
+socket. On TERM it stops accepting, answers what it took, and exits 0."""
 
 import os
 import signal
@@ -17,7 +17,15 @@ from pidhttp import handler
 
 mode, seconds = open(os.environ["WARM_MODE_FILE"]).readline().split()
 print(f"warming pid={os.getpid()}", flush=True)
-signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+stop = False
+
+
+def on_term(*_):
+    global stop
+    stop = True
+
+
+signal.signal(signal.SIGTERM, on_term)
 time.sleep(float(seconds))
 if mode == "fail":
     sys.exit(3)
@@ -34,10 +42,27 @@ if os.environ.get("WARM_STYLE") == "asyncio":
         await writer.drain()
         writer.close()
 
+    active = 0
+
+    async def counted(reader, writer):
+        global active
+        active += 1
+        try:
+            await serve(reader, writer)
+        finally:
+            active -= 1
+
     async def main():
-        server = await asyncio.start_server(serve, sock=sock)
+        term = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, term.set)
+        if stop:
+            return
+        server = await asyncio.start_server(counted, sock=sock)
         print(f"serving pid={os.getpid()}", flush=True)
-        await server.serve_forever()
+        await term.wait()
+        server.close()  # byed keeps the socket: nothing is refused
+        while active:
+            await asyncio.sleep(0.01)
 
     asyncio.run(main())
 else:
@@ -45,5 +70,7 @@ else:
     server = http.server.HTTPServer(("", 0), handler(),
                                     bind_and_activate=False)
     server.socket = sock
+    server.timeout = 0.1
     print(f"serving pid={os.getpid()}", flush=True)
-    server.serve_forever(poll_interval=3600)
+    while not stop:
+        server.handle_request()
