@@ -41,3 +41,64 @@ class EnvironmentTests(ByedTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class HelpTests(unittest.TestCase):
+    def help(self):
+        code, out, err = run_byed(["--help"])
+        self.assertEqual((code, err), (0, ""))
+        return out
+
+    def test_help_teaches_usage_values_environment_and_examples(self):
+        text = self.help()
+        lines = text.splitlines()
+        self.assertEqual(lines[0], "Usage: byed [OPTIONS] -- PROGRAM [ARGS...]")
+        self.assertIn("byed ctl", lines[1])
+        for heading in ("Options:", "Values:", "Environment:", "Examples:"):
+            self.assertIn(heading, lines)
+        values = text[text.index("\nValues:"):text.index("\nEnvironment:")]
+        for grammar in ("DUR ", "1m30s", "SIG ", "SIGTERM", "RTMIN+N",
+                        "[NAME=]ADDR", "unix:/PATH", "RULE", "exec:CMD"):
+            self.assertIn(grammar, values)
+        examples = text[text.index("\nExamples:"):]
+        for example in ('ENTRYPOINT ["/byed"', "ExecStart=/usr/bin/byed",
+                        "$ byed ctl --control", "--exit-role follower",
+                        "--restart on-failure"):
+            self.assertIn(example, examples)
+        # Help2man reads an option and its text apart only where two spaces
+        # or a new line separate them; the text never runs past 79 columns.
+        for line in text[:text.index("\nExamples:")].splitlines():
+            self.assertLessEqual(len(line), 79, line)
+            if line.startswith("  -"):
+                self.assertRegex(line, r"^  -\S*(?: \S+)*(?:  +\S|$)", line)
+
+    def test_every_variable_is_in_the_help_and_the_man_page(self):
+        import os
+        import re
+        from byedtest import BYED
+        text = self.help()
+        env = text[text.index("\nEnvironment:"):text.index("\nExamples:")]
+        names = set(re.findall(r"^  ([A-Z][A-Z_]+)  ", env, re.M))
+        options = set(re.findall(
+            r"(?<![\w-])--([a-z][a-z-]+)",
+            text[text.index("\nOptions:"):text.index("\nValues:")]))
+        options -= {"help", "version"}
+        for opt in options:
+            self.assertIn("BYED_" + opt.upper().replace("-", "_"), names, opt)
+        for name in ("EXIT_DIR", "PIDFILE", "TINI_KILL_PROCESS_GROUP",
+                     "TINI_SUBREAPER", "TINI_VERBOSITY", "DUMB_INIT_SETSID"):
+            self.assertIn(name, names)
+        man = os.path.join(os.path.dirname(BYED), "byed.1")
+        if not os.path.exists(man):
+            self.skipTest("help2man not installed: no man page built")
+        with open(man) as f:
+            page = f.read().replace("\\-", "-")
+        sections = dict(re.findall(r'^\.SH "?([A-Z ]+)"?\n(.*?)(?=^\.SH |\Z)',
+                                   page, re.M | re.S))
+        for name in names | {"LISTEN_FDS", "NOTIFY_SOCKET"}:
+            self.assertIn(name, sections["ENVIRONMENT"], name)
+        self.assertIn("byed ctl", sections["EXAMPLES"])
+        self.assertEqual(page.count("starts PROGRAM as its child"), 1)
+        # No option whose text ran into its name (a garbled entry).
+        for tag in re.findall(r"^\.TP\n(.*)$", sections["OPTIONS"], re.M):
+            self.assertLess(len(re.sub(r"\\f.", "", tag)), 30, tag)
