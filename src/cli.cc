@@ -79,8 +79,8 @@ const Option kOptions[] = {
      parse_forward_to},
     {Group::kStop, "--rewrite", "SIG:SIG", "BYED_REWRITE", nullptr, Kind::kList,
      nullptr,
-     "FROM:TO: forward signal FROM as TO (repeatable; TO none drops it); a "
-     "rewritten stop signal still stops byed",
+     "FROM:TO: forward signal FROM as TO (repeatable; TO may be KILL or "
+     "STOP, none drops it); a rewritten stop signal still stops byed",
      parse_rewrite},
     {Group::kStop, "--success-status", "CODE", "BYED_SUCCESS_STATUS", nullptr,
      Kind::kList, nullptr,
@@ -212,7 +212,12 @@ const Option kOptions[] = {
      nullptr,
      "this member's name: marker file NAME.exit and log tag (default: the "
      "program's basename)",
-     [](std::string_view v, Config* c, std::string*) {
+     [](std::string_view v, Config* c, std::string* e) {
+       if (v.empty()) {
+         return fail(e,
+                     "--name '': empty (it names the EXIT_DIR marker and tags "
+                     "the log; leave it out for the program's basename)");
+       }
        return set_string(&c->name, v);
      }},
     {Group::kMembers, "--ready-dir", "DIR", "BYED_READY_DIR", nullptr,
@@ -597,8 +602,8 @@ std::string help_text() {
         "a duration: 500ms, 30s, 2m, 1h or a sum such as 1m30s, or 0; a "
         "bare number other than 0 is refused (the unit is never guessed)");
   entry(&out, "SIG",
-        "a signal: TERM, SIGTERM, term or 15; RTMIN+N, RTMAX-N; not KILL "
-        "or STOP, which cannot be caught");
+        "a signal: TERM, SIGTERM, term or 15; RTMIN+N, RTMAX-N; KILL and "
+        "STOP cannot be caught: only a --rewrite TO takes them");
   entry(&out, "[NAME=]ADDR",
         "PORT, HOST:PORT (an IPv4 address or localhost: no name is "
         "resolved), [V6]:PORT or unix:/PATH; NAME names the socket in "
