@@ -24,50 +24,109 @@ enum class Kind {
   kList,      // repeatable; its variable holds a comma-separated list
   kRepeated,  // repeatable; its variable holds one value (--ready: the
               // commas of an exec: command are part of the rule)
+  kSwitch,    // no value; its variable holds 1 or 0
 };
 
-// One valued option: its flags, its variable, its default and its grammar.
+// The headings of --help, in order.
+enum class Group { kStop, kUpgrade, kRestart, kSockets, kMembers, kFiles };
+
+constexpr const char* kGroupTitles[] = {
+    "Signals and stopping:", "Upgrades and readiness:",
+    "Restarts and health:",  "Sockets:",
+    "Groups of processes:",  "Files, control and logs:",
+};
+
+// One option: its flags, its variable, its default and its grammar.
 struct Option {
+  Group group;
   const char* flags;    // CLI11's names, e.g. "-l,--listen"
-  const char* type;     // the value's placeholder in --help
+  const char* type;     // the value's placeholder in --help; "" for a switch
   const char* env;      // the BYED_ variable that sets it
   const char* alt_env;  // the protocol's own name (EXIT_DIR), read after env
   Kind kind;
   const char* def;  // the default as --help shows it; nullptr: none
   const char* help;
-  Setter set;
+  Setter set;  // nullptr for a switch
 };
 
+bool set_string(std::string* field, std::string_view v) {
+  *field = std::string(v);
+  return true;
+}
+
 const Option kOptions[] = {
-    {"--stop-timeout", "DUR", "BYED_STOP_TIMEOUT", nullptr, Kind::kValue, "30s",
-     "after a stop signal, SIGKILL what is still running when this passes; "
-     "0 = never",
+    // Signals and stopping.
+    {Group::kStop, "--stop-timeout", "DUR", "BYED_STOP_TIMEOUT", nullptr,
+     Kind::kValue, "30s",
+     "after a stop signal, SIGKILL what still runs when this passes; 0: "
+     "never. Keep it below the orchestrator's own limit (docker stop: 10s, "
+     "Kubernetes: 30s)",
      [](std::string_view v, Config* c, std::string* e) {
        return parse_duration_option("--stop-timeout", v, &c->stop_timeout, e);
      }},
-    {"--upgrade-signal", "SIG", "BYED_UPGRADE_SIGNAL", nullptr, Kind::kValue,
-     "USR1",
-     "signal that starts an upgrade; never forwarded; none: every signal "
-     "is forwarded and upgrades come from 'byed ctl upgrade'",
-     parse_upgrade_signal},
-    {"--forward-to", "WHO", "BYED_FORWARD_TO", nullptr, Kind::kValue, "child",
+    {Group::kStop, "--stop-delay", "DUR", "BYED_STOP_DELAY", nullptr,
+     Kind::kValue, "0",
+     "on a stop signal, say STOPPING=1 and keep serving this long before "
+     "forwarding it (load balancers deregister); a second stop signal ends "
+     "the delay",
+     [](std::string_view v, Config* c, std::string* e) {
+       return parse_duration_option("--stop-delay", v, &c->stop_delay, e);
+     }},
+    {Group::kStop, "--forward-to", "WHO", "BYED_FORWARD_TO", nullptr,
+     Kind::kValue, "child",
      "child: forwarded and stop signals go to the program; group: to its "
      "whole process group",
      parse_forward_to},
-    {"--exit-role", "ROLES", "BYED_EXIT_ROLE", nullptr, Kind::kValue,
-     "leader,follower",
-     "leader: leave NAME.exit when the child ends; follower: stop the "
-     "child when an entry appears",
-     parse_exit_role},
-    {"--ready-timeout", "DUR", "BYED_READY_TIMEOUT", nullptr, Kind::kValue,
-     "60s", "a generation not ready by then has failed",
+    {Group::kStop, "--rewrite", "SIG:SIG", "BYED_REWRITE", nullptr, Kind::kList,
+     nullptr,
+     "FROM:TO: forward signal FROM as TO (repeatable; TO may be KILL or "
+     "STOP, none drops it); a rewritten stop signal still stops byed",
+     parse_rewrite},
+    {Group::kStop, "--success-status", "CODE", "BYED_SUCCESS_STATUS", nullptr,
+     Kind::kList, nullptr,
+     "exit 0 when the program's status is CODE (repeatable), e.g. 143 for "
+     "a JVM stopped by TERM",
+     parse_success_status},
+    {Group::kStop, "--parent-death-signal", "SIG", "BYED_PARENT_DEATH_SIGNAL",
+     nullptr, Kind::kValue, nullptr,
+     "byed receives SIG when the process that started it dies",
+     [](std::string_view v, Config* c, std::string* e) {
+       return parse_signal_option("--parent-death-signal", v,
+                                  &c->parent_death_signal, e);
+     }},
+    {Group::kStop, "--no-subreaper", "", "BYED_NO_SUBREAPER", nullptr,
+     Kind::kSwitch, nullptr,
+     "do not register as a subreaper: orphans go to init, not to byed (no "
+     "effect as PID 1)",
+     nullptr},
+
+    // Upgrades and readiness.
+    {Group::kUpgrade, "--upgrade-signal", "SIG", "BYED_UPGRADE_SIGNAL", nullptr,
+     Kind::kValue, "USR1",
+     "starts an upgrade: a new generation on the same sockets, the old one "
+     "drained once it is ready; never forwarded. none: every signal is "
+     "forwarded, upgrades come from 'byed ctl upgrade'",
+     parse_upgrade_signal},
+    {Group::kUpgrade, "--drain-signal", "SIG", "BYED_DRAIN_SIGNAL", nullptr,
+     Kind::kValue, "TERM",
+     "sent to the old generation once the new one is ready",
+     [](std::string_view v, Config* c, std::string* e) {
+       return parse_signal_option("--drain-signal", v, &c->drain_signal, e);
+     }},
+    {Group::kUpgrade, "--ready", "RULE", "BYED_READY", nullptr, Kind::kRepeated,
+     "auto",
+     "when a new generation is ready (repeatable: all must hold); see RULE "
+     "below",
+     parse_ready},
+    {Group::kUpgrade, "--ready-timeout", "DUR", "BYED_READY_TIMEOUT", nullptr,
+     Kind::kValue, "60s", "a generation not ready by then has failed",
      [](std::string_view v, Config* c, std::string* e) {
        return parse_duration_option("--ready-timeout", v, &c->ready_timeout, e);
      }},
-    {"--ready-settle", "DUR", "BYED_READY_SETTLE", nullptr, Kind::kValue,
-     nullptr,
-     "an upgrade's new generation stays ready this long beside the old "
-     "one before the old is drained; dying meanwhile fails the upgrade "
+    {Group::kUpgrade, "--ready-settle", "DUR", "BYED_READY_SETTLE", nullptr,
+     Kind::kValue, nullptr,
+     "an upgrade's new generation stays ready this long beside the old one "
+     "before the old is drained; dying meanwhile fails the upgrade "
      "(default 1s with --ready auto, else 0)",
      [](std::string_view v, Config* c, std::string* e) {
        Millis d{0};
@@ -75,165 +134,146 @@ const Option kOptions[] = {
        c->ready_settle = d;
        return true;
      }},
-    {"--ready-interval", "DUR", "BYED_READY_INTERVAL", nullptr, Kind::kValue,
-     "250ms", "time between two runs of a --ready exec: probe",
+    {Group::kUpgrade, "--ready-interval", "DUR", "BYED_READY_INTERVAL", nullptr,
+     Kind::kValue, "250ms", "time between two runs of a --ready exec: probe",
      [](std::string_view v, Config* c, std::string* e) {
        return parse_duration_option("--ready-interval", v, &c->ready_interval,
                                     e);
      }},
-    {"--health", "exec:CMD", "BYED_HEALTH", nullptr, Kind::kValue, nullptr,
-     "liveness: sh -c CMD runs every --health-interval against the "
-     "serving generation; --health-failures failures in a row make it "
-     "hung (ABRT, KILL after --stop-timeout, then --restart)",
+
+    // Restarts and health.
+    {Group::kRestart, "--restart", "WHEN", "BYED_RESTART", nullptr,
+     Kind::kValue, "no",
+     "when the serving generation ends unasked: no, on-failure (exit code "
+     "not 0, or a signal) or always; a new one starts on the held sockets",
+     parse_restart},
+    {Group::kRestart, "--restart-delay", "DUR", "BYED_RESTART_DELAY", nullptr,
+     Kind::kValue, "100ms",
+     "first back-off before a restart; doubles up to 10s, back to this once "
+     "a generation stayed ready 1s",
+     [](std::string_view v, Config* c, std::string* e) {
+       return parse_duration_option("--restart-delay", v, &c->restart_delay, e);
+     }},
+    {Group::kRestart, "--restart-limit", "N/DUR", "BYED_RESTART_LIMIT", nullptr,
+     Kind::kValue, "5/60s",
+     "at most N restarts within DUR; past it byed exits with the last status",
+     parse_restart_limit},
+    {Group::kRestart, "--watchdog", "DUR", "BYED_WATCHDOG", nullptr,
+     Kind::kValue, "0",
+     "a serving generation that sent WATCHDOG=1 and then is silent this "
+     "long is hung: ABRT, KILL after --stop-timeout, then --restart; 0: off",
+     [](std::string_view v, Config* c, std::string* e) {
+       return parse_duration_option("--watchdog", v, &c->watchdog, e);
+     }},
+    {Group::kRestart, "--health", "exec:CMD", "BYED_HEALTH", nullptr,
+     Kind::kValue, nullptr,
+     "liveness: sh -c CMD runs every --health-interval against the serving "
+     "generation; --health-failures failures in a row make it hung (ABRT, "
+     "KILL after --stop-timeout, then --restart)",
      parse_health},
-    {"--health-interval", "DUR", "BYED_HEALTH_INTERVAL", nullptr, Kind::kValue,
-     "10s", "time between two --health probes",
+    {Group::kRestart, "--health-interval", "DUR", "BYED_HEALTH_INTERVAL",
+     nullptr, Kind::kValue, "10s", "time between two --health probes",
      [](std::string_view v, Config* c, std::string* e) {
        return parse_duration_option("--health-interval", v, &c->health_interval,
                                     e);
      }},
-    {"--health-failures", "N", "BYED_HEALTH_FAILURES", nullptr, Kind::kValue,
-     "3", "failed --health probes in a row that mean hung",
+    {Group::kRestart, "--health-failures", "N", "BYED_HEALTH_FAILURES", nullptr,
+     Kind::kValue, "3", "failed --health probes in a row that mean hung",
      [](std::string_view v, Config* c, std::string* e) {
        return parse_count_option("--health-failures", v, &c->health_failures,
                                  e);
      }},
-    {"--stop-delay", "DUR", "BYED_STOP_DELAY", nullptr, Kind::kValue, "0",
-     "on a stop signal, say STOPPING=1 and keep serving this long "
-     "before forwarding it (load balancers deregister); a second stop "
-     "signal ends the delay",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_duration_option("--stop-delay", v, &c->stop_delay, e);
-     }},
-    {"--ready-dir", "DIR", "BYED_READY_DIR", nullptr, Kind::kValue, nullptr,
-     "leave NAME.ready here once the first generation is ready "
-     "(removed on exit); created if missing; never EXIT_DIR",
-     [](std::string_view v, Config* c, std::string*) {
-       c->ready_dir = std::string(v);
-       return true;
-     }},
-    {"--wait-for", "NAME,...", "BYED_WAIT_FOR", nullptr, Kind::kValue, nullptr,
-     "start the child only once NAME.ready exists in --ready-dir for "
-     "each NAME",
-     parse_wait_for},
-    {"--wait-for-timeout", "DUR", "BYED_WAIT_FOR_TIMEOUT", nullptr,
-     Kind::kValue, "0",
-     "give up waiting for --wait-for after this long (exit 1); 0 = "
-     "wait as long as it takes",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_duration_option("--wait-for-timeout", v,
-                                    &c->wait_for_timeout, e);
-     }},
-    {"--drain-signal", "SIG", "BYED_DRAIN_SIGNAL", nullptr, Kind::kValue,
-     "TERM", "sent to the old generation once the new one is ready",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_signal_option("--drain-signal", v, &c->drain_signal, e);
-     }},
-    {"--restart", "WHEN", "BYED_RESTART", nullptr, Kind::kValue, "no",
-     "when the serving generation ends unasked: no, on-failure (exit "
-     "code not 0, or a signal) or always; a new one starts on the held "
-     "sockets",
-     parse_restart},
-    {"--restart-delay", "DUR", "BYED_RESTART_DELAY", nullptr, Kind::kValue,
-     "100ms",
-     "first back-off before a restart; doubles up to 10s, back to this "
-     "once a generation stayed ready 1s",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_duration_option("--restart-delay", v, &c->restart_delay, e);
-     }},
-    {"--restart-limit", "N/DUR", "BYED_RESTART_LIMIT", nullptr, Kind::kValue,
-     "5/60s",
-     "at most N restarts within DUR; past it byed exits with the last "
-     "status",
-     parse_restart_limit},
-    {"--watchdog", "DUR", "BYED_WATCHDOG", nullptr, Kind::kValue, "0",
-     "a serving generation that sent WATCHDOG=1 and then is silent for "
-     "this long is hung: ABRT, KILL after --stop-timeout, then "
-     "--restart; 0 = off",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_duration_option("--watchdog", v, &c->watchdog, e);
-     }},
-    {"--ready", "RULE", "BYED_READY", nullptr, Kind::kRepeated, nullptr,
-     "when a new generation is ready (repeatable: all must hold): auto "
-     "(default), message (a byte on UPGRADE_FD or READY=1 on "
-     "NOTIFY_SOCKET), accepting[:NAME,...] (its processes wait on the "
-     "held sockets), exec:CMD (sh -c CMD exits 0), or a duration alive",
-     parse_ready},
-    {"--rewrite", "SIG:SIG", "BYED_REWRITE", nullptr, Kind::kList, nullptr,
-     "FROM:TO: forward signal FROM as TO (repeatable; TO none drops "
-     "it); a rewritten stop signal still stops byed",
-     parse_rewrite},
-    {"--success-status", "CODE", "BYED_SUCCESS_STATUS", nullptr, Kind::kList,
-     nullptr,
-     "exit 0 when the program's status is CODE (repeatable), e.g. 143 "
-     "for a JVM stopped by TERM",
-     parse_success_status},
-    {"--parent-death-signal", "SIG", "BYED_PARENT_DEATH_SIGNAL", nullptr,
-     Kind::kValue, nullptr,
-     "byed receives SIG when the process that started it dies",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_signal_option("--parent-death-signal", v,
-                                  &c->parent_death_signal, e);
-     }},
-    {"-l,--listen", "[NAME=]ADDR", "BYED_LISTEN", nullptr, Kind::kList, nullptr,
-     "socket to hold and pass to every generation: [NAME=]PORT, "
-     "HOST:PORT, [V6]:PORT or unix:/path (repeatable)",
+
+    // Sockets.
+    {Group::kSockets, "-l,--listen", "[NAME=]ADDR", "BYED_LISTEN", nullptr,
+     Kind::kList, nullptr,
+     "a socket to hold and pass to every generation as LISTEN_FDS "
+     "(repeatable); systemd's sockets come first",
      [](std::string_view v, Config* c, std::string* e) {
        ListenAddress a;
        if (!parse_listen(v, &a, e)) return false;
        c->listen.push_back(std::move(a));
        return true;
      }},
-    {"--exit-dir", "DIR", "BYED_EXIT_DIR", "EXIT_DIR", Kind::kValue, nullptr,
+
+    // Groups of processes.
+    {Group::kMembers, "--exit-dir", "DIR", "BYED_EXIT_DIR", "EXIT_DIR",
+     Kind::kValue, nullptr,
      "coordinated-exit directory shared by a group (must exist)",
      [](std::string_view v, Config* c, std::string*) {
-       c->exit_dir = std::string(v);
-       return true;
+       return set_string(&c->exit_dir, v);
      }},
-    {"--name", "NAME", "BYED_NAME", nullptr, Kind::kValue, nullptr,
-     "this member's name: marker file NAME.exit and log tag "
-     "(default: program basename)",
+    {Group::kMembers, "--exit-role", "ROLES", "BYED_EXIT_ROLE", nullptr,
+     Kind::kValue, "leader,follower",
+     "leader: leave NAME.exit when the child ends; follower: stop the child "
+     "when an entry appears",
+     parse_exit_role},
+    {Group::kMembers, "--name", "NAME", "BYED_NAME", nullptr, Kind::kValue,
+     nullptr,
+     "this member's name: marker file NAME.exit and log tag (default: the "
+     "program's basename)",
+     [](std::string_view v, Config* c, std::string* e) {
+       if (v.empty()) {
+         return fail(e,
+                     "--name '': empty (it names the EXIT_DIR marker and tags "
+                     "the log; leave it out for the program's basename)");
+       }
+       return set_string(&c->name, v);
+     }},
+    {Group::kMembers, "--ready-dir", "DIR", "BYED_READY_DIR", nullptr,
+     Kind::kValue, nullptr,
+     "leave NAME.ready here once the first generation is ready (removed on "
+     "exit); created if missing; never EXIT_DIR",
      [](std::string_view v, Config* c, std::string*) {
-       c->name = std::string(v);
-       return true;
+       return set_string(&c->ready_dir, v);
      }},
-    {"--pidfile", "PATH", "BYED_PIDFILE", "PIDFILE", Kind::kValue, nullptr,
-     "write byed's own pid here once the first generation is "
-     "ready (the pid to send the upgrade signal to)",
+    {Group::kMembers, "--wait-for", "NAME,...", "BYED_WAIT_FOR", nullptr,
+     Kind::kValue, nullptr,
+     "start the child only once NAME.ready exists in --ready-dir for each "
+     "NAME",
+     parse_wait_for},
+    {Group::kMembers, "--wait-for-timeout", "DUR", "BYED_WAIT_FOR_TIMEOUT",
+     nullptr, Kind::kValue, "0",
+     "give up waiting for --wait-for after this long (exit 1); 0: wait as "
+     "long as it takes",
+     [](std::string_view v, Config* c, std::string* e) {
+       return parse_duration_option("--wait-for-timeout", v,
+                                    &c->wait_for_timeout, e);
+     }},
+
+    // Files, control and logs.
+    {Group::kFiles, "--pidfile", "PATH", "BYED_PIDFILE", "PIDFILE",
+     Kind::kValue, nullptr,
+     "write byed's own pid here once the first generation is ready (the pid "
+     "to send the upgrade signal to)",
      [](std::string_view v, Config* c, std::string*) {
-       c->pidfile = std::string(v);
-       return true;
+       return set_string(&c->pidfile, v);
      }},
-    {"--control", "PATH", "BYED_CONTROL", nullptr, Kind::kValue, nullptr,
-     "unix control socket for 'byed ctl' (mode 0600)",
+    {Group::kFiles, "--control", "PATH", "BYED_CONTROL", nullptr, Kind::kValue,
+     nullptr, "unix control socket for 'byed ctl' (mode 0600)",
      [](std::string_view v, Config* c, std::string*) {
-       c->control = std::string(v);
-       return true;
+       return set_string(&c->control, v);
      }},
-    {"--log-format", "FORMAT", "BYED_LOG_FORMAT", nullptr, Kind::kValue, "text",
-     "byed's own messages on stderr: text or json", parse_log_format},
+    {Group::kFiles, "--log-format", "FORMAT", "BYED_LOG_FORMAT", nullptr,
+     Kind::kValue, "text", "byed's own messages on stderr: text or json",
+     parse_log_format},
+    {Group::kFiles, "-q,--quiet", "", "BYED_QUIET", nullptr, Kind::kSwitch,
+     nullptr, "log warnings and errors only", nullptr},
+    {Group::kFiles, "-v,--verbose", "", "BYED_VERBOSE", nullptr, Kind::kSwitch,
+     nullptr, "also log debug messages", nullptr},
 };
-
-// The on/off options.
-struct Switch {
-  const char* flags;
-  const char* env;
-  const char* help;
-};
-
-const Switch kSwitches[] = {
-    {"-q,--quiet", "BYED_QUIET", "log errors and warnings only"},
-    {"-v,--verbose", "BYED_VERBOSE", "also log debug messages"},
-    {"--no-subreaper", "BYED_NO_SUBREAPER",
-     "do not adopt orphaned grandchildren (when not PID 1)"},
-};
-
-enum SwitchIndex { kQuiet, kVerbose, kNoSubreaper };
 
 // "--listen" from "-l,--listen".
 std::string long_name(const char* flags) {
   std::string_view f = flags;
   return std::string(f.substr(f.rfind(',') + 1));
+}
+
+size_t index_of(std::string_view flag) {
+  for (size_t i = 0; i < std::size(kOptions); ++i) {
+    if (long_name(kOptions[i].flags) == flag) return i;
+  }
+  return std::size(kOptions);  // not reached: the flags below exist
 }
 
 // A variable's value, or nullptr when it is unset or empty.
@@ -251,37 +291,26 @@ struct Collected {
       std::vector<std::vector<std::string>>(std::size(kOptions));
 };
 
+// The CLI11 parser for kOptions. Only argv is split with it: its help
+// formatter and environment lookup go unused (help_text(), Env).
 void add_options(CLI::App* app, Collected* got) {
+  app->set_help_flag("-h,--help");
+  app->set_version_flag("--version", std::string("byed"));
   for (size_t i = 0; i < std::size(kOptions); ++i) {
     const Option& o = kOptions[i];
-    std::string help = o.help;
-    help += std::string(" [env ") + o.env;
-    if (o.alt_env != nullptr) help += std::string(" or ") + o.alt_env;
-    if (o.kind == Kind::kList) help += ", comma-separated";
-    if (o.kind == Kind::kRepeated) help += ": one rule";
-    help += "]";
-    CLI::Option* opt = o.kind == Kind::kValue
-                           ? app->add_option(o.flags, got->one[i], help)
-                           : app->add_option(o.flags, got->many[i], help)
-                                 ->allow_extra_args(false);
-    opt->type_name(o.type);
-    if (o.def != nullptr) opt->default_str(o.def);
+    switch (o.kind) {
+      case Kind::kValue:
+        app->add_option(o.flags, got->one[i]);
+        break;
+      case Kind::kList:
+      case Kind::kRepeated:
+        app->add_option(o.flags, got->many[i])->allow_extra_args(false);
+        break;
+      case Kind::kSwitch:
+        app->add_flag(o.flags);
+        break;
+    }
   }
-  for (const Switch& s : kSwitches) {
-    app->add_flag(s.flags)->description(std::string(s.help) + " [env " + s.env +
-                                        "=1]");
-  }
-}
-
-void describe(CLI::App* app) {
-  app->description(
-      "byed: a supervisor that starts PROGRAM as its child and stays in front "
-      "of it: forwards signals, reaps zombies, returns the child's status, "
-      "holds its sockets and upgrades it without downtime. 'byed ctl --help' "
-      "for the control client.");
-  app->footer("Run: byed [OPTIONS] -- PROGRAM [ARGS...]");
-  app->set_help_flag("-h,--help", "print this help and exit");
-  app->set_version_flag("--version", std::string("byed"));
   // Everything from the first non-option (or after "--") is the command,
   // passed through untouched: `byed -- prog -x` and `byed prog -x` alike.
   app->prefix_command();
@@ -360,6 +389,68 @@ void honour_tini_and_dumb_init(const Env& env, const Given& given,
   }
 }
 
+// --help: lines of at most 79 columns, descriptions at column 30, in the
+// layout help2man turns into a man page (sections "Options:",
+// "Environment:", "Examples:"; a heading ending in ':' is a subsection).
+constexpr size_t kWidth = 79;
+constexpr size_t kColumn = 30;
+
+// "  HEAD  text...", `text` wrapped at kWidth and continued at kColumn;
+// HEAD alone on its line when it reaches into the column.
+void entry(std::string* out, std::string_view head, std::string_view text) {
+  std::string line = "  " + std::string(head);
+  if (line.size() + 2 > kColumn) {
+    *out += line + "\n";
+    line.clear();
+  }
+  line.resize(kColumn, ' ');
+  size_t used = kColumn;
+  bool first = true;
+  while (!text.empty()) {
+    size_t space = text.find(' ');
+    std::string_view word = text.substr(0, space);
+    text = space == std::string_view::npos ? "" : text.substr(space + 1);
+    if (!first && used + 1 + word.size() > kWidth) {
+      *out += line + "\n";
+      line = std::string(kColumn, ' ');
+      used = kColumn;
+      first = true;
+    }
+    if (!first) {
+      line += ' ';
+      ++used;
+    }
+    line += word;
+    used += word.size();
+    first = false;
+  }
+  *out += line + "\n";
+}
+
+// A paragraph indented by two, wrapped at kWidth.
+void paragraph(std::string* out, std::string_view text) {
+  std::string line = " ";
+  while (!text.empty()) {
+    size_t space = text.find(' ');
+    std::string_view word = text.substr(0, space);
+    text = space == std::string_view::npos ? "" : text.substr(space + 1);
+    if (line.size() + 1 + word.size() > kWidth) {
+      *out += line + "\n";
+      line = " ";
+    }
+    line += " ";
+    line += word;
+  }
+  *out += line + "\n";
+}
+
+std::string flag_text(const Option& o) {
+  std::string flags = o.flags;
+  size_t comma = flags.find(',');
+  if (comma != std::string::npos) flags.insert(comma + 1, " ");
+  return o.kind == Kind::kSwitch ? flags : flags + " " + o.type;
+}
+
 }  // namespace
 
 Env make_env(const char* const* environ_strings) {
@@ -378,7 +469,6 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
                 Config* config, std::string* err, ParseOutcome* outcome) {
   *outcome = ParseOutcome::kRun;
   CLI::App app{"", "byed"};
-  describe(&app);
   Collected got;
   add_options(&app, &got);
   try {
@@ -404,11 +494,26 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
     return fail(err, "unknown option '" + config->command.front() + "'");
   }
 
+  // Each option from its flag, else from its variable; switches noted.
+  std::vector<char> on(std::size(kOptions)), by_flag(std::size(kOptions)),
+      by_env(std::size(kOptions));
   for (size_t i = 0; i < std::size(kOptions); ++i) {
     const Option& o = kOptions[i];
+    if (o.kind == Kind::kSwitch) {
+      bool value = false;
+      if (app.count(long_name(o.flags)) > 0) {
+        on[i] = by_flag[i] = true;
+      } else if (const std::string* v = lookup(env, o.env)) {
+        if (!parse_switch(o.env, *v, &value, err)) return false;
+        on[i] = value;
+        by_env[i] = true;
+      }
+      continue;
+    }
     std::vector<std::string> values;
     const char* from = nullptr;  // the variable the values came from
     if (app.count(long_name(o.flags)) > 0) {
+      by_flag[i] = true;
       if (o.kind == Kind::kValue) {
         values.push_back(got.one[i]);
       } else {
@@ -421,6 +526,7 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
         v = lookup(env, o.alt_env);
         from = o.alt_env;
       }
+      by_env[i] = v != nullptr;
       if (v != nullptr && o.kind == Kind::kList) {
         values = split_list(*v);
       } else if (v != nullptr) {
@@ -441,35 +547,24 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
     }
   }
 
-  // The switches: on when the flag is given, else as the variable says.
-  bool on[std::size(kSwitches)] = {};
-  bool by_flag[std::size(kSwitches)] = {};
-  bool by_env[std::size(kSwitches)] = {};
-  for (size_t i = 0; i < std::size(kSwitches); ++i) {
-    const Switch& s = kSwitches[i];
-    if (app.count(long_name(s.flags)) > 0) {
-      on[i] = by_flag[i] = true;
-    } else if (const std::string* v = lookup(env, s.env)) {
-      if (!parse_switch(s.env, *v, &on[i], err)) return false;
-      by_env[i] = true;
-    }
-  }
   // -q and -v are one setting: a flag for either wins over both variables.
-  bool quiet = on[kQuiet], verbose = on[kVerbose];
-  if (by_flag[kQuiet] || by_flag[kVerbose]) {
-    quiet = by_flag[kQuiet];
-    verbose = by_flag[kVerbose];
+  const size_t quiet = index_of("--quiet"), verbose = index_of("--verbose");
+  const size_t no_subreaper = index_of("--no-subreaper");
+  const size_t forward_to = index_of("--forward-to");
+  bool is_quiet = on[quiet], is_verbose = on[verbose];
+  if (by_flag[quiet] || by_flag[verbose]) {
+    is_quiet = by_flag[quiet];
+    is_verbose = by_flag[verbose];
   }
-  if (quiet) config->log_level = LogLevel::kWarn;
-  if (verbose) config->log_level = LogLevel::kDebug;
-  config->subreaper = !on[kNoSubreaper];
+  if (is_quiet) config->log_level = LogLevel::kWarn;
+  if (is_verbose) config->log_level = LogLevel::kDebug;
+  config->subreaper = !on[no_subreaper];
 
   Given given;
-  given.forward_to = app.count("--forward-to") > 0 ||
-                     lookup(env, "BYED_FORWARD_TO") != nullptr;
-  given.log_level = by_flag[kQuiet] || by_flag[kVerbose] || by_env[kQuiet] ||
-                    by_env[kVerbose];
-  given.subreaper = by_flag[kNoSubreaper] || by_env[kNoSubreaper];
+  given.forward_to = by_flag[forward_to] || by_env[forward_to];
+  given.log_level =
+      by_flag[quiet] || by_flag[verbose] || by_env[quiet] || by_env[verbose];
+  given.subreaper = by_flag[no_subreaper] || by_env[no_subreaper];
   honour_tini_and_dumb_init(env, given, config);
 
   if (config->name.empty()) config->name = default_name(config->command);
@@ -477,11 +572,98 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
 }
 
 std::string help_text() {
-  CLI::App app{"", "byed"};
-  describe(&app);
-  Collected got;
-  add_options(&app, &got);
-  return app.help();
+  std::string out =
+      "Usage: byed [OPTIONS] -- PROGRAM [ARGS...]\n"
+      "  or:  byed ctl [--control PATH] [--json] [--timeout DUR] "
+      "status|upgrade|stop\n\n";
+  paragraph(&out,
+            "byed starts PROGRAM as its child and stays in front of it: it "
+            "forwards signals (TERM, INT and QUIT stop), reaps zombies and "
+            "exits with the child's status; it holds listening sockets and "
+            "upgrades the program without downtime (USR1, or 'byed ctl "
+            "upgrade'); it stops a group of processes together through "
+            "EXIT_DIR. 'byed ctl --help' for the control client.");
+  out += "\nOptions:\n";
+  for (size_t g = 0; g < std::size(kGroupTitles); ++g) {
+    out += std::string(g == 0 ? "" : "\n") + kGroupTitles[g] + "\n";
+    for (const Option& o : kOptions) {
+      if (static_cast<size_t>(o.group) != g) continue;
+      std::string text = o.help;
+      if (o.def != nullptr) text += std::string("; default ") + o.def;
+      entry(&out, flag_text(o), text);
+    }
+    if (g + 1 == std::size(kGroupTitles)) {
+      entry(&out, "-h, --help", "print this help and exit");
+      entry(&out, "--version", "print the version and exit");
+    }
+  }
+  out += "\nValues:\n";
+  entry(&out, "DUR",
+        "a duration: 500ms, 30s, 2m, 1h or a sum such as 1m30s, or 0; a "
+        "bare number other than 0 is refused (the unit is never guessed)");
+  entry(&out, "SIG",
+        "a signal: TERM, SIGTERM, term or 15; RTMIN+N, RTMAX-N; KILL and "
+        "STOP cannot be caught: only a --rewrite TO takes them");
+  entry(&out, "[NAME=]ADDR",
+        "PORT, HOST:PORT (an IPv4 address or localhost: no name is "
+        "resolved), [V6]:PORT or unix:/PATH; NAME names the socket in "
+        "LISTEN_FDNAMES");
+  entry(&out, "RULE",
+        "auto: the first of a message, accepting on the held sockets or "
+        "alive 1s, as the program shows; message: a byte on UPGRADE_FD or "
+        "READY=1 on NOTIFY_SOCKET; accepting[:NAME,...]: its processes wait "
+        "on the held sockets; exec:CMD: the command exits 0 (run by sh -c); "
+        "DUR: alive this long");
+
+  out += "\nEnvironment:\n";
+  paragraph(&out,
+            "Each option has a variable: BYED_ and its name in capitals, - "
+            "as _. A flag wins over it; an empty variable counts as unset. "
+            "Lists are comma-separated; BYED_READY holds one rule (an exec: "
+            "command may contain commas); switches take 1 or 0.");
+  out += "\n";
+  for (const Option& o : kOptions) {
+    std::string text = flag_text(o);
+    if (o.kind == Kind::kList) text += ",...";
+    if (o.kind == Kind::kSwitch) text += " (1 or 0)";
+    entry(&out, o.env, text);
+    if (o.alt_env != nullptr) {
+      entry(&out, o.alt_env,
+            long_name(o.flags) + ", when " + o.env +
+                " is unset (the protocol's own name)");
+    }
+  }
+  entry(&out, "TINI_KILL_PROCESS_GROUP", "set: --forward-to group");
+  entry(&out, "TINI_SUBREAPER", "nothing to do: byed always reaps");
+  entry(&out, "TINI_VERBOSITY", "0 or 1: -q; 2: the default; 3 or more: -v");
+  entry(&out, "DUMB_INIT_SETSID", "0: --forward-to child; else: group");
+  out += "\n";
+  paragraph(&out,
+            "byed's own flag or BYED_ variable wins over tini's and "
+            "dumb-init's, which are passed on to the program.");
+
+  out +=
+      "\nExamples:\n"
+      "  Docker entrypoint: as PID 1 byed reaps, passes docker stop's TERM\n"
+      "  on, and kills what is left after 8s, before docker's 10s:\n"
+      "    ENTRYPOINT [\"/byed\", \"--stop-timeout\", \"8s\", \"--\"]\n"
+      "  systemd with socket activation (myapp.socket holds the port,\n"
+      "  Type=notify, ExecReload=/usr/bin/byed ctl upgrade):\n"
+      "    ExecStart=/usr/bin/byed --control ${RUNTIME_DIRECTORY}/byed.sock "
+      "-- gunicorn app:app\n"
+      "  Upgrade without downtime: byed holds port 8080; ctl starts a new\n"
+      "  generation, waits until it is ready, then drains the old one:\n"
+      "    $ byed --listen 8080 --control /run/app.sock -- ./server &\n"
+      "    $ byed ctl --control /run/app.sock upgrade\n"
+      "  Pod sidecar: the log shipper stops when the job's byed leaves\n"
+      "  job.exit in the volume both containers mount at /exit:\n"
+      "    $ byed --exit-dir /exit --name job --exit-role leader -- ./job\n"
+      "    $ byed --exit-dir /exit --exit-role follower -- ./ship-logs\n"
+      "  Restart a crashed server on the same socket (no connection is\n"
+      "  refused meanwhile), at most 5 times a minute:\n"
+      "    $ byed --listen 8080 --restart on-failure --restart-limit 5/60s "
+      "-- ./server\n";
+  return out;
 }
 
 }  // namespace byed

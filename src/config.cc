@@ -106,12 +106,37 @@ bool pick(std::string_view text, const char* flag,
 bool parse_port(std::string_view whole, std::string_view s, uint16_t* port,
                 std::string* err) {
   auto v = parse_number(s);
-  if (!v || *v < 0 || *v > 65535) {
-    return fail(err,
-                "--listen '" + std::string(whole) + "': port must be 0..65535");
+  if (!v || *v < 0) {
+    return fail(err, "--listen '" + std::string(whole) + "': '" +
+                         std::string(s) + "' is not a port (0..65535)");
+  }
+  if (*v > 65535) {
+    return fail(err, "--listen '" + std::string(whole) + "': port " +
+                         std::string(s) + " is out of range (0..65535)");
   }
   *port = static_cast<uint16_t>(*v);
   return true;
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c)) != 0;
+  });
+}
+
+// A signal by name or number, KILL and STOP included: what byed may send.
+std::optional<int> parse_any_signal(std::string_view text) {
+  if (auto sig = parse_signal(text)) return sig;
+  std::string up;
+  for (char c : text) {
+    up.push_back(
+        static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  }
+  std::string_view s = up;
+  if (s.substr(0, 3) == "SIG") s.remove_prefix(3);
+  if (s == "KILL" || s == std::to_string(SIGKILL)) return SIGKILL;
+  if (s == "STOP" || s == std::to_string(SIGSTOP)) return SIGSTOP;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -376,19 +401,32 @@ bool parse_exit_role(std::string_view text, Config* config, std::string* err) {
 }
 
 bool parse_rewrite(std::string_view text, Config* config, std::string* err) {
+  auto bad = [&](const std::string& why) {
+    return fail(err, "--rewrite '" + std::string(text) + "': " + why);
+  };
   size_t colon = text.find(':');
-  auto from = parse_signal(text.substr(0, colon));
-  std::string_view to_text =
-      colon == std::string_view::npos ? "" : text.substr(colon + 1);
+  if (colon == std::string_view::npos) {
+    return bad("expected FROM:TO, two signals (TO may be none)");
+  }
+  std::string_view from_text = text.substr(0, colon);
+  std::string_view to_text = text.substr(colon + 1);
+  auto from = parse_any_signal(from_text);
+  if (!from) return bad("'" + std::string(from_text) + "' is not a signal");
+  auto caught = caught_signals();
+  if (std::find(caught.begin(), caught.end(), *from) == caught.end()) {
+    return bad("byed never catches " + signal_name(*from) +
+               " (KILL, STOP, the faults and PIPE are not caught), so it "
+               "could never be rewritten");
+  }
   std::optional<int> to;
   if (to_text == "0" || to_text == "none" || to_text == "NONE") {
     to = 0;
   } else {
-    to = parse_signal(to_text);
+    to = parse_any_signal(to_text);
   }
-  if (!from || !to) {
-    return fail(err, "--rewrite '" + std::string(text) +
-                         "': expected FROM:TO, two signals (TO may be none)");
+  if (!to) {
+    return bad("'" + std::string(to_text) +
+               "' is not a signal (TO may also be none)");
   }
   config->rewrite.emplace_back(*from, *to);
   return true;
@@ -517,6 +555,11 @@ bool parse_listen(std::string_view text, ListenAddress* out, std::string* err) {
   }
   size_t colon = rest.rfind(':');
   if (colon == std::string_view::npos) {
+    if (!all_digits(rest)) {
+      return bad(
+          "neither a port (0..65535) nor an address (HOST:PORT, "
+          "[V6]:PORT, unix:/PATH)");
+    }
     if (!parse_port(text, rest, &a.port, err)) return false;
     *out = std::move(a);
     return true;

@@ -166,7 +166,9 @@ bool parse_health(std::string_view text, Config* config, std::string* err);
 // The settle window in force: --ready-settle, else 1 s under auto, else 0.
 Millis ready_settle(const Config& config);
 
-// "TERM:QUIT", "15:3", "USR2:none" (or ":0": dropped). Appends.
+// "TERM:QUIT", "15:3", "USR2:none" (or ":0": dropped), "TSTP:STOP",
+// "TERM:KILL". FROM must be a signal byed catches (never KILL, STOP, a
+// fault or PIPE); TO may be any signal. Appends.
 bool parse_rewrite(std::string_view text, Config* config, std::string* err);
 
 // "child" or "group".

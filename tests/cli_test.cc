@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "text.h"
+
 using byed::Config;
 using byed::Env;
 using byed::Millis;
@@ -447,4 +449,57 @@ TEST_CASE("cli: tini's and dumb-init's variables, below byed's own") {
   CHECK(ok({"p"}, {{"TINI_VERBOSITY", "x"}}).notes[0] ==
         "TINI_VERBOSITY=x: ignored, not a number");
   CHECK(ok({"p"}).notes.empty());
+}
+
+namespace {
+
+// Every setting an option with a shown default can change.
+std::string fingerprint(const Config& c) {
+  std::string out;
+  for (Millis d : {c.stop_timeout, c.stop_delay, c.ready_timeout,
+                   c.ready_interval, c.restart_delay, c.restart_interval,
+                   c.watchdog, c.health_interval, c.wait_for_timeout}) {
+    out += byed::format_duration(d) + " ";
+  }
+  for (int n :
+       {c.upgrade_signal, c.drain_signal, c.restart_burst, c.health_failures,
+        static_cast<int>(c.restart), static_cast<int>(c.forward_to_group),
+        static_cast<int>(c.exit_leader), static_cast<int>(c.exit_follower),
+        static_cast<int>(c.ready.automatic), static_cast<int>(c.log_format)}) {
+    out += std::to_string(n) + " ";
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("cli: the defaults --help shows are the defaults") {
+  // Each option entry of --help, its continuation lines joined.
+  std::vector<std::string> entries;
+  const std::string help = byed::help_text();
+  for (std::string_view line : byed::split(help, '\n')) {
+    if (line.substr(0, 3) == "  -") {
+      entries.emplace_back(line.substr(2));
+    } else if (!entries.empty() && line.substr(0, 4) == "    ") {
+      entries.back() += " ";
+      entries.back() += line.substr(line.find_first_not_of(' '));
+    } else if (!entries.empty() && entries.back() != "") {
+      entries.emplace_back();  // the end of an entry
+    }
+  }
+  const std::string plain = fingerprint(ok({"p"}));
+  size_t shown = 0;
+  for (const std::string& e : entries) {
+    size_t at = e.rfind("; default ");
+    if (at == std::string::npos) continue;
+    std::string flag = e.substr(0, e.find(' '));
+    std::string def = e.substr(at + 10);
+    CAPTURE(flag);
+    CAPTURE(def);
+    CHECK(fingerprint(ok({flag, def, "p"})) == plain);
+    ++shown;
+  }
+  CHECK(shown == 17);  // every option with a default
+  // And the fingerprint sees a change.
+  CHECK(fingerprint(ok({"--stop-timeout", "31s", "p"})) != plain);
 }

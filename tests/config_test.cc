@@ -177,6 +177,26 @@ TEST_CASE("listen addresses: every documented form") {
   CHECK(a.port == 0);
 }
 
+TEST_CASE("listen addresses: the message names what is wrong") {
+  auto error = [](const char* text) {
+    ListenAddress a;
+    std::string err;
+    CHECK_FALSE(parse_listen(text, &a, &err));
+    return err;
+  };
+  CHECK(error("nonsense") ==
+        "--listen 'nonsense': neither a port (0..65535) nor an address "
+        "(HOST:PORT, [V6]:PORT, unix:/PATH)");
+  CHECK(error("web=http") ==
+        "--listen 'web=http': neither a port (0..65535) nor an address "
+        "(HOST:PORT, [V6]:PORT, unix:/PATH)");
+  CHECK(error("65536") ==
+        "--listen '65536': port 65536 is out of range (0..65535)");
+  CHECK(error("127.0.0.1:http") ==
+        "--listen '127.0.0.1:http': 'http' is not a port (0..65535)");
+  CHECK(error("[::1]:") == "--listen '[::1]:': '' is not a port (0..65535)");
+}
+
 TEST_CASE("listen addresses: bad ones say why") {
   for (const char* bad :
        {"", "x=", "=80", "65536", "-1", "80x", "a.b.c:80", "1.2.3:80", ":80",
@@ -276,6 +296,36 @@ TEST_CASE("--rewrite, --forward-to, --success-status, --upgrade-signal none") {
     CHECK(err.find("--rewrite") != std::string::npos);
   }
   CHECK(valid(c, &err));
+  // dumb-init's -r takes any target: KILL and STOP too.
+  Config k;
+  REQUIRE(byed::parse_rewrite("TSTP:STOP", &k, &err));
+  REQUIRE(byed::parse_rewrite("15:9", &k, &err));
+  REQUIRE(byed::parse_rewrite("hup:sigkill", &k, &err));
+  CHECK(k.rewrite == std::vector<std::pair<int, int>>{{SIGTSTP, SIGSTOP},
+                                                      {SIGTERM, SIGKILL},
+                                                      {SIGHUP, SIGKILL}});
+  // The message names the culprit.
+  CHECK_FALSE(byed::parse_rewrite("FOO:TERM", &k, &err));
+  CHECK(err == "--rewrite 'FOO:TERM': 'FOO' is not a signal");
+  CHECK_FALSE(byed::parse_rewrite("TERM:BAR", &k, &err));
+  CHECK(err ==
+        "--rewrite 'TERM:BAR': 'BAR' is not a signal (TO may also be "
+        "none)");
+  CHECK_FALSE(byed::parse_rewrite("TERM", &k, &err));
+  CHECK(err ==
+        "--rewrite 'TERM': expected FROM:TO, two signals (TO may be none)");
+  // A FROM byed never catches could never apply: refused, named.
+  for (const char* never :
+       {"SYS:TERM", "SEGV:TERM", "PIPE:TERM", "BUS:HUP", "FPE:HUP", "ILL:HUP",
+        "TRAP:HUP", "ABRT:HUP", "KILL:TERM", "STOP:TERM", "9:15"}) {
+    CAPTURE(never);
+    CHECK_FALSE(byed::parse_rewrite(never, &k, &err));
+    CHECK(err.find("byed never catches") != std::string::npos);
+  }
+  CHECK_FALSE(byed::parse_rewrite("SYS:TERM", &k, &err));
+  CHECK(err ==
+        "--rewrite 'SYS:TERM': byed never catches SYS (KILL, STOP, the "
+        "faults and PIPE are not caught), so it could never be rewritten");
   Config u = c;
   u.rewrite = {{SIGUSR1, SIGUSR2}};  // the upgrade signal: never forwarded
   CHECK_FALSE(valid(u, &err));

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cli.h"
 #include "config.h"
 #include "control_protocol.h"
 #include "notify.h"
@@ -305,4 +306,113 @@ TEST_CASE("fuzz: /proc text the accepting probe reads") {
   }
   CHECK(lines_ok > 100);
   CHECK(links_ok > 100);
+}
+
+TEST_CASE("fuzz: --rewrite") {
+  Gen g("ABCDEFGHIKLMNOPQRSTUVWXYZ0123456789:+-nonesig",
+        {"TERM:QUIT", "15:9", "TSTP:STOP", "USR2:none", "HUP:0",
+         "RTMIN+1:RTMAX-2", "SEGV:TERM"});
+  auto caught = caught_signals();
+  int accepted = 0;
+  for (int i = 0; i < kRuns; ++i) {
+    std::string s = g.next();
+    Config c;
+    std::string err;
+    if (parse_rewrite(s, &c, &err)) {
+      ++accepted;
+      REQUIRE(c.rewrite.size() == 1);
+      auto [from, to] = c.rewrite[0];
+      REQUIRE(std::find(caught.begin(), caught.end(), from) != caught.end());
+      REQUIRE(to >= 0);
+      REQUIRE(to <= SIGRTMAX);
+    } else {
+      REQUIRE(err.rfind("--rewrite '" + s + "': ", 0) == 0);
+      REQUIRE(c.rewrite.empty());
+    }
+  }
+  CHECK(accepted > 1000);
+}
+
+TEST_CASE("fuzz: command lines and environments") {
+  // Words of byed's grammar, options among them, with and without values.
+  const std::vector<std::string> words = {"--",
+                                          "-q",
+                                          "-v",
+                                          "-l",
+                                          "--listen",
+                                          "--rewrite",
+                                          "--name",
+                                          "--ready",
+                                          "--restart",
+                                          "--exit-dir",
+                                          "--watchdog",
+                                          "--stop-timeout",
+                                          "--help",
+                                          "--version",
+                                          "--bogus",
+                                          "-x",
+                                          "--forward-to",
+                                          "--log-format",
+                                          "--upgrade-signal",
+                                          "--success-status",
+                                          "--wait-for",
+                                          "--ready-dir",
+                                          "prog",
+                                          "",
+                                          "8080",
+                                          "TERM:QUIT",
+                                          "15:9",
+                                          "group",
+                                          "none",
+                                          "json",
+                                          "5s",
+                                          "auto",
+                                          "exec:true",
+                                          "a,b",
+                                          "-",
+                                          "on-failure",
+                                          "=",
+                                          "--name=",
+                                          "--listen=80",
+                                          "USR1"};
+  const std::vector<std::string> vars = {
+      "BYED_LISTEN",    "BYED_REWRITE",
+      "BYED_QUIET",     "BYED_READY",
+      "BYED_NAME",      "EXIT_DIR",
+      "TINI_VERBOSITY", "DUMB_INIT_SETSID",
+      "BYED_RESTART",   "TINI_KILL_PROCESS_GROUP"};
+  std::mt19937 rng(777);
+  int ran = 0, help = 0;
+  for (int i = 0; i < kRuns / 10; ++i) {
+    std::vector<std::string> args{"byed"};
+    size_t n = rng() % 8;
+    for (size_t k = 0; k < n; ++k) args.push_back(words[rng() % words.size()]);
+    Env env;
+    size_t m = rng() % 3;
+    for (size_t k = 0; k < m; ++k) {
+      env[vars[rng() % vars.size()]] = words[rng() % words.size()];
+    }
+    std::vector<const char*> argv;
+    for (const std::string& a : args) argv.push_back(a.c_str());
+    argv.push_back(nullptr);
+    Config c;
+    std::string err;
+    ParseOutcome outcome;
+    if (parse_args(static_cast<int>(args.size()), argv.data(), env, &c, &err,
+                   &outcome)) {
+      if (outcome != ParseOutcome::kRun) {
+        ++help;
+        continue;
+      }
+      ++ran;
+      REQUIRE_FALSE(c.command.empty());
+      REQUIRE_FALSE(c.name.empty());
+      REQUIRE(validate(c, &err));
+    } else {
+      REQUIRE_FALSE(err.empty());
+      REQUIRE(err.find('\n') == std::string::npos);
+    }
+  }
+  CHECK(ran > 100);
+  CHECK(help > 100);
 }
