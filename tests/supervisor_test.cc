@@ -1812,3 +1812,212 @@ TEST_CASE("--wait-for: the program starts once each member is ready") {
   v.on(Start{});
   CHECK(exit_of(v.on(ExitDirEntry{"main.exit"})) == 0);
 }
+
+// ---- what the mutation check found untested --------------------------------
+
+TEST_CASE("orphans: one that dies while stopping leaves its own to signal") {
+  auto s = started();
+  s.on(SignalReceived{SIGTERM});
+  // An orphan dies; byed still has children: new orphans may have appeared
+  // (its own children, adopted now) and get the stop signal too.
+  auto a = s.on(ChildExited{555, killed(SIGTERM), false, true});
+  auto o = only<SignalOrphans>(a);
+  REQUIRE(o.size() == 1);
+  CHECK(o[0].sig == SIGTERM);
+  CHECK(o[0].generation_groups == std::vector<int>{100});
+  // The generation's leader goes with its group: no group to spare.
+  a = s.on(ChildExited{100, killed(SIGTERM), false, true});
+  o = only<SignalOrphans>(a);
+  REQUIRE(o.size() == 1);
+  CHECK(o[0].generation_groups.empty());
+  // Not stopping: an orphan's end signals nobody.
+  auto t = started();
+  CHECK(only<SignalOrphans>(t.on(ChildExited{555, exited(0), false, true}))
+            .empty());
+  // Stopping, but no child left: nothing to look for.
+  auto u = started();
+  u.on(SignalReceived{SIGTERM});
+  CHECK(only<SignalOrphans>(u.on(ChildExited{555, exited(0), false, false}))
+            .empty());
+}
+
+TEST_CASE("stop during an upgrade: the new one's timers go, no queued one") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  s.on(SignalReceived{SIGUSR1});  // queued behind gen 2
+  auto a = s.on(SignalReceived{SIGTERM});
+  CHECK(cancels(a, TimerKind::kReadyTimeout));
+  CHECK(cancels(a, TimerKind::kReadyDelay));
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 2);
+  // Gen 2 failing now starts nothing.
+  a = s.on(ChildExited{200, killed(SIGTERM)});
+  CHECK(only<SpawnGeneration>(a).empty());
+  CHECK(exit_of(s.on(ChildExited{100, killed(SIGTERM)})) == 143);
+}
+
+TEST_CASE("ready cancels every readiness timer and the probes") {
+  Config o = socket_options();
+  o.ready.automatic = false;
+  o.ready.accepting = true;
+  o.ready.alive = Millis{500};
+  o.ready.exec = {"check"};
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(Exec{1, ""});
+  s.on(ProbeDone{1, ProbeKind::kReady, 0, true, ""});
+  s.on(TimerFired{TimerId{TimerKind::kReadyDelay, 1}});
+  auto a = seen(s, 1);
+  REQUIRE(only<WritePidfile>(a).size() == 1);
+  for (TimerKind k :
+       {TimerKind::kReadyTimeout, TimerKind::kReadyDelay,
+        TimerKind::kAcceptProbe, TimerKind::kSettle, TimerKind::kReadyProbe}) {
+    CAPTURE(static_cast<int>(k));
+    CHECK(cancels(a, k));
+  }
+  CHECK(only<StopProbes>(a).size() == 1);
+  // A probe that ends after ready changes nothing.
+  CHECK(s.on(ProbeDone{1, ProbeKind::kReady, 0, false, ""}).empty());
+  // Nor does a late look at the sockets.
+  CHECK(s.on(AcceptingProbed{1, AcceptingProbed::Result::kNotYet, ""}).empty());
+}
+
+TEST_CASE("the exit dir stopping byed tells systemd STOPPING=1") {
+  auto o = options(Millis{30000}, "./server");
+  o.exit_dir = "/run/exit";
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  auto a = s.on(ExitDirEntry{"peer.exit"});
+  REQUIRE(notes(a).size() == 1);
+  CHECK(notes(a)[0] == "STOPPING=1");
+}
+
+TEST_CASE(
+    "first generation not ready: STOPPING with the reason, or drained "
+    "for a restart") {
+  auto o = upgrade_options();
+  o.ready_timeout = Millis{2000};
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  auto a = s.on(TimerFired{TimerId{TimerKind::kReadyTimeout, 1}});
+  REQUIRE(notes(a).size() == 1);
+  CHECK(notes(a)[0] == "STOPPING=1\nSTATUS=not ready: not ready within 2s");
+  bool logged = false;
+  for (const auto& l : only<Log>(a)) {
+    logged |= l.record.message == "not ready: not ready within 2s; stopping";
+  }
+  CHECK(logged);
+
+  o.restart = byed::RestartPolicy::kOnFailure;
+  Supervisor r(o);
+  r.on(Start{});
+  r.on(Spawned{1, 100, ""});
+  a = r.on(TimerFired{TimerId{TimerKind::kReadyTimeout, 1}});
+  CHECK(notes(a).empty());  // no STOPPING: a restart follows
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].sig == SIGTERM);
+  CHECK(arms(a, TimerKind::kDrainKill, 1));
+  CHECK_FALSE(r.stopping());
+}
+
+TEST_CASE("--stop-timeout 0: no KILL timer anywhere") {
+  auto s = upgrading_on_socket([] {
+    Config o = socket_options();
+    o.stop_timeout = Millis{0};
+    return o;
+  }());
+  s.on(Exec{2, ""});
+  seen(s, 2);
+  auto a = s.on(TimerFired{TimerId{TimerKind::kSettle, 2}});
+  CHECK(only<SendSignal>(a).size() == 1);  // drained
+  CHECK_FALSE(arms(a, TimerKind::kDrainKill, 1));
+  a = s.on(SignalReceived{SIGTERM});
+  CHECK_FALSE(arms(a, TimerKind::kStopKill, 0));
+  // A failed upgrade's lingering group: no timer either.
+  auto f = upgrading_on_socket([] {
+    Config o = socket_options();
+    o.stop_timeout = Millis{0};
+    return o;
+  }());
+  a = f.on(ChildExited{200, exited(1), true, true});
+  CHECK(only<SendSignal>(a).size() == 1);
+  CHECK_FALSE(arms(a, TimerKind::kDrainKill, 2));
+}
+
+TEST_CASE("nothing is forwarded while a restart waits") {
+  auto o = options(Millis{30000}, "./server");
+  o.restart = byed::RestartPolicy::kAlways;
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildExited{100, exited(1)});
+  CHECK(only<SendSignal>(s.on(SignalReceived{SIGHUP})).empty());
+}
+
+TEST_CASE("a starting generation stopped by the terminal does not stop byed") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  CHECK(only<StopSelf>(s.on(ChildStopped{200, SIGTTIN})).empty());
+  // Continuing one that was never stopped changes nothing.
+  auto t = upgrading_on_socket();
+  t.on(Exec{2, ""});
+  seen(t, 2);
+  CHECK(t.on(ChildContinued{200}).empty());
+}
+
+TEST_CASE("accepting unknown: a generation that already spoke is ready") {
+  Supervisor s(socket_options());
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(Exec{1, ""});
+  CHECK(
+      only<WritePidfile>(s.on(ChildReady{1, "pipe"})).empty());  // + accepting
+  auto a = s.on(AcceptingProbed{1, AcceptingProbed::Result::kUnknown, "x"});
+  CHECK(only<WritePidfile>(a).size() == 1);
+  CHECK_FALSE(arms(a, TimerKind::kReadyDelay, 1));
+}
+
+TEST_CASE("health: a failure is logged; after hung no second ABRT") {
+  Config o = options(Millis{5000}, "./srv");
+  o.ready.automatic = false;
+  o.ready.message = true;
+  o.health = "check";
+  o.health_failures = 1;
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  auto a = s.on(ProbeDone{1, ProbeKind::kHealth, 0, true, "exit code 0"});
+  CHECK(only<Log>(a).empty());
+  a = s.on(ProbeDone{1, ProbeKind::kHealth, 0, false, "exit code 1"});
+  bool warned = false;
+  for (const auto& l : only<Log>(a)) {
+    warned |= l.record.level == LogLevel::kWarn &&
+              l.record.message == "health probe failed";
+  }
+  CHECK(warned);
+  CHECK(only<SendSignal>(a).size() == 1);
+  a = s.on(ProbeDone{1, ProbeKind::kHealth, 0, false, "exit code 1"});
+  CHECK(only<SendSignal>(a).empty());
+  // A health probe of another generation than the serving one: ignored.
+  CHECK(s.on(ProbeDone{7, ProbeKind::kHealth, 0, false, ""}).empty());
+}
+
+TEST_CASE("the stop-timeout KILL is logged as a warning") {
+  auto s = started();
+  s.on(SignalReceived{SIGTERM});
+  auto a = s.on(TimerFired{TimerId{TimerKind::kStopKill, 0}});
+  bool warned = false;
+  for (const auto& l : only<Log>(a)) {
+    warned |=
+        l.record.level == LogLevel::kWarn &&
+        l.record.message == "still running after stop-timeout, sending KILL";
+  }
+  CHECK(warned);
+}
