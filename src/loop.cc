@@ -81,6 +81,7 @@ Runtime::~Runtime() {
   probes_.reset();
   group_timer_.reset();
   exit_watch_.reset();
+  ready_watch_.reset();
   control_.reset();
   gen_io_.clear();
   signal_poll_.reset();
@@ -648,12 +649,14 @@ void Runtime::give_terminal(int pgid) {
 // and the ones already told are not told again.
 void Runtime::signal_orphans(const SignalOrphans& s) {
   for (pid_t pid : own_children()) {
+    // The ones already told first: a stop with N orphans reaps N times, and
+    // asking each child's group every time would be N² system calls.
+    auto told = orphans_told_.find(pid);
+    if (told != orphans_told_.end() && told->second == s.sig) continue;
     pid_t pgid = getpgid(pid);
     bool in_generation = false;
     for (int g : s.generation_groups) in_generation |= g == pgid;
     if (in_generation) continue;
-    auto told = orphans_told_.find(pid);
-    if (told != orphans_told_.end() && told->second == s.sig) continue;
     if (::kill(pid, s.sig) == 0) orphans_told_[pid] = s.sig;
   }
 }
