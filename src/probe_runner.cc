@@ -11,12 +11,21 @@
 namespace byed {
 namespace {
 
-// The last non-empty line of what the probe wrote (up to 4 KiB read).
-std::string last_line(int fd) {
+// Reads what the probe wrote so far into *tail, keeping the last 4 KiB: a
+// chatty probe (`curl URL` printing a large page) never blocks on a full
+// pipe.
+void drain(int fd, std::string* tail) {
   char buf[4096];
-  ssize_t n = ::read(fd, buf, sizeof buf);
-  if (n <= 0) return "";
-  std::string text(buf, static_cast<size_t>(n));
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+    if (n < 0) continue;
+    tail->append(buf, static_cast<size_t>(n));
+    if (tail->size() > sizeof buf) tail->erase(0, tail->size() - sizeof buf);
+  }
+}
+
+// The last non-empty line of the text.
+std::string last_line(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) {
     text.pop_back();
   }
@@ -76,6 +85,14 @@ void ProbeRunner::start(const RunProbe& probe, std::vector<std::string> env) {
   r->runner = this;
   r->probe = probe;
   r->output = std::move(out_read);
+  if (r->output_poll.init(uv_poll_init, loop_, r.get(), r->output.get()) == 0) {
+    uv_poll_start(r->output_poll.get(), UV_READABLE,
+                  [](uv_poll_t* h, int status, int) {
+                    auto* run = static_cast<Running*>(h->data);
+                    drain(run->output.get(), &run->tail);
+                    if (status < 0) uv_poll_stop(h);
+                  });
+  }
   r->timeout.init(uv_timer_init, loop_, r.get());  // cannot fail
   uv_timer_start(
       r->timeout.get(),
@@ -106,7 +123,8 @@ bool ProbeRunner::reaped(pid_t pid, int wait_status) {
   } else {
     detail = "exit code " + std::to_string(WEXITSTATUS(wait_status));
   }
-  std::string line = last_line(r->output.get());
+  drain(r->output.get(), &r->tail);
+  std::string line = last_line(std::move(r->tail));
   if (!line.empty()) detail += ": " + line;
   done_(ProbeDone{r->probe.gen, r->probe.kind, r->probe.index, ok, detail});
   return true;

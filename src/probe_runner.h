@@ -44,6 +44,8 @@ class ProbeRunner {
     ProbeRunner* runner = nullptr;
     RunProbe probe;
     UniqueFd output;
+    UvHandle<uv_poll_t> output_poll;  // drained as it comes
+    std::string tail;                 // the last 4 KiB it wrote
     UvHandle<uv_timer_t> timeout;
     bool timed_out = false;
   };
