@@ -4,8 +4,10 @@
 # .ci/install-deps installs them).
 #   tests/bench/run.sh [RUNS]      everything
 #   BENCH_ONLY=core tests/bench/run.sh [RUNS]   the one table of bench_core
+#   BENCH_ONLY=ready tests/bench/run.sh         the one table of bench_ready
 # BENCH_BUILD: the build directory (default build-rel); bench_core also reads
-# BENCH_CROWD, BENCH_ORPHANS, BENCH_ORPHAN_RUNS.
+# BENCH_CROWD, BENCH_ORPHANS, BENCH_ORPHAN_RUNS; bench_ready.py reads
+# BENCH_READY_UPGRADES (and WARM_SECONDS).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build="${BENCH_BUILD:-$root/build-rel}"
@@ -13,6 +15,12 @@ runs="${1:-300}"
 cmake -S "$root" -B "$build" -DBYED_BENCH=ON >/dev/null
 cmake --build "$build" -j"$(nproc)" --target byed bench_core bench_exitdir \
   bench_probe byeserver >/dev/null
+ready_bench() {
+  echo "== readiness: a server with a 2 s warm-up upgraded under a client loop"
+  python3 "$root/tests/bench/bench_ready.py" "$build/byed" \
+    "${BENCH_READY_UPGRADES:-3}"
+}
+[ "${BENCH_ONLY:-}" = ready ] && { ready_bench; exit 0; }
 echo "== byed $(ldd "$build/byed" 2>&1 | head -1 | sed 's/^[[:space:]]*//')" \
   "vs tini, tini-static, dumb-init: signals, stop, orphans, start, footprint"
 "$build/tests/bench/bench_core" "$build/byed" "$runs"
@@ -31,3 +39,5 @@ echo
 echo "== crash recovery: byed --restart vs a wrapper restarted by a loop"
 python3 "$root/tests/bench/bench_restart.py" "$build/byed" \
   "$build/tests/helpers/byeserver" "${BENCH_CRASHES:-20}"
+echo
+ready_bench

@@ -21,6 +21,7 @@ from byedtest import (GenerationsTestCase, alive, held_address, helper,
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
 WARM = [PYTHON, os.path.join(HERE, "servers", "warm_http.py")]
+NODE = shutil.which("node") or shutil.which("nodejs")
 
 
 class ClientLoop:
@@ -86,9 +87,11 @@ class ReadinessTestCase(GenerationsTestCase):
         self.set_mode(f"ok {warm}")
         r = self.ctl_upgrade(control)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # The drained one may still answer a request it took before it saw
+        # TERM: ask once it is gone.
+        wait_until(lambda: not alive(first), timeout=30, what="old one gone")
         second = self.served_pid(port)
         self.assertNotEqual(second, first)
-        wait_until(lambda: not alive(first), timeout=30, what="old one gone")
         self.set_mode(f"fail {warm}")
         r = self.ctl_upgrade(control)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
@@ -194,6 +197,16 @@ class GunicornTests(ReadinessTestCase):
         self.assertIsNone(b.proc.poll())
         b.signal(signal.SIGTERM)
         self.assertEqual(b.wait(timeout=60)[0], 0)
+
+
+@unittest.skipUnless(NODE, "needs node (Debian's nodejs)")
+class NodeTests(ReadinessTestCase):
+    def test_net_server_on_fd_3(self):
+        # net.createServer().listen({fd: 3}) after a 2 s warm-up; libuv
+        # waits in epoll.
+        err = self.check_good_and_bad_upgrade(
+            [NODE, os.path.join(HERE, "servers", "warm_net.js")])
+        self.assertRegex(err, r'upgrade done.*via="accepting unknown: epoll')
 
 
 class RestartReadinessTests(ReadinessTestCase):

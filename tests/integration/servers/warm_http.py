@@ -5,7 +5,9 @@ the first line of $WARM_MODE_FILE, read at start:
                     asyncio (epoll) with WARM_STYLE=asyncio
   "fail SECONDS"    warm up, then exit 3 (a release that fails at start)
 Prints "warming pid=P" at start and "serving pid=P" once it waits on the
-socket. On TERM it stops accepting, answers what it took, and exits 0."""
+socket; with WARM_READY_MESSAGE=1 it also writes bye's ready byte to its
+$UPGRADE_FD then (a variant that speaks the protocol). On TERM it stops
+accepting, answers what it took, and exits 0."""
 
 import os
 import signal
@@ -18,6 +20,12 @@ from pidhttp import handler
 mode, seconds = open(os.environ["WARM_MODE_FILE"]).readline().split()
 print(f"warming pid={os.getpid()}", flush=True)
 stop = False
+
+
+def serving():
+    print(f"serving pid={os.getpid()}", flush=True)
+    if os.environ.get("WARM_READY_MESSAGE") == "1":
+        os.write(int(os.environ["UPGRADE_FD"]), b"x")
 
 
 def on_term(*_):
@@ -58,7 +66,7 @@ if os.environ.get("WARM_STYLE") == "asyncio":
         if stop:
             return
         server = await asyncio.start_server(counted, sock=sock)
-        print(f"serving pid={os.getpid()}", flush=True)
+        serving()
         await term.wait()
         server.close()  # byed keeps the socket: nothing is refused
         while active:
@@ -71,6 +79,6 @@ else:
                                     bind_and_activate=False)
     server.socket = sock
     server.timeout = 0.1
-    print(f"serving pid={os.getpid()}", flush=True)
+    serving()
     while not stop:
         server.handle_request()
