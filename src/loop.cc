@@ -321,6 +321,13 @@ void Runtime::execute(const Action& action) {
           if (control_) control_->reply(a.conn, stopping_reply(), true);
         } else if constexpr (std::is_same_v<T, ReplyError>) {
           if (control_) control_->reply(a.conn, control_error(a.message));
+        } else if constexpr (std::is_same_v<T, ReadCaughtSignals>) {
+          // A process already gone has nothing to say: no event.
+          std::string status;
+          if (!proc_status(a.pid, &status)) return;
+          if (auto mask = parse_sigcgt(status)) {
+            dispatch(SignalsCaught{a.gen, a.pid, *mask});
+          }
         } else if constexpr (std::is_same_v<T, ExitProcess>) {
           exit_code_ = a.code;
           uv_stop(&loop_);

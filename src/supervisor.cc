@@ -66,6 +66,8 @@ std::vector<Action> Supervisor::on(const Event& event, const Now& now) {
         if constexpr (std::is_same_v<T, TimerFired>) return on_timer(e.id);
         if constexpr (std::is_same_v<T, ExitDirEntry>) return on_exit_dir(e);
         if constexpr (std::is_same_v<T, ReadyDirEntry>) return on_ready_dir(e);
+        if constexpr (std::is_same_v<T, SignalsCaught>)
+          return on_signals_caught(e);
       },
       event);
   // Forget generations that are gone (the current one stays, for its final
@@ -347,6 +349,10 @@ void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
   g.state = GenState::kReady;
   g.ready_at = now_.real;
   g.ready_mono = now_.mono_ms;
+  if (cfg_.upgrade_signal > 0 && !warned_caught_) {
+    // Ready means set up: its signal handlers are in place by now.
+    out.push_back(ReadCaughtSignals{g.num, g.pid});
+  }
   if (!cfg_.health.empty()) {
     out.push_back(
         ArmTimer{TimerId{TimerKind::kHealth, g.num}, cfg_.health_interval});
@@ -404,6 +410,27 @@ void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
     upgrade_pending_ = false;
     start_upgrade(out);
   }
+}
+
+// A program that catches the upgrade signal expects it, but byed takes it
+// (tini and dumb-init forwarded it): said once per run, as a warning.
+std::vector<Action> Supervisor::on_signals_caught(const SignalsCaught& e) {
+  std::vector<Action> out;
+  const Generation* g = find_gen(e.gen);
+  if (warned_caught_ || g == nullptr || g->pid != e.pid ||
+      !catches_upgrade_signal(e.mask, cfg_.upgrade_signal)) {
+    return out;
+  }
+  warned_caught_ = true;
+  const std::string sig = signal_name(cfg_.upgrade_signal);
+  log(out, LogLevel::kWarn, g->num,
+      "the program catches " + sig + ", byed's upgrade signal: " + sig +
+          " sent to byed starts a new copy of the program and stops this "
+          "one once it is ready, and never reaches the program; to keep " +
+          sig + " for the program, run byed with --upgrade-signal none " +
+          "(upgrade with `byed ctl upgrade`) or another signal",
+      {{"pid", pid_str(g->pid)}, {"signal", sig}});
+  return out;
 }
 
 void Supervisor::cancel_ready_timers(std::vector<Action>& out, int gen) {

@@ -1812,3 +1812,68 @@ TEST_CASE("--wait-for: the program starts once each member is ready") {
   v.on(Start{});
   CHECK(exit_of(v.on(ExitDirEntry{"main.exit"})) == 0);
 }
+
+namespace {
+std::vector<LogRecord> warnings(const std::vector<Action>& a) {
+  std::vector<LogRecord> out;
+  for (const auto& l : only<Log>(a)) {
+    if (l.record.level == LogLevel::kWarn) out.push_back(l.record);
+  }
+  return out;
+}
+constexpr uint64_t bit(int sig) { return 1ULL << (sig - 1); }
+}  // namespace
+
+TEST_CASE("upgrade signal caught by the program: read once ready, warn once") {
+  Supervisor s(upgrade_options());
+  s.on(Start{});
+  auto a = s.on(Spawned{1, 100, ""});
+  CHECK(only<ReadCaughtSignals>(a).empty());
+  // Not at exec: the program installs its handlers later.
+  CHECK(only<ReadCaughtSignals>(s.on(Exec{1, ""})).empty());
+  a = s.on(ChildReady{1, "pipe"});
+  auto read = only<ReadCaughtSignals>(a);
+  REQUIRE(read.size() == 1);
+  CHECK(read[0].gen == 1);
+  CHECK(read[0].pid == 100);
+  // INT and HUP only: nothing to say; the next generation is read too.
+  CHECK(only<Log>(s.on(SignalsCaught{1, 100, bit(SIGINT) | bit(SIGHUP)}))
+            .empty());
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  read = only<ReadCaughtSignals>(s.on(ChildReady{2, "pipe"}));
+  REQUIRE(read.size() == 1);
+  CHECK(read[0].pid == 200);
+  // A stale answer (another pid) says nothing.
+  CHECK(warnings(s.on(SignalsCaught{2, 999, bit(SIGUSR1)})).empty());
+  auto w = warnings(s.on(SignalsCaught{2, 200, bit(SIGUSR1) | bit(SIGINT)}));
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].gen == 2);
+  CHECK(w[0].message.find("catches USR1") != std::string::npos);
+  CHECK(w[0].message.find("--upgrade-signal none") != std::string::npos);
+  // Once per run: not again, and not even asked for any more.
+  CHECK(warnings(s.on(SignalsCaught{2, 200, bit(SIGUSR1)})).empty());
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{3, 300, ""});
+  CHECK(only<ReadCaughtSignals>(s.on(ChildReady{3, "pipe"})).empty());
+}
+
+TEST_CASE("upgrade signal caught: another upgrade signal, or none") {
+  Config o = upgrade_options();
+  o.upgrade_signal = SIGHUP;
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  CHECK(warnings(s.on(SignalsCaught{1, 100, bit(SIGUSR1)})).empty());
+  auto w = warnings(s.on(SignalsCaught{1, 100, bit(SIGHUP)}));
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].message.find("catches HUP") != std::string::npos);
+
+  o.upgrade_signal = 0;  // --upgrade-signal none: USR1 is the program's
+  Supervisor n(o);
+  n.on(Start{});
+  n.on(Spawned{1, 100, ""});
+  CHECK(only<ReadCaughtSignals>(n.on(ChildReady{1, "pipe"})).empty());
+  CHECK(warnings(n.on(SignalsCaught{1, 100, ~0ULL})).empty());
+}

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -159,6 +160,43 @@ class DropInTests(ByedTestCase):
         self.assertIn("upgraded: gen 2", p.stdout)
         b.signal(signal.SIGTERM)
         b.wait()
+
+    # A program that says it is ready (a byte on UPGRADE_FD) once its
+    # handlers are in place, then waits; HANDLE=1: with a USR1 handler.
+    PROGRAM = (
+        "import os, signal, sys, time\n"
+        "if os.environ.get('HANDLE') == '1':\n"
+        "    signal.signal(signal.SIGUSR1, lambda *a: print('usr1', flush=True))\n"
+        "os.write(int(os.environ['UPGRADE_FD']), b'x')\n"
+        "print('ready pid=%d' % os.getpid(), flush=True)\n"
+        "while True: time.sleep(60)\n")
+
+    def run_python(self, handle):
+        """byed in front of the program: ready, upgraded once by USR1 (the
+        new copy is ready too), stopped; returns byed's stderr."""
+        b = self.start(["--ready", "message", "--", sys.executable, "-c",
+                        self.PROGRAM], env={"HANDLE": handle})
+        b.child_pid()
+        b.read_line("gen=1 ready", stream="err")
+        b.signal(signal.SIGUSR1)
+        b.read_line("gen=2 upgrade done", stream="err")
+        b.signal(signal.SIGTERM)
+        code, _, err = b.wait(timeout=30)
+        self.assertEqual(code, 128 + signal.SIGTERM, err)
+        return b.err_all.decode(errors="replace")
+
+    def test_a_program_that_catches_usr1_is_warned_about_once(self):
+        err = self.run_python("1")
+        warnings = [l for l in err.splitlines() if "catches USR1" in l]
+        self.assertEqual(len(warnings), 1, err)
+        self.assertIn("warning:", warnings[0])
+        self.assertIn("--upgrade-signal none", warnings[0])
+        self.assertIn("gen=1 ", warnings[0])
+
+    def test_a_program_without_a_usr1_handler_is_not_warned_about(self):
+        err = self.run_python("0")
+        self.assertIn("gen=2 upgrade done", err)
+        self.assertNotIn("catches", err)
 
     def test_parent_death_signal_when_the_parent_is_killed(self):
         out = os.path.join(self.tmp, "out")
