@@ -184,7 +184,8 @@ int Runtime::run() {
     for (int sig : ignored_signals_) {
       names += (names.empty() ? "" : ",") + signal_name(sig);
     }
-    log(LogLevel::kInfo, "signals ignored by whoever started byed stay ignored",
+    // A warning (tini -w's): shown with -q too.
+    log(LogLevel::kWarn, "signals ignored by whoever started byed stay ignored",
         {{"signals", names}});
   }
   // A closed stderr or a peer that went away must not kill byed.
@@ -195,6 +196,10 @@ int Runtime::run() {
       log(LogLevel::kWarn, "cannot become subreaper; orphans go to init",
           {{"error", strerror(errno)}});
     }
+  } else if (getpid() != 1) {
+    log(LogLevel::kWarn,
+        "--no-subreaper and not PID 1: orphans go to init, byed neither "
+        "reaps nor waits for them");
   }
   byed_started_ = wall_now();
   const pid_t parent = getppid();

@@ -416,6 +416,7 @@ class Supervisor {
   std::vector<Action> on_signals_caught(const SignalsCaught& e);
   void end_without_child(std::vector<Action>& out, int code,
                          const std::string& why);
+  void exit_now(std::vector<Action>& out, int code, const std::string& reason);
 
   void request_upgrade(std::vector<Action>& out, const std::string& source);
   void request_stop(std::vector<Action>& out, int sig,
@@ -485,6 +486,8 @@ class Supervisor {
   int final_pid_ = 0;
   timespec final_started_at_{};
   std::optional<int> forced_exit_code_;  // e.g. 1: first generation not ready
+  std::string forced_reason_;            // why, for byed's last line
+  std::string stop_reason_;              // who asked for the stop, for it too
   std::optional<UpgradeResult> last_upgrade_;
 };
 

@@ -1877,3 +1877,138 @@ TEST_CASE("upgrade signal caught: another upgrade signal, or none") {
   CHECK(only<ReadCaughtSignals>(n.on(ChildReady{1, "pipe"})).empty());
   CHECK(warnings(n.on(SignalsCaught{1, 100, ~0ULL})).empty());
 }
+
+namespace {
+// byed's last log line, which must come right before its exit.
+LogRecord last_line(const std::vector<Action>& a) {
+  REQUIRE(!a.empty());
+  REQUIRE(std::holds_alternative<ExitProcess>(a.back()));
+  for (auto it = a.rbegin(); it != a.rend(); ++it) {
+    if (auto* l = std::get_if<Log>(&*it)) return l->record;
+  }
+  FAIL("no log line before the exit");
+  return {};
+}
+std::string field(const LogRecord& r, const std::string& key) {
+  for (const auto& [k, v] : r.fields) {
+    if (k == key) return v;
+  }
+  return "(none)";
+}
+}  // namespace
+
+TEST_CASE("the last line: exiting, with the status and why") {
+  {
+    auto s = started();
+    auto l = last_line(s.on(ChildExited{100, exited(3)}));
+    CHECK(l.message == "exiting");
+    CHECK(field(l, "status") == "3");
+    CHECK(field(l, "reason") == "gen 1 exit code 3");
+  }
+  {
+    auto s = started();
+    s.on(SignalReceived{SIGTERM});
+    auto l = last_line(s.on(ChildExited{100, killed(SIGTERM)}));
+    CHECK(field(l, "status") == "143");
+    CHECK(field(l, "reason") ==
+          "stop requested by signal TERM: gen 1 killed by signal TERM");
+  }
+  {
+    auto s = started();
+    s.on(ControlRequest{1, Command::kStop});
+    auto l = last_line(s.on(ChildExited{100, exited(0)}));
+    CHECK(field(l, "reason") ==
+          "stop requested by byed ctl stop: gen 1 exit "
+          "code 0");
+  }
+  {
+    Config o = options(Millis{1000}, "java");
+    o.success_status = {143};
+    Supervisor s(o);
+    s.on(Start{});
+    s.on(Spawned{1, 100, ""});
+    auto l = last_line(s.on(ChildExited{100, killed(SIGTERM)}));
+    CHECK(field(l, "status") == "0");
+    CHECK(field(l, "reason") ==
+          "gen 1 killed by signal TERM, a --success-status");
+  }
+  {
+    Config o = upgrade_options();
+    o.ready_timeout = Millis{2000};
+    Supervisor s(o);
+    s.on(Start{});
+    s.on(Spawned{1, 100, ""});
+    s.on(TimerFired{{TimerKind::kReadyTimeout, 1}});
+    auto l = last_line(s.on(ChildExited{100, killed(SIGTERM)}));
+    CHECK(field(l, "status") == "1");
+    CHECK(field(l, "reason") == "gen 1 not ready: not ready within 2s");
+  }
+  {
+    Config o = options(Millis{1000}, "x");
+    o.exit_dir = "/exit";
+    o.log_level = LogLevel::kWarn;
+    Supervisor s(o);
+    s.on(ExitDirEntry{"main.exit"});
+    auto l = last_line(s.on(Start{}));
+    CHECK(field(l, "status") == "0");
+    CHECK(field(l, "reason") == "the exit dir already had an entry");
+  }
+}
+
+TEST_CASE("\"stopping the others\" only when there are others") {
+  auto message_of = [](const std::vector<Action>& a) {
+    for (const auto& l : only<Log>(a)) {
+      if (l.record.message.rfind("current generation ended", 0) == 0) {
+        return l.record.message;
+      }
+    }
+    return std::string("(none)");
+  };
+  {  // Nothing else runs: no such line, byed exits.
+    auto s = started();
+    auto a = s.on(ChildExited{100, exited(0)});
+    CHECK(message_of(a) == "(none)");
+    CHECK(exit_of(a) == 0);
+  }
+  {  // An old generation still draining after an upgrade.
+    auto s = serving();
+    take_over(s, 2, 200);
+    CHECK(message_of(s.on(ChildExited{200, exited(0)})) ==
+          "current generation ended: stopping the others");
+  }
+  {  // Only what is left of its own process group.
+    auto s = started();
+    ChildExited e{100, exited(0)};
+    e.group_alive = true;
+    e.children_left = true;
+    CHECK(message_of(s.on(e)) ==
+          "current generation ended: stopping what is left of its process "
+          "group");
+  }
+  {  // Only orphans it left behind.
+    auto s = started();
+    ChildExited e{100, exited(0)};
+    e.children_left = true;
+    CHECK(message_of(s.on(e)) ==
+          "current generation ended: stopping the processes it left behind");
+  }
+}
+
+TEST_CASE("a generation's STATUS= is a debug line") {
+  ChildSaid said;
+  said.gen = 1;
+  said.status = "loading";
+  auto s = serving();
+  auto a = s.on(said);
+  CHECK(only<Log>(a).empty());
+  CHECK(notes(a).size() == 1);  // still relayed to systemd
+  Config o = upgrade_options();
+  o.log_level = LogLevel::kDebug;
+  Supervisor v(o);
+  v.on(Start{});
+  v.on(Spawned{1, 100, ""});
+  auto logs = only<Log>(v.on(said));
+  REQUIRE(logs.size() == 1);
+  CHECK(logs[0].record.level == LogLevel::kDebug);
+  CHECK(field(logs[0].record, "status") == "loading");
+}

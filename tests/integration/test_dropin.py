@@ -211,6 +211,21 @@ class DropInTests(ByedTestCase):
         wait_until(lambda: process_state(byed) in (None, "Z"), timeout=30,
                    what="byed to stop")
 
+    def test_quiet_keeps_the_ignored_signals_and_no_subreaper_warnings(self):
+        # nohup: HUP ignored by whoever started byed, as tini -w would say.
+        code, _, err = run_byed(["-q", "--no-subreaper", "--", "/bin/true"],
+                                prefix=["nohup"])
+        self.assertEqual(code, 0, err)
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 2, err)
+        self.assertIn("warning: signals ignored by whoever started byed stay "
+                      "ignored signals=", lines[0])
+        self.assertIn("HUP", lines[0].rsplit("signals=", 1)[1].split(","))
+        self.assertIn("warning: --no-subreaper and not PID 1", lines[1])
+        # Without -q, and the last line is the exit.
+        code, _, err = run_byed(["--", "/bin/true"])
+        self.assertIn("exiting status=0", err.strip().splitlines()[-1])
+
     def test_quiet_refusal_is_still_a_warning(self):
         open(os.path.join(self.tmp, "peer.exit"), "w").close()
         code, out, err = run_byed(["-q", "--exit-dir", self.tmp, "--",
