@@ -24,7 +24,8 @@ RUN if [ "$BYED_TESTS" = ON ]; then bash .ci/install-deps; \
 
 # A small Debian image with byed at /usr/local/bin/byed and python3 (the
 # Deployment example serves with it), for the Kubernetes examples in
-# packaging/kubernetes:  docker build --target demo -t byed-demo .
+# packaging/kubernetes (tagged as they name it):
+#   docker build --target demo -t byed-demo:0.1.0 .
 FROM debian:12-slim AS demo
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 \

@@ -65,7 +65,7 @@ std::string Logger::format(const LogRecord& r) const {
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
            "\n";
   }
-  std::string line = "byed[" + std::to_string(pid_) + "]: ";
+  std::string line = name_ + "[" + std::to_string(pid_) + "]: ";
   if (r.level == LogLevel::kError) line += "error: ";
   if (r.level == LogLevel::kWarn) line += "warning: ";
   if (r.gen > 0) line += "gen=" + std::to_string(r.gen) + " ";

@@ -1,7 +1,8 @@
 // log.h — byed's own messages on stderr.
 //
-// One line per event: `byed[PID]: gen=N message key=value` in text form, or
-// one JSON object per line with --log-format json. The child's own output
+// One line per event: `NAME[PID]: gen=N message key=value` in text form
+// (NAME: --name, by default the program's basename), or one JSON object per
+// line with --log-format json. The child's own output
 // never passes through here; it inherits byed's stdout and stderr.
 #pragma once
 

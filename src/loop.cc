@@ -185,7 +185,8 @@ int Runtime::run() {
     for (int sig : ignored_signals_) {
       names += (names.empty() ? "" : ",") + signal_name(sig);
     }
-    log(LogLevel::kInfo, "signals ignored by whoever started byed stay ignored",
+    // A warning (tini -w's): shown with -q too.
+    log(LogLevel::kWarn, "signals ignored by whoever started byed stay ignored",
         {{"signals", names}});
   }
   // A closed stderr or a peer that went away must not kill byed.
@@ -196,6 +197,10 @@ int Runtime::run() {
       log(LogLevel::kWarn, "cannot become subreaper; orphans go to init",
           {{"error", strerror(errno)}});
     }
+  } else if (getpid() != 1) {
+    log(LogLevel::kWarn,
+        "--no-subreaper and not PID 1: orphans go to init, byed neither "
+        "reaps nor waits for them");
   }
   byed_started_ = wall_now();
   const pid_t parent = getppid();
@@ -322,6 +327,13 @@ void Runtime::execute(const Action& action) {
           if (control_) control_->reply(a.conn, stopping_reply(), true);
         } else if constexpr (std::is_same_v<T, ReplyError>) {
           if (control_) control_->reply(a.conn, control_error(a.message));
+        } else if constexpr (std::is_same_v<T, ReadCaughtSignals>) {
+          // A process already gone has nothing to say: no event.
+          std::string status;
+          if (!proc_status(a.pid, &status)) return;
+          if (auto mask = parse_sigcgt(status)) {
+            dispatch(SignalsCaught{a.gen, a.pid, *mask});
+          }
         } else if constexpr (std::is_same_v<T, ExitProcess>) {
           exit_code_ = a.code;
           uv_stop(&loop_);

@@ -35,6 +35,20 @@ bool proc_stat(pid_t pid, ProcStat* out) {
   return true;
 }
 
+bool proc_status(pid_t pid, std::string* out) {
+  char path[32];
+  snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(pid));
+  UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  out->clear();
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd.get(), buf, sizeof buf)) > 0) {
+    out->append(buf, static_cast<size_t>(n));
+  }
+  return n == 0 && !out->empty();
+}
+
 std::vector<int> ignored_signals() {
   std::vector<int> out;
   UniqueFd fd(open("/proc/self/status", O_RDONLY | O_CLOEXEC));

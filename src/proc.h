@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <string>
 #include <vector>
 
 namespace byed {
@@ -18,6 +19,9 @@ struct ProcStat {
 
 // False when the process is gone (or /proc is not mounted).
 bool proc_stat(pid_t pid, ProcStat* out);
+
+// /proc/PID/status, whole. False when the process is gone.
+bool proc_status(pid_t pid, std::string* out);
 
 // The signals this process ignores (SIG_IGN) now: /proc/self/status's
 // SigIgn in one read, else one sigaction() query per signal.

@@ -115,4 +115,30 @@ std::vector<int> caught_signals() {
   return out;
 }
 
+std::optional<uint64_t> parse_sigcgt(std::string_view status) {
+  constexpr std::string_view kKey = "SigCgt:";
+  size_t at = 0;
+  while (true) {
+    at = status.find(kKey, at);
+    if (at == std::string_view::npos) return std::nullopt;
+    if (at == 0 || status[at - 1] == '\n') break;
+    at += kKey.size();
+  }
+  std::string_view rest = status.substr(at + kKey.size());
+  while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) {
+    rest.remove_prefix(1);
+  }
+  uint64_t mask = 0;
+  auto [end, ec] =
+      std::from_chars(rest.data(), rest.data() + rest.size(), mask, 16);
+  if (ec != std::errc() || end == rest.data()) return std::nullopt;
+  if (end != rest.data() + rest.size() && *end != '\n') return std::nullopt;
+  return mask;
+}
+
+bool catches_upgrade_signal(uint64_t sigcgt, int upgrade_signal) {
+  if (upgrade_signal <= 0 || upgrade_signal > 64) return false;
+  return (sigcgt >> (upgrade_signal - 1)) & 1U;
+}
+
 }  // namespace byed

@@ -1,11 +1,12 @@
 // signals.h — signal names and which signals byed handles how.
 //
 // Pure tables and functions: the name <-> number mapping used by the command
-// line and the logs, the set of signals byed catches, and the classification
-// of each one (stop, upgrade, reap, forward). No handler is installed here;
-// loop.cc does that.
+// line and the logs, the set of signals byed catches, the classification
+// of each one (stop, upgrade, reap, forward), and the reading of a process's
+// caught-signal mask. No handler is installed here; loop.cc does that.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,5 +36,15 @@ SignalClass classify_signal(int sig, int upgrade_signal);
 // ABRT: a fault in byed must not be "forwarded"), PIPE (byed ignores it so a
 // closed stderr cannot kill it) and the two realtime signals glibc reserves.
 std::vector<int> caught_signals();
+
+// The `SigCgt:` mask of a /proc/PID/status text: the signals that process
+// has a handler for, bit N-1 for signal N. nullopt when there is no such
+// line or it is not hexadecimal.
+std::optional<uint64_t> parse_sigcgt(std::string_view status);
+
+// Whether a program with caught-signal mask `sigcgt` handles
+// `upgrade_signal` itself (0: no upgrade signal): byed then takes over a
+// signal the program expects, and says so once.
+bool catches_upgrade_signal(uint64_t sigcgt, int upgrade_signal);
 
 }  // namespace byed

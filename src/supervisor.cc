@@ -66,6 +66,8 @@ std::vector<Action> Supervisor::on(const Event& event, const Now& now) {
         if constexpr (std::is_same_v<T, TimerFired>) return on_timer(e.id);
         if constexpr (std::is_same_v<T, ExitDirEntry>) return on_exit_dir(e);
         if constexpr (std::is_same_v<T, ReadyDirEntry>) return on_ready_dir(e);
+        if constexpr (std::is_same_v<T, SignalsCaught>)
+          return on_signals_caught(e);
       },
       event);
   // Forget generations that are gone (the current one stays, for its final
@@ -130,8 +132,7 @@ std::vector<Action> Supervisor::on_start(const Start& e) {
     // A refusal is a warning: shown even with -q.
     log(out, LogLevel::kWarn, 0,
         "not starting: the exit dir already has an entry");
-    exited_ = true;
-    out.push_back(ExitProcess{0});
+    exit_now(out, 0, "the exit dir already had an entry");
     return out;
   }
   if (!cfg_.wait_for.empty()) {
@@ -178,6 +179,14 @@ void Supervisor::end_without_child(std::vector<Action>& out, int code,
       "not starting: " + why);
   waiting_for_.clear();
   out.push_back(CancelTimer{TimerId{TimerKind::kWaitFor, 0}});
+  exit_now(out, code, "not started: " + why);
+}
+
+// byed's last line, then its exit: the status and why.
+void Supervisor::exit_now(std::vector<Action>& out, int code,
+                          const std::string& reason) {
+  log(out, LogLevel::kInfo, 0, "exiting",
+      {{"status", std::to_string(code)}, {"reason", reason}});
   exited_ = true;
   out.push_back(ExitProcess{code});
 }
@@ -347,6 +356,10 @@ void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
   g.state = GenState::kReady;
   g.ready_at = now_.real;
   g.ready_mono = now_.mono_ms;
+  if (cfg_.upgrade_signal > 0 && !warned_caught_) {
+    // Ready means set up: its signal handlers are in place by now.
+    out.push_back(ReadCaughtSignals{g.num, g.pid});
+  }
   if (!cfg_.health.empty()) {
     out.push_back(
         ArmTimer{TimerId{TimerKind::kHealth, g.num}, cfg_.health_interval});
@@ -406,6 +419,27 @@ void Supervisor::become_ready(std::vector<Action>& out, Generation& g,
   }
 }
 
+// A program that catches the upgrade signal expects it, but byed takes it
+// (tini and dumb-init forwarded it): said once per run, as a warning.
+std::vector<Action> Supervisor::on_signals_caught(const SignalsCaught& e) {
+  std::vector<Action> out;
+  const Generation* g = find_gen(e.gen);
+  if (warned_caught_ || g == nullptr || g->pid != e.pid ||
+      !catches_upgrade_signal(e.mask, cfg_.upgrade_signal)) {
+    return out;
+  }
+  warned_caught_ = true;
+  const std::string sig = signal_name(cfg_.upgrade_signal);
+  log(out, LogLevel::kWarn, g->num,
+      "the program catches " + sig + ", byed's upgrade signal: " + sig +
+          " sent to byed starts a new copy of the program and stops this "
+          "one once it is ready, and never reaches the program; to keep " +
+          sig + " for the program, run byed with --upgrade-signal none " +
+          "(upgrade with `byed ctl upgrade`) or another signal",
+      {{"pid", pid_str(g->pid)}, {"signal", sig}});
+  return out;
+}
+
 void Supervisor::cancel_ready_timers(std::vector<Action>& out, int gen) {
   out.emplace_back(CancelTimer{TimerId{TimerKind::kReadyTimeout, gen}});
   out.emplace_back(CancelTimer{TimerId{TimerKind::kReadyDelay, gen}});
@@ -458,6 +492,7 @@ void Supervisor::fail_starting(std::vector<Action>& out, Generation& g,
   }
   // The current generation (the first, or a restart): nothing serves.
   forced_exit_code_ = 1;
+  forced_reason_ = "gen " + std::to_string(g.num) + " not ready: " + reason;
   g.failed = true;
   if (cfg_.restart != RestartPolicy::kNo && !stopping_ &&
       g.state != GenState::kExited) {
@@ -640,6 +675,14 @@ std::vector<Action> Supervisor::on_control(const ControlRequest& r) {
 // `sig`; asking again forwards it again.
 void Supervisor::request_stop(std::vector<Action>& out, int sig,
                               const std::string& source) {
+  if (stop_reason_.empty()) {
+    stop_reason_ =
+        "stop requested by " +
+        (source == "signal"     ? "signal " + signal_name(sig)
+         : source == "control"  ? std::string("byed ctl stop")
+         : source == "terminal" ? "the terminal (" + signal_name(sig) + ")"
+                                : source);
+  }
   if (!stopping_ && delayed_stop_ == 0 && cfg_.stop_delay.count() > 0 &&
       waiting_for_.empty()) {
     // --stop-delay: say STOPPING=1 at once and keep serving a while, so
@@ -1019,12 +1062,21 @@ void Supervisor::end_serving(std::vector<Action>& out, Generation& g,
         "serving generation ended on its own after an upgrade (exit code "
         "0): nothing serves; byed exits 1");
     forced_exit_code_ = 1;
+    forced_reason_ = "gen " + std::to_string(g.num) +
+                     " ended on its own after an upgrade (exit code 0)";
   }
   out.push_back(GiveTerminal{0});  // nothing takes over: back to byed's
-  // byed ends, after what else it runs.
+  // byed ends, after what else it runs: named as what it is.
   if (any_alive() || children_) {
+    const bool others = std::any_of(
+        gens_.begin(), gens_.end(),
+        [&g](const Generation& o) { return o.num != g.num && o.alive(); });
     log(out, LogLevel::kInfo, 0,
-        "current generation ended: stopping the others");
+        others        ? "current generation ended: stopping the others"
+        : g.lingering ? "current generation ended: stopping what is left of "
+                        "its process group"
+                      : "current generation ended: stopping the processes "
+                        "it left behind");
     out.push_back(NotifySystemd{NotifySystemd::State::kStopping, ""});
     begin_stop(out, SIGTERM);
   }
@@ -1146,7 +1198,9 @@ std::vector<Action> Supervisor::on_said(const ChildSaid& e) {
   const bool current = g->num == current_;
   const bool serving = current && g->state == GenState::kReady;
   if (e.status) {
-    log(out, LogLevel::kInfo, g->num, "status", {{"status", *e.status}});
+    if (cfg_.log_level >= LogLevel::kDebug) {  // a chatty child: debug only
+      log(out, LogLevel::kDebug, g->num, "status", {{"status", *e.status}});
+    }
     if (current) {
       out.push_back(
           NotifySystemd{NotifySystemd::State::kNone,
@@ -1311,21 +1365,31 @@ void Supervisor::maybe_exit(std::vector<Action>& out) {
   }
   int status = *final_status_;
   int code = exit_code_from_wait_status(status);
+  std::string reason =
+      "gen " + std::to_string(current_) + " " + describe_wait_status(status);
+  if (const Generation* g = find_gen(current_); g && !g->error.empty()) {
+    reason = "gen " + std::to_string(current_) + " " + g->error;
+  }
   if (forced_exit_code_) {
     code = *forced_exit_code_;
+    reason = forced_reason_;
   } else if (std::find(cfg_.success_status.begin(), cfg_.success_status.end(),
                        code) != cfg_.success_status.end()) {
     code = 0;  // --success-status: e.g. the JVM's 143 after TERM
+    reason += ", a --success-status";
   }
   if (stopped_by_exit_dir_) {
     // A member told to stop by the group did not fail when it stopped.
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) code = 0;
+    reason = "stopped by an exit dir entry: " + reason;
   } else if (cfg_.leader()) {
     out.push_back(
         WriteExitMarker{current_, final_pid_, status, final_started_at_});
   }
-  exited_ = true;
-  out.push_back(ExitProcess{code});
+  if (!stop_reason_.empty() && !stopped_by_exit_dir_) {
+    reason = stop_reason_ + ": " + reason;
+  }
+  exit_now(out, code, reason);
 }
 
 }  // namespace byed

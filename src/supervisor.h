@@ -126,6 +126,14 @@ struct ChildSaid {
   std::optional<std::string> status;
   uint64_t extend_timeout_usec = 0;
 };
+// The signals generation `gen`'s leader `pid` has handlers for (SigCgt),
+// read when the core asked (ReadCaughtSignals). Not sent when it cannot be
+// read (the process is gone).
+struct SignalsCaught {
+  int gen;
+  int pid;
+  uint64_t mask;
+};
 // An entry appeared in EXIT_DIR (already filtered: not ours, not a temp).
 struct ExitDirEntry {
   std::string name;
@@ -167,7 +175,7 @@ using Event =
     std::variant<Start, SignalReceived, ControlRequest, Spawned, Exec,
                  ChildExited, GroupEmpty, ChildStopped, ChildContinued,
                  ChildReady, ChildSaid, ExitDirEntry, ReadyDirEntry, TimerFired,
-                 AcceptingProbed, ProbeDone>;
+                 AcceptingProbed, ProbeDone, SignalsCaught>;
 
 // When an event happened: the wall clock (status, markers) and a monotonic
 // one in milliseconds (back-off and restart windows).
@@ -238,6 +246,12 @@ struct RunProbe {
   int index;
   std::string cmd;
   Millis timeout;
+};
+// Read which signals generation `gen`'s leader `pid` catches; answered by
+// SignalsCaught.
+struct ReadCaughtSignals {
+  int gen;
+  int pid;
 };
 // Kill the probes of generation `gen` that still run (0: every probe).
 struct StopProbes {
@@ -320,7 +334,8 @@ using Action =
                  StopSelf, GiveTerminal, ProbeAccepting, RunProbe, StopProbes,
                  ArmTimer, CancelTimer, Log, NotifySystemd, WritePidfile,
                  WriteReadyMarker, WatchReadyDir, WriteExitMarker, ReplyStatus,
-                 ReplyUpgrade, ReplyStopping, ReplyError, ExitProcess>;
+                 ReplyUpgrade, ReplyStopping, ReplyError, ExitProcess,
+                 ReadCaughtSignals>;
 
 // ---- the core -------------------------------------------------------------
 
@@ -398,8 +413,10 @@ class Supervisor {
   std::vector<Action> on_timer(const TimerId& id);
   std::vector<Action> on_exit_dir(const ExitDirEntry& e);
   std::vector<Action> on_ready_dir(const ReadyDirEntry& e);
+  std::vector<Action> on_signals_caught(const SignalsCaught& e);
   void end_without_child(std::vector<Action>& out, int code,
                          const std::string& why);
+  void exit_now(std::vector<Action>& out, int code, const std::string& reason);
 
   void request_upgrade(std::vector<Action>& out, const std::string& source);
   void request_stop(std::vector<Action>& out, int sig,
@@ -453,6 +470,7 @@ class Supervisor {
   std::vector<std::string> waiting_for_;  // --wait-for entries not seen yet
   std::vector<int> ignored_;              // ignored at start: stay ignored
   bool first_ready_ = false;
+  bool warned_caught_ = false;  // said the program catches the upgrade signal
   bool stopping_ = false;
   bool stopped_by_exit_dir_ = false;
   bool children_ = false;  // byed has a child (as far as the shell said)
@@ -468,6 +486,8 @@ class Supervisor {
   int final_pid_ = 0;
   timespec final_started_at_{};
   std::optional<int> forced_exit_code_;  // e.g. 1: first generation not ready
+  std::string forced_reason_;            // why, for byed's last line
+  std::string stop_reason_;              // who asked for the stop, for it too
   std::optional<UpgradeResult> last_upgrade_;
 };
 

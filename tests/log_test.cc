@@ -9,18 +9,19 @@ using byed::Logger;
 using byed::LogLevel;
 using byed::LogRecord;
 
-TEST_CASE("text lines carry pid, generation and quoted fields") {
+TEST_CASE(
+    "text lines carry the --name tag, pid, generation and quoted fields") {
   Logger l(LogFormat::kText, LogLevel::kInfo, 42, "srv");
   CHECK(l.format(LogRecord{LogLevel::kInfo, 3, "started", {{"pid", "7"}}}) ==
-        "byed[42]: gen=3 started pid=7\n");
+        "srv[42]: gen=3 started pid=7\n");
   CHECK(l.format(LogRecord{LogLevel::kError, 0, "cannot run", {}}) ==
-        "byed[42]: error: cannot run\n");
+        "srv[42]: error: cannot run\n");
   CHECK(l.format(LogRecord{LogLevel::kInfo, 0, "x", {{"k", "a b"}}}) ==
-        "byed[42]: x k=\"a b\"\n");
+        "srv[42]: x k=\"a b\"\n");
   CHECK(l.format(LogRecord{LogLevel::kInfo, 0, "x", {{"k", ""}}}) ==
-        "byed[42]: x k=\"\"\n");
+        "srv[42]: x k=\"\"\n");
   CHECK(l.format(LogRecord{LogLevel::kInfo, 0, "x", {{"k", "a\nb"}}}) ==
-        "byed[42]: x k=\"a\\nb\"\n");
+        "srv[42]: x k=\"a\\nb\"\n");
 }
 
 TEST_CASE("json lines are one valid object each") {

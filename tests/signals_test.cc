@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <string>
 
 using byed::parse_signal;
 
@@ -62,4 +63,35 @@ TEST_CASE("caught set: forwardable ones in, faults and PIPE out") {
     CAPTURE(sig);
     CHECK_FALSE(has(sig));
   }
+}
+
+TEST_CASE(
+    "SigCgt: the mask of /proc/PID/status, and the upgrade signal in it") {
+  // A python program with a USR1 handler: INT (python's own) and USR1.
+  const std::string status =
+      "Name:\tpython3\nSigQ:\t0/31503\nSigPnd:\t0000000000000000\n"
+      "SigBlk:\t0000000000000000\nSigIgn:\t0000000001001000\n"
+      "SigCgt:\t0000000180000202\nCapInh:\t0000000000000000\n";
+  auto mask = byed::parse_sigcgt(status);
+  REQUIRE(mask);
+  CHECK(*mask == 0x180000202ULL);
+  CHECK(byed::catches_upgrade_signal(*mask, SIGUSR1));
+  CHECK(byed::catches_upgrade_signal(*mask, SIGINT));
+  CHECK_FALSE(byed::catches_upgrade_signal(*mask, SIGUSR2));
+  CHECK_FALSE(byed::catches_upgrade_signal(*mask, SIGHUP));
+  CHECK_FALSE(byed::catches_upgrade_signal(*mask, 0));  // --upgrade-signal none
+  CHECK_FALSE(byed::catches_upgrade_signal(~0ULL, 0));
+  CHECK(byed::catches_upgrade_signal(1ULL << 63, 64));
+  CHECK_FALSE(byed::catches_upgrade_signal(~0ULL, 65));
+  // The last line, without a newline; a realtime signal's bit.
+  mask = byed::parse_sigcgt("Name:\tx\nSigCgt:\t8000000000000000");
+  REQUIRE(mask);
+  CHECK(byed::catches_upgrade_signal(*mask, 64));
+  // No line, a key inside another line, not hexadecimal, trailing junk.
+  CHECK_FALSE(byed::parse_sigcgt("Name:\tx\nSigIgn:\t0\n"));
+  CHECK_FALSE(byed::parse_sigcgt("Name:\tSigCgt:\t1\n"));
+  CHECK_FALSE(byed::parse_sigcgt("SigCgt:\tzz\n"));
+  CHECK_FALSE(byed::parse_sigcgt("SigCgt:\t12 34\n"));
+  CHECK_FALSE(byed::parse_sigcgt("SigCgt:\t\n"));
+  CHECK_FALSE(byed::parse_sigcgt(""));
 }

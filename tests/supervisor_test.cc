@@ -2021,3 +2021,203 @@ TEST_CASE("the stop-timeout KILL is logged as a warning") {
   }
   CHECK(warned);
 }
+
+namespace {
+std::vector<LogRecord> warnings(const std::vector<Action>& a) {
+  std::vector<LogRecord> out;
+  for (const auto& l : only<Log>(a)) {
+    if (l.record.level == LogLevel::kWarn) out.push_back(l.record);
+  }
+  return out;
+}
+constexpr uint64_t bit(int sig) { return 1ULL << (sig - 1); }
+}  // namespace
+
+TEST_CASE("upgrade signal caught by the program: read once ready, warn once") {
+  Supervisor s(upgrade_options());
+  s.on(Start{});
+  auto a = s.on(Spawned{1, 100, ""});
+  CHECK(only<ReadCaughtSignals>(a).empty());
+  // Not at exec: the program installs its handlers later.
+  CHECK(only<ReadCaughtSignals>(s.on(Exec{1, ""})).empty());
+  a = s.on(ChildReady{1, "pipe"});
+  auto read = only<ReadCaughtSignals>(a);
+  REQUIRE(read.size() == 1);
+  CHECK(read[0].gen == 1);
+  CHECK(read[0].pid == 100);
+  // INT and HUP only: nothing to say; the next generation is read too.
+  CHECK(only<Log>(s.on(SignalsCaught{1, 100, bit(SIGINT) | bit(SIGHUP)}))
+            .empty());
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  read = only<ReadCaughtSignals>(s.on(ChildReady{2, "pipe"}));
+  REQUIRE(read.size() == 1);
+  CHECK(read[0].pid == 200);
+  // A stale answer (another pid) says nothing.
+  CHECK(warnings(s.on(SignalsCaught{2, 999, bit(SIGUSR1)})).empty());
+  auto w = warnings(s.on(SignalsCaught{2, 200, bit(SIGUSR1) | bit(SIGINT)}));
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].gen == 2);
+  CHECK(w[0].message.find("catches USR1") != std::string::npos);
+  CHECK(w[0].message.find("--upgrade-signal none") != std::string::npos);
+  // Once per run: not again, and not even asked for any more.
+  CHECK(warnings(s.on(SignalsCaught{2, 200, bit(SIGUSR1)})).empty());
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{3, 300, ""});
+  CHECK(only<ReadCaughtSignals>(s.on(ChildReady{3, "pipe"})).empty());
+}
+
+TEST_CASE("upgrade signal caught: another upgrade signal, or none") {
+  Config o = upgrade_options();
+  o.upgrade_signal = SIGHUP;
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  CHECK(warnings(s.on(SignalsCaught{1, 100, bit(SIGUSR1)})).empty());
+  auto w = warnings(s.on(SignalsCaught{1, 100, bit(SIGHUP)}));
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].message.find("catches HUP") != std::string::npos);
+
+  o.upgrade_signal = 0;  // --upgrade-signal none: USR1 is the program's
+  Supervisor n(o);
+  n.on(Start{});
+  n.on(Spawned{1, 100, ""});
+  CHECK(only<ReadCaughtSignals>(n.on(ChildReady{1, "pipe"})).empty());
+  CHECK(warnings(n.on(SignalsCaught{1, 100, ~0ULL})).empty());
+}
+
+namespace {
+// byed's last log line, which must come right before its exit.
+LogRecord last_line(const std::vector<Action>& a) {
+  REQUIRE(!a.empty());
+  REQUIRE(std::holds_alternative<ExitProcess>(a.back()));
+  for (auto it = a.rbegin(); it != a.rend(); ++it) {
+    if (auto* l = std::get_if<Log>(&*it)) return l->record;
+  }
+  FAIL("no log line before the exit");
+  return {};
+}
+std::string field(const LogRecord& r, const std::string& key) {
+  for (const auto& [k, v] : r.fields) {
+    if (k == key) return v;
+  }
+  return "(none)";
+}
+}  // namespace
+
+TEST_CASE("the last line: exiting, with the status and why") {
+  {
+    auto s = started();
+    auto l = last_line(s.on(ChildExited{100, exited(3)}));
+    CHECK(l.message == "exiting");
+    CHECK(field(l, "status") == "3");
+    CHECK(field(l, "reason") == "gen 1 exit code 3");
+  }
+  {
+    auto s = started();
+    s.on(SignalReceived{SIGTERM});
+    auto l = last_line(s.on(ChildExited{100, killed(SIGTERM)}));
+    CHECK(field(l, "status") == "143");
+    CHECK(field(l, "reason") ==
+          "stop requested by signal TERM: gen 1 killed by signal TERM");
+  }
+  {
+    auto s = started();
+    s.on(ControlRequest{1, Command::kStop});
+    auto l = last_line(s.on(ChildExited{100, exited(0)}));
+    CHECK(field(l, "reason") ==
+          "stop requested by byed ctl stop: gen 1 exit "
+          "code 0");
+  }
+  {
+    Config o = options(Millis{1000}, "java");
+    o.success_status = {143};
+    Supervisor s(o);
+    s.on(Start{});
+    s.on(Spawned{1, 100, ""});
+    auto l = last_line(s.on(ChildExited{100, killed(SIGTERM)}));
+    CHECK(field(l, "status") == "0");
+    CHECK(field(l, "reason") ==
+          "gen 1 killed by signal TERM, a --success-status");
+  }
+  {
+    Config o = upgrade_options();
+    o.ready_timeout = Millis{2000};
+    Supervisor s(o);
+    s.on(Start{});
+    s.on(Spawned{1, 100, ""});
+    s.on(TimerFired{{TimerKind::kReadyTimeout, 1}});
+    auto l = last_line(s.on(ChildExited{100, killed(SIGTERM)}));
+    CHECK(field(l, "status") == "1");
+    CHECK(field(l, "reason") == "gen 1 not ready: not ready within 2s");
+  }
+  {
+    Config o = options(Millis{1000}, "x");
+    o.exit_dir = "/exit";
+    o.log_level = LogLevel::kWarn;
+    Supervisor s(o);
+    s.on(ExitDirEntry{"main.exit"});
+    auto l = last_line(s.on(Start{}));
+    CHECK(field(l, "status") == "0");
+    CHECK(field(l, "reason") == "the exit dir already had an entry");
+  }
+}
+
+TEST_CASE("\"stopping the others\" only when there are others") {
+  auto message_of = [](const std::vector<Action>& a) {
+    for (const auto& l : only<Log>(a)) {
+      if (l.record.message.rfind("current generation ended", 0) == 0) {
+        return l.record.message;
+      }
+    }
+    return std::string("(none)");
+  };
+  {  // Nothing else runs: no such line, byed exits.
+    auto s = started();
+    auto a = s.on(ChildExited{100, exited(0)});
+    CHECK(message_of(a) == "(none)");
+    CHECK(exit_of(a) == 0);
+  }
+  {  // An old generation still draining after an upgrade.
+    auto s = serving();
+    take_over(s, 2, 200);
+    CHECK(message_of(s.on(ChildExited{200, exited(0)})) ==
+          "current generation ended: stopping the others");
+  }
+  {  // Only what is left of its own process group.
+    auto s = started();
+    ChildExited e{100, exited(0)};
+    e.group_alive = true;
+    e.children_left = true;
+    CHECK(message_of(s.on(e)) ==
+          "current generation ended: stopping what is left of its process "
+          "group");
+  }
+  {  // Only orphans it left behind.
+    auto s = started();
+    ChildExited e{100, exited(0)};
+    e.children_left = true;
+    CHECK(message_of(s.on(e)) ==
+          "current generation ended: stopping the processes it left behind");
+  }
+}
+
+TEST_CASE("a generation's STATUS= is a debug line") {
+  ChildSaid said;
+  said.gen = 1;
+  said.status = "loading";
+  auto s = serving();
+  auto a = s.on(said);
+  CHECK(only<Log>(a).empty());
+  CHECK(notes(a).size() == 1);  // still relayed to systemd
+  Config o = upgrade_options();
+  o.log_level = LogLevel::kDebug;
+  Supervisor v(o);
+  v.on(Start{});
+  v.on(Spawned{1, 100, ""});
+  auto logs = only<Log>(v.on(said));
+  REQUIRE(logs.size() == 1);
+  CHECK(logs[0].record.level == LogLevel::kDebug);
+  CHECK(field(logs[0].record, "status") == "loading");
+}

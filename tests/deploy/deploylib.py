@@ -12,6 +12,7 @@ never taken for a cache entry.
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -117,13 +118,22 @@ def base_images():
         podman("tag", "debian:12", "debian:12-slim")
 
 
+def project_version():
+    """The VERSION of CMakeLists.txt's project()."""
+    with open(os.path.join(ROOT, "CMakeLists.txt")) as f:
+        return re.search(r"project\(byed VERSION ([0-9.]+)", f.read()).group(1)
+
+
 def byed_images():
-    """The Dockerfile's final stage as `byed`, its demo stage as `byed-demo`,
-    built from this checkout (podman's layer cache makes a rebuild of an
-    unchanged tree quick)."""
+    """The Dockerfile's final stage as `byed`, its demo stage as `byed-demo`
+    (also tagged as the Kubernetes manifests name it, the project's
+    version), built from this checkout (podman's layer cache makes a rebuild
+    of an unchanged tree quick)."""
     base_images()
+    demo = ["--target", "demo", "-t", "byed-demo",
+            "-t", "byed-demo:" + project_version()]
     with cache_lock():
-        for args in (["--target", "demo", "-t", "byed-demo"], ["-t", "byed"]):
+        for args in (demo, ["-t", "byed"]):
             log("podman build", *args)
             podman("build", "--network", "host", *args, ROOT, timeout=1800)
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -160,6 +161,43 @@ class DropInTests(ByedTestCase):
         b.signal(signal.SIGTERM)
         b.wait()
 
+    # A program that says it is ready (a byte on UPGRADE_FD) once its
+    # handlers are in place, then waits; HANDLE=1: with a USR1 handler.
+    PROGRAM = (
+        "import os, signal, sys, time\n"
+        "if os.environ.get('HANDLE') == '1':\n"
+        "    signal.signal(signal.SIGUSR1, lambda *a: print('usr1', flush=True))\n"
+        "os.write(int(os.environ['UPGRADE_FD']), b'x')\n"
+        "print('ready pid=%d' % os.getpid(), flush=True)\n"
+        "while True: time.sleep(60)\n")
+
+    def run_python(self, handle):
+        """byed in front of the program: ready, upgraded once by USR1 (the
+        new copy is ready too), stopped; returns byed's stderr."""
+        b = self.start(["--ready", "message", "--", sys.executable, "-c",
+                        self.PROGRAM], env={"HANDLE": handle})
+        b.child_pid()
+        b.read_line("gen=1 ready", stream="err")
+        b.signal(signal.SIGUSR1)
+        b.read_line("gen=2 upgrade done", stream="err")
+        b.signal(signal.SIGTERM)
+        code, _, err = b.wait(timeout=30)
+        self.assertEqual(code, 128 + signal.SIGTERM, err)
+        return b.err_all.decode(errors="replace")
+
+    def test_a_program_that_catches_usr1_is_warned_about_once(self):
+        err = self.run_python("1")
+        warnings = [l for l in err.splitlines() if "catches USR1" in l]
+        self.assertEqual(len(warnings), 1, err)
+        self.assertIn("warning:", warnings[0])
+        self.assertIn("--upgrade-signal none", warnings[0])
+        self.assertIn("gen=1 ", warnings[0])
+
+    def test_a_program_without_a_usr1_handler_is_not_warned_about(self):
+        err = self.run_python("0")
+        self.assertIn("gen=2 upgrade done", err)
+        self.assertNotIn("catches", err)
+
     def test_parent_death_signal_when_the_parent_is_killed(self):
         out = os.path.join(self.tmp, "out")
         # The sh that started byed waits; SIGKILL to it must reach byed as TERM.
@@ -172,6 +210,21 @@ class DropInTests(ByedTestCase):
                    what="TERM in the child")
         wait_until(lambda: process_state(byed) in (None, "Z"), timeout=30,
                    what="byed to stop")
+
+    def test_quiet_keeps_the_ignored_signals_and_no_subreaper_warnings(self):
+        # nohup: HUP ignored by whoever started byed, as tini -w would say.
+        code, _, err = run_byed(["-q", "--no-subreaper", "--", "/bin/true"],
+                                prefix=["nohup"])
+        self.assertEqual(code, 0, err)
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 2, err)
+        self.assertIn("warning: signals ignored by whoever started byed stay "
+                      "ignored signals=", lines[0])
+        self.assertIn("HUP", lines[0].rsplit("signals=", 1)[1].split(","))
+        self.assertIn("warning: --no-subreaper and not PID 1", lines[1])
+        # Without -q, and the last line is the exit.
+        code, _, err = run_byed(["--", "/bin/true"])
+        self.assertIn("exiting status=0", err.strip().splitlines()[-1])
 
     def test_quiet_refusal_is_still_a_warning(self):
         open(os.path.join(self.tmp, "peer.exit"), "w").close()

@@ -1,10 +1,12 @@
 """Exit status: the child's code, 128+N, 127/126, and usage errors (2)."""
 
+import json
 import os
+import signal
 import tempfile
 import unittest
 
-from byedtest import ByedTestCase, run_byed
+from byedtest import ByedTestCase, helper, run_byed
 
 
 class ExitStatusTests(ByedTestCase):
@@ -17,6 +19,34 @@ class ExitStatusTests(ByedTestCase):
         for sig in (9, 11, 6, 15):
             got, _, _ = run_byed(["-q", "--", "/bin/sh", "-c", f"kill -{sig} $$"])
             self.assertEqual(got, 128 + sig)
+
+    def test_log_lines_carry_the_name_and_end_with_exiting(self):
+        code, _, err = run_byed(["--", "/bin/sh", "-c", "exit 3"])
+        self.assertEqual(code, 3, err)
+        lines = err.splitlines()
+        # The tag is --name, by default the program's basename.
+        for line in lines:
+            self.assertRegex(line, r"^sh\[\d+\]: ")
+        self.assertRegex(lines[-1], r"^sh\[\d+\]: exiting status=3 "
+                                    r'reason="gen 1 exit code 3"$')
+        code, _, err = run_byed(["--name", "web", "--log-format", "json",
+                                 "--", "/bin/sh", "-c", "exit 4"])
+        self.assertEqual(code, 4, err)
+        records = [json.loads(l) for l in err.splitlines()]
+        self.assertTrue(all(r["name"] == "web" for r in records), err)
+        self.assertEqual(records[-1]["msg"], "exiting")
+        self.assertEqual(records[-1]["status"], "4")
+        self.assertEqual(records[-1]["reason"], "gen 1 exit code 4")
+
+    def test_the_last_line_says_who_stopped_byed(self):
+        b = self.start(["--name", "rec", "--", helper("sigrecorder")])
+        b.child_pid()
+        b.signal(signal.SIGTERM)
+        code, _, err = b.wait()
+        self.assertEqual(code, 128 + signal.SIGTERM, err)
+        self.assertTrue(err.splitlines()[-1].startswith("rec["), err)
+        self.assertIn('exiting status=143 reason="stop requested by signal '
+                      'TERM: gen 1 killed by signal TERM"', err.splitlines()[-1])
 
     def test_program_not_found_is_127_with_message(self):
         code, _, err = run_byed(["--", "./no-such-server"])

@@ -105,12 +105,39 @@ class KubernetesDeploymentTests(unittest.TestCase):
     def test_demo_image_has_what_the_deployment_runs(self):
         (dep,) = load("packaging/kubernetes/deployment.yaml")
         (c,) = dep["spec"]["template"]["spec"]["containers"]
-        self.assertEqual(c["image"], "byed-demo")
+        self.assertEqual(c["image"].split(":")[0], "byed-demo")
         with open(os.path.join(ROOT, "Dockerfile")) as f:
             dockerfile = f.read()
         demo = dockerfile.split("AS demo", 1)[1].split("FROM ", 1)[0]
         if c["args"][0] == "python3":
             self.assertRegex(demo, r"apt-get install[^\n]*python3")
+
+    def test_images_are_tagged_and_used_once_loaded_without_a_pull(self):
+        # An untagged image is :latest, which Kubernetes always pulls: a
+        # locally built one would fail with ErrImagePull. A tag (the
+        # project's version) and IfNotPresent run the image loaded into the
+        # node; the comments say how to build and load that very tag.
+        with open(os.path.join(ROOT, "CMakeLists.txt")) as f:
+            version = re.search(r"project\(byed VERSION ([0-9.]+)",
+                                f.read()).group(1)
+        image = "byed-demo:" + version
+        for path in ("packaging/kubernetes/deployment.yaml",
+                     "packaging/kubernetes/job-with-sidecar.yaml"):
+            (doc,) = load(path)
+            for c in doc["spec"]["template"]["spec"]["containers"]:
+                self.assertEqual(c["image"], image, (path, c["name"]))
+                self.assertEqual(c["imagePullPolicy"], "IfNotPresent",
+                                 (path, c["name"]))
+            with open(os.path.join(ROOT, path)) as f:
+                text = f.read()
+            self.assertIn(f"docker build --target demo -t {image} .", text)
+            self.assertIn(f"kind load docker-image {image}", text)
+            self.assertIn(f"docker save {image} | sudo k3s ctr images import",
+                          text)
+        for path in ("Dockerfile", "README.md"):
+            with open(os.path.join(ROOT, path)) as f:
+                self.assertIn(f"docker build --target demo -t {image} .",
+                              f.read(), path)
 
     def test_dockerignore_keeps_host_build_trees_out(self):
         with open(os.path.join(ROOT, ".dockerignore")) as f:
