@@ -7,7 +7,9 @@
 
 #include <time.h>
 
+#include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -38,11 +40,19 @@ class Logger {
   // Writes the record to stderr in one write(2), if its level is enabled.
   void write(const LogRecord& record) const;
 
+  // Where write() puts its lines instead of stderr (--log-child: byed's
+  // output queue, so a record never cuts into a child's line); nullptr:
+  // stderr again.
+  void redirect(std::function<void(std::string_view)> to) const {
+    to_ = std::move(to);
+  }
+
  private:
   LogFormat format_;
   LogLevel level_;
   int pid_;
   std::string name_;
+  mutable std::function<void(std::string_view)> to_;
 };
 
 const char* level_name(LogLevel level);
