@@ -24,6 +24,7 @@ namespace {
 constexpr size_t kHigh = 256 * 1024;
 constexpr size_t kLow = 64 * 1024;
 constexpr size_t kReadSize = 64 * 1024;
+constexpr int kPipeSize = 1024 * 1024;
 
 }  // namespace
 
@@ -188,6 +189,10 @@ bool ChildOutput::make_pipes(ChildPipes* p, std::string* err) {
   // pipe makes it wait (backpressure) instead of failing its writes.
   fcntl(p->out_write.get(), F_SETFL, 0);
   fcntl(p->err_write.get(), F_SETFL, 0);
+  // Room for the child to go on writing while byed is not scheduled: fewer
+  // round trips (best effort; /proc/sys/fs/pipe-max-size caps it).
+  fcntl(p->out_read.get(), F_SETPIPE_SZ, kPipeSize);
+  fcntl(p->err_read.get(), F_SETPIPE_SZ, kPipeSize);
   return true;
 }
 
@@ -235,7 +240,7 @@ void ChildOutput::read_source(Source& s, bool draining) {
   if (s.closed) return;
   std::string time;
   auto emit_piece = [&](const LinePiece& p) { emit(s, p, time); };
-  for (int i = 0; i < (draining ? 16 : 4); ++i) {
+  for (int i = 0; i < (draining ? 32 : 4); ++i) {
     if (!draining && sink_for(s).blocked) break;
     ssize_t n = ::read(s.fd.get(), buf_.data(), buf_.size());
     if (n < 0 && errno == EINTR) continue;
