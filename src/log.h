@@ -2,7 +2,9 @@
 //
 // One line per event: `byed[PID]: gen=N message key=value` in text form, or
 // one JSON object per line with --log-format json. The child's own output
-// never passes through here; it inherits byed's stdout and stderr.
+// never passes through here: it inherits byed's stdout and stderr, or, with
+// --log-child, goes through child_output.h, where redirect() sends these
+// records too.
 #pragma once
 
 #include <time.h>
