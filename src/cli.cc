@@ -257,6 +257,14 @@ const Option kOptions[] = {
     {Group::kFiles, "--log-format", "FORMAT", "BYED_LOG_FORMAT", nullptr,
      Kind::kValue, "text", "byed's own messages on stderr: text or json",
      parse_log_format},
+    {Group::kFiles, "--log-child", "MODE", "BYED_LOG_CHILD", nullptr,
+     Kind::kValue, "raw",
+     "the child's stdout and stderr: raw (inherited, untouched), tag (each "
+     "line prefixed NAME[gen=G pid=P]), json (one object per line; byed's "
+     "own messages too, unless --log-format is given), journal (native "
+     "journal entries), or auto (journal when JOURNAL_STREAM is byed's "
+     "stdout or stderr, else raw)",
+     parse_log_child},
     {Group::kFiles, "-q,--quiet", "", "BYED_QUIET", nullptr, Kind::kSwitch,
      nullptr, "log warnings and errors only", nullptr},
     {Group::kFiles, "-v,--verbose", "", "BYED_VERBOSE", nullptr, Kind::kSwitch,
@@ -559,6 +567,13 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
   if (is_quiet) config->log_level = LogLevel::kWarn;
   if (is_verbose) config->log_level = LogLevel::kDebug;
   config->subreaper = !on[no_subreaper];
+  // One format reaches the collector: --log-child json makes byed's own
+  // records JSON too, unless --log-format says otherwise.
+  const size_t log_format = index_of("--log-format");
+  if (config->log_child == ChildLogMode::kJson && !by_flag[log_format] &&
+      !by_env[log_format]) {
+    config->log_format = LogFormat::kJson;
+  }
 
   Given given;
   given.forward_to = by_flag[forward_to] || by_env[forward_to];

@@ -228,6 +228,17 @@ bool parse_log_format(std::string_view text, Config* config, std::string* err) {
   return true;
 }
 
+bool parse_log_child(std::string_view text, Config* config, std::string* err) {
+  int mode = 0;
+  if (!pick(text, "--log-child",
+            {{"raw", 0}, {"tag", 1}, {"json", 2}, {"journal", 3}, {"auto", 4}},
+            &mode, err)) {
+    return false;
+  }
+  config->log_child = static_cast<ChildLogMode>(mode);
+  return true;
+}
+
 namespace {
 
 // An upgrade signal must be one byed catches and may give that meaning.

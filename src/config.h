@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "child_log.h"
 #include "log.h"
 
 namespace byed {
@@ -98,6 +99,9 @@ struct Config {
   bool subreaper = true;            // PR_SET_CHILD_SUBREAPER when not PID 1
 
   LogFormat log_format = LogFormat::kText;
+  // --log-child: the child's stdout/stderr inherited (raw) or read by byed
+  // and written as lines (child_log.h).
+  ChildLogMode log_child = ChildLogMode::kRaw;
   LogLevel log_level = LogLevel::kInfo;
   std::string name;  // member name, log tag; default basename(PROGRAM)
 
@@ -146,6 +150,9 @@ bool parse_wait_for(std::string_view text, Config* config, std::string* err);
 
 // --log-format: "text" or "json".
 bool parse_log_format(std::string_view text, Config* config, std::string* err);
+
+// --log-child: "raw", "tag", "json", "journal" or "auto".
+bool parse_log_child(std::string_view text, Config* config, std::string* err);
 
 // An on/off variable such as BYED_QUIET: 1, true, yes, on or 0, false, no,
 // off; anything else is an error that names the variable.

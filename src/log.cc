@@ -77,6 +77,10 @@ std::string Logger::format(const LogRecord& r) const {
 
 void Logger::write(const LogRecord& record) const {
   if (!enabled(record.level)) return;
+  if (to_) {
+    to_(format(record));
+    return;
+  }
   // If stderr is gone there is nothing better to do than carry on.
   write_all(STDERR_FILENO, format(record));
 }

@@ -78,6 +78,8 @@ Runtime::Runtime(Config config, std::vector<HeldSocket> sockets,
 }
 
 Runtime::~Runtime() {
+  if (child_output_) logger_.redirect(nullptr);
+  child_output_.reset();
   probes_.reset();
   group_timer_.reset();
   exit_watch_.reset();
@@ -191,6 +193,7 @@ int Runtime::run() {
   }
   // A closed stderr or a peer that went away must not kill byed.
   signal(SIGPIPE, SIG_IGN);
+  start_child_output();
 
   if (getpid() != 1 && config_.subreaper) {
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
@@ -242,6 +245,7 @@ int Runtime::run() {
   if (!exit_code_) dispatch(Start{terminal, ignored_signals_});
   if (!exit_code_) uv_run(&loop_, UV_RUN_DEFAULT);
   reap();  // leave no zombie behind, whoever it was
+  if (child_output_) child_output_->finish();
   // The terminal goes back to byed's own group (the job its shell knows),
   // never left to a group that is gone.
   if (terminal_pgid_ > 0 && isatty(STDIN_FILENO) &&
@@ -253,6 +257,24 @@ int Runtime::run() {
     unlink((config_.ready_dir + "/" + config_.name + ".ready").c_str());
   }
   return exit_code_.value_or(1);
+}
+
+// --log-child: byed reads the generations' output (child_output.h). byed's
+// own records then go through the same queue, and a child no longer writes
+// to the journal's stream itself, so JOURNAL_STREAM is not passed on.
+void Runtime::start_child_output() {
+  child_output_ = open_child_output(
+      &loop_, config_.log_child, config_.name,
+      [this](const std::string& note) { log(LogLevel::kWarn, note); });
+  if (!child_output_) return;
+  logger_.redirect([out = child_output_.get()](std::string_view line) {
+    out->write_own(line);
+  });
+  child_env_.erase(std::remove_if(child_env_.begin(), child_env_.end(),
+                                  [](const std::string& kv) {
+                                    return kv.rfind("JOURNAL_STREAM=", 0) == 0;
+                                  }),
+                   child_env_.end());
 }
 
 // The one way events reach the core. An event raised while the actions of
@@ -410,12 +432,20 @@ void Runtime::do_spawn(const SpawnGeneration& a) {
     log(LogLevel::kError, err);
   }
 
+  ChildPipes pipes;
+  if (child_output_ && !child_output_->make_pipes(&pipes, &err)) {
+    log(LogLevel::kError, err);  // the child writes to byed's own then
+  }
+  req.stdout_fd = pipes.out_write.get();
+  req.stderr_fd = pipes.err_write.get();
+
   SpawnedChild child;
   if (!spawn_child(req, &child, &err)) {
     dispatch(Spawned{gen, -1, err});
     return;
   }
   ready_write.reset();  // only the child holds the write end now
+  if (child_output_) child_output_->attach(gen, child.pid, std::move(pipes));
   io->pid = child.pid;
   io->exec_status = std::move(child.exec_status);
   if (req.take_terminal) terminal_pgid_ = child.pid;
@@ -765,6 +795,7 @@ void Runtime::reap() {
       if (g.exec_status) read_exec_status(g);
       if (g.ready_read) read_ready_pipe(g);
       if (g.notify) read_notify(g);
+      if (child_output_) child_output_->drain(pid);  // its last lines first
     }
     bool leader = io != gen_io_.end();
     if (leader) gen_io_.erase(io);

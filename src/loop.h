@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "accepting_probe.h"
+#include "child_output.h"
 #include "config.h"
 #include "control_server.h"
 #include "exit_dir.h"
@@ -60,6 +61,7 @@ class Runtime {
   };
 
   bool start_watches();
+  void start_child_output();
   void dispatch(Event event);
   void execute(const Action& action);
   void do_spawn(const SpawnGeneration& a);
@@ -113,6 +115,9 @@ class Runtime {
   AcceptingProbe accepting_;           // keeps its buffers between looks
   std::vector<uint64_t> held_inodes_;  // sockets_' inodes, in order
   std::string inode_error_;            // why they are not known
+  // --log-child tag|json|journal: the generations' output pipes, read and
+  // written out as lines; nullptr: raw, inherited.
+  std::unique_ptr<ChildOutput> child_output_;
 };
 
 // byed's environment less what byed consumes (config.h's

@@ -74,6 +74,8 @@ struct ChildPlan {
   bool new_session;
   const sigset_t* child_mask;
   bool reset_sigpipe;  // byed's own SIGPIPE ignore, not inherited
+  int stdout_fd;       // -1: byed's own
+  int stderr_fd;
 };
 
 [[noreturn]] void child_main(const ChildPlan& p) {
@@ -87,6 +89,15 @@ struct ChildPlan {
   if (!p.new_session || setsid() < 0) {
     setpgid(0, 0);
     if (p.take_terminal) tcsetpgrp(STDIN_FILENO, getpid());
+  }
+
+  // --log-child's pipes become stdout and stderr (they are above 2: byed's
+  // fds 0-2 are always open). The originals are close-on-exec.
+  if (p.stdout_fd >= 0 && dup2(p.stdout_fd, STDOUT_FILENO) < 0) {
+    child_fail(p.errfd, 0, errno);
+  }
+  if (p.stderr_fd >= 0 && dup2(p.stderr_fd, STDERR_FILENO) < 0) {
+    child_fail(p.errfd, 0, errno);
   }
 
   // Move sources and the error pipe above the target range first, so that a
@@ -267,7 +278,9 @@ bool spawn_child(const SpawnRequest& req, SpawnedChild* out, std::string* err) {
                  req.new_session,
                  &empty,
                  std::find(req.ignored.begin(), req.ignored.end(), SIGPIPE) ==
-                     req.ignored.end()};
+                     req.ignored.end(),
+                 req.stdout_fd,
+                 req.stderr_fd};
 
   pid_t pid = fork();
   if (pid == 0) child_main(plan);

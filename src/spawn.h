@@ -25,7 +25,11 @@ struct SpawnRequest {
                                   // and UPGRADE_FD, which spawn adds
   std::vector<int> listen_fds;    // placed at 3, 4, ... in this order
   std::vector<std::string> listen_names;  // LISTEN_FDNAMES, one per fd
-  int upgrade_fd = -1;         // placed after the sockets: UPGRADE_FD=n
+  int upgrade_fd = -1;  // placed after the sockets: UPGRADE_FD=n
+  // --log-child: the child's stdout and stderr (pipes byed reads); -1:
+  // byed's own, inherited.
+  int stdout_fd = -1;
+  int stderr_fd = -1;
   bool take_terminal = false;  // make the child the tty's foreground group
   // Start the child in a session of its own (setsid) rather than only a
   // process group of its own: for when byed has no controlling terminal

@@ -465,7 +465,8 @@ std::string fingerprint(const Config& c) {
        {c.upgrade_signal, c.drain_signal, c.restart_burst, c.health_failures,
         static_cast<int>(c.restart), static_cast<int>(c.forward_to_group),
         static_cast<int>(c.exit_leader), static_cast<int>(c.exit_follower),
-        static_cast<int>(c.ready.automatic), static_cast<int>(c.log_format)}) {
+        static_cast<int>(c.ready.automatic), static_cast<int>(c.log_format),
+        static_cast<int>(c.log_child)}) {
     out += std::to_string(n) + " ";
   }
   return out;
@@ -499,7 +500,7 @@ TEST_CASE("cli: the defaults --help shows are the defaults") {
     CHECK(fingerprint(ok({flag, def, "p"})) == plain);
     ++shown;
   }
-  CHECK(shown == 17);  // every option with a default
+  CHECK(shown == 18);  // every option with a default
   // And the fingerprint sees a change.
   CHECK(fingerprint(ok({"--stop-timeout", "31s", "p"})) != plain);
 }
