@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <nlohmann/json.hpp>
 
 #include "atomic_file.h"
 #include "notify.h"
@@ -254,7 +255,7 @@ int Runtime::run() {
   }
   if (pidfile_written_) remove_pidfile(config_.pidfile, getpid());
   if (ready_marker_written_) {
-    unlink((config_.ready_dir + "/" + config_.name + ".ready").c_str());
+    unlink((config_.ready_dir + "/" + ready_marker_name()).c_str());
   }
   return exit_code_.value_or(1);
 }
@@ -649,15 +650,18 @@ void Runtime::write_marker(const WriteExitMarker& m) {
 
 // --ready-dir: NAME.ready, written whole before it is visible; removed
 // when byed exits.
+std::string Runtime::ready_marker_name() const {
+  return config_.name + ".ready";
+}
+
 void Runtime::write_ready_marker() {
-  const std::string body = "{\"name\":\"" + config_.name +
-                           "\",\"pid\":" + std::to_string(getpid()) + "}\n";
+  const nlohmann::json body = {{"name", config_.name}, {"pid", getpid()}};
   std::string err;
-  if (write_file_atomically(config_.ready_dir, config_.name + ".ready", body,
-                            0644, &err)) {
+  if (write_file_atomically(config_.ready_dir, ready_marker_name(),
+                            body.dump() + "\n", 0644, &err)) {
     ready_marker_written_ = true;
     log(LogLevel::kInfo, "left ready marker",
-        {{"path", config_.ready_dir + "/" + config_.name + ".ready"}});
+        {{"path", config_.ready_dir + "/" + ready_marker_name()}});
   } else {
     log(LogLevel::kError, "write ready marker " + err);
   }
@@ -666,7 +670,7 @@ void Runtime::write_ready_marker() {
 // --wait-for: the entries of --ready-dir, present and appearing.
 void Runtime::watch_ready_dir() {
   ready_watch_ = std::make_unique<ExitDirWatcher>(
-      &loop_, config_.ready_dir, config_.name + ".ready",
+      &loop_, config_.ready_dir, ready_marker_name(),
       [this](const std::string& entry) { dispatch(ReadyDirEntry{entry}); },
       [this](bool error, const std::string& message) {
         log(error ? LogLevel::kError : LogLevel::kWarn, message);

@@ -73,6 +73,7 @@ class Runtime {
   void arm_timer(const TimerId& id, Millis after);
   void notify_systemd(const NotifySystemd& n);
   void write_marker(const WriteExitMarker& m);
+  std::string ready_marker_name() const;
   void write_ready_marker();
   void watch_ready_dir();
   void reap();
