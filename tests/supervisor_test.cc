@@ -2221,3 +2221,29 @@ TEST_CASE("a generation's STATUS= is a debug line") {
   CHECK(logs[0].record.level == LogLevel::kDebug);
   CHECK(field(logs[0].record, "status") == "loading");
 }
+
+TEST_CASE("restart: what the crashed generation left in its group is stopped") {
+  // The copy of "send the stop signal, then arm the kill timer" in
+  // schedule_restart: deleting it left every core test green.
+  Supervisor s(restart_options(RestartPolicy::kAlways));
+  s.on(Start{}, at_ms(0));
+  s.on(Spawned{1, 100, ""}, at_ms(0));
+  s.on(ChildReady{1, "pipe"}, at_ms(10));
+  // The leader crashed; a worker of its group still runs the old code.
+  auto a = s.on(ChildExited{100, killed(SIGSEGV), true, true}, at_ms(1000));
+  CHECK(restart_timer(a).has_value());
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
+  CHECK(sent[0].sig == SIGTERM);
+  CHECK(sent[0].target == Target::kGroup);
+  CHECK(arms(a, TimerKind::kDrainKill, 1));
+  // Past --stop-timeout the group is killed, while the new one runs.
+  s.on(TimerFired{TimerId{TimerKind::kRestart, 0}}, at_ms(1100));
+  s.on(Spawned{2, 200, ""}, at_ms(1100));
+  sent = only<SendSignal>(s.on(TimerFired{TimerId{TimerKind::kDrainKill, 1}}));
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
+  CHECK(sent[0].sig == SIGKILL);
+  CHECK(sent[0].target == Target::kGroup);
+}
