@@ -261,6 +261,8 @@ def generate(root, rel):
         cond = text[cond_start:close]
         if cond.startswith("!"):
             continue  # dropping the `!` does the same
+        if re.match(r"(?:const )?[\w:<>]+[*& ]+\w+ = ", cond):
+            continue  # `if (T* x = f())`: a declaration, no expression
         ops = [b.group(1) for b in BINARY_RE.finditer(cond)]
         if len(ops) == 1 and ops[0] in ("==", "!="):
             continue  # flipping the operator does the same
@@ -541,10 +543,9 @@ def main():
     def interrupt(signum, frame):
         raise KeyboardInterrupt()
 
-    # Also SIGINT: a shell starts a background job with it ignored.
-    signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGHUP, interrupt)
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:  # not under nohup
+        signal.signal(signal.SIGHUP, interrupt)
 
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="byed-mutation-")
