@@ -653,6 +653,18 @@ TEST_CASE("Ctrl-C on byed's terminal is a stop, never a crash to restart") {
     auto a = s.on(e);
     CHECK_FALSE(arms(a, TimerKind::kRestart, 0));
     CHECK(exit_of(a) == 128 + sig);
+    // With something left behind, the same signal stops it: a stop, as the
+    // user asked.
+    Supervisor l(o);
+    l.on(Start{true, {}});
+    l.on(Spawned{1, 100, ""});
+    e.children_left = true;
+    a = l.on(e);
+    CHECK(l.stopping());
+    auto orphans = only<SignalOrphans>(a);
+    REQUIRE(orphans.size() == 1);
+    CHECK(orphans[0].sig == sig);
+    CHECK_FALSE(arms(a, TimerKind::kRestart, 0));
     // The same signal from elsewhere (kill -INT of the program) is a crash.
     Supervisor r(o);
     r.on(Start{true, {}});
