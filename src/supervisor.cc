@@ -973,9 +973,15 @@ std::vector<Action> Supervisor::on_exited(const ChildExited& e) {
   GenState was = g->state;
   g->state = GenState::kExited;
   g->lingering = e.group_alive;
-  log(out, LogLevel::kInfo, g->num, "exited",
-      {{"pid", pid_str(g->pid)},
-       {"status", describe_wait_status(e.wait_status)}});
+  // A program that could not run was said in one line ("cannot run ..."):
+  // its 127 or 126 is no news but at debug.
+  const LogLevel exited_level =
+      g->error.empty() ? LogLevel::kInfo : LogLevel::kDebug;
+  if (cfg_.log_level >= exited_level) {
+    log(out, exited_level, g->num, "exited",
+        {{"pid", pid_str(g->pid)},
+         {"status", describe_wait_status(e.wait_status)}});
+  }
   if (g->lingering) {
     // The leader is gone, not its group: what is left gets the signal the
     // leader got (the kill timer, if armed, stays for the group), and byed

@@ -53,6 +53,10 @@ class ExitStatusTests(ByedTestCase):
         self.assertEqual(code, 127)
         self.assertIn("cannot run './no-such-server': No such file or directory",
                       err)
+        # One line says it (then the closing `exiting` line), not three.
+        self.assertEqual(err.count("cannot run"), 2, err)
+        self.assertNotIn(" exited pid=", err)
+        self.assertTrue(err.splitlines()[-1].startswith("no-such-server["), err)
         code, _, err = run_byed(["--", "no-such-program-in-path"])
         self.assertEqual(code, 127)
         self.assertIn("No such file or directory", err)
