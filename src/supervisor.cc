@@ -17,6 +17,10 @@ void log(std::vector<Action>& out, LogLevel level, int gen, std::string msg,
 
 std::string pid_str(int pid) { return std::to_string(pid); }
 
+// How long a starting generation may run without waiting on the held
+// sockets before byed says what that may mean.
+constexpr int64_t kAcceptingHintMs = 5000;
+
 }  // namespace
 
 int exit_code_from_wait_status(int ws) {
@@ -259,6 +263,7 @@ std::vector<Action> Supervisor::on_exec(const Exec& e) {
   if (wants_accepting()) {
     out.push_back(ProbeAccepting{e.gen, g->pid, cfg_.ready.accepting_names});
   }
+  g->ran_mono = now_.mono_ms;
   g->exec_ok.assign(cfg_.ready.exec.size(), false);
   if (!cfg_.ready.exec.empty()) run_ready_probe(out, *g);
   return out;
@@ -790,6 +795,17 @@ std::vector<Action> Supervisor::on_accepting(const AcceptingProbed& e) {
       ++g->accept_probes;
       out.push_back(ArmTimer{TimerId{TimerKind::kAcceptProbe, g->num},
                              Millis{std::min<int64_t>(after, 200)}});
+      if (!g->hinted && g->ran_mono >= 0 &&
+          now_.mono_ms - g->ran_mono >= kAcceptingHintMs) {
+        // A program that binds its own port never waits on byed's: say
+        // how to tell byed, once, long before --ready-timeout.
+        g->hinted = true;
+        log(out, LogLevel::kWarn, g->num,
+            "not waiting on the held sockets yet; a program that binds its "
+            "own port instead needs --ready exec:CMD or --ready DUR",
+            {{"running_for",
+              format_duration(Millis{now_.mono_ms - g->ran_mono})}});
+      }
       break;
     }
     case AcceptingProbed::Result::kUnknown:

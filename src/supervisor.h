@@ -367,6 +367,8 @@ class Supervisor {
     bool accepting = false;     // seen waiting on the held sockets
     std::string accepting_via;  // how
     int accept_probes = 0;      // looks so far: the next comes later
+    int64_t ran_mono = -1;      // when its program started running
+    bool hinted = false;        // "not waiting on the sockets yet" said
     std::vector<bool> exec_ok;  // per --ready exec: rule
     bool stopped = false;       // stopped by a signal: never ready then
     bool settling = false;      // ready; --ready-settle not over yet

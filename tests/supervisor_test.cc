@@ -2259,3 +2259,28 @@ TEST_CASE("restart: what the crashed generation left in its group is stopped") {
   CHECK(sent[0].sig == SIGKILL);
   CHECK(sent[0].target == Target::kGroup);
 }
+
+TEST_CASE(
+    "accepting: a program not waiting on the sockets after 5 s gets a hint") {
+  Supervisor s(socket_options());
+  s.on(Start{}, at_ms(0));
+  s.on(Spawned{1, 100, ""}, at_ms(0));
+  s.on(Exec{1, ""}, at_ms(100));
+  auto warn_count = [](const std::vector<Action>& a) {
+    int n = 0;
+    for (const auto& l : only<Log>(a)) n += l.record.level == LogLevel::kWarn;
+    return n;
+  };
+  CHECK(
+      warn_count(s.on(AcceptingProbed{1, AcceptingProbed::Result::kNotYet, ""},
+                      at_ms(5000))) == 0);
+  auto a = s.on(AcceptingProbed{1, AcceptingProbed::Result::kNotYet, ""},
+                at_ms(5100));
+  REQUIRE(warn_count(a) == 1);
+  CHECK(only<Log>(a)[0].record.message.find("--ready exec:CMD") !=
+        std::string::npos);
+  // Once.
+  CHECK(
+      warn_count(s.on(AcceptingProbed{1, AcceptingProbed::Result::kNotYet, ""},
+                      at_ms(9000))) == 0);
+}
