@@ -214,8 +214,12 @@ void AcceptingProbe::probe(int leader, const std::vector<uint64_t>& inodes,
   out->unknown = uncertain_;
 }
 
-void AcceptingProbe::children_of(int pid, std::vector<int>* out) {
-  out->clear();
+// For each thread of pid (0: byed itself), reads /proc/PID/task/TID/LEAF
+// into text_ and calls on_text with its path. A process or thread gone
+// meanwhile is skipped; anything else unreadable makes the answer uncertain.
+template <typename F>
+void AcceptingProbe::for_each_task_file(int pid, const char* leaf,
+                                        F&& on_text) {
   char path[64];
   if (pid == 0) {
     snprintf(path, sizeof path, "/proc/self/task");
@@ -229,15 +233,21 @@ void AcceptingProbe::children_of(int pid, std::vector<int>* out) {
     return;
   }
   for (int tid : tids_) {
-    char children[80];
-    snprintf(children, sizeof children, "%s/%d/children", path, tid);
-    err = read_text(children, &text_);
+    char file[96];
+    snprintf(file, sizeof file, "%s/%d/%s", path, tid, leaf);
+    err = read_text(file, &text_);
     if (err != 0) {
-      if (!gone(err)) uncertain(err, children);
+      if (!gone(err)) uncertain(err, file);
       continue;
     }
-    parse_numbers(text_, out);
+    on_text(file);
   }
+}
+
+void AcceptingProbe::children_of(int pid, std::vector<int>* out) {
+  out->clear();
+  for_each_task_file(pid, "children",
+                     [&](const char*) { parse_numbers(text_, out); });
 }
 
 void AcceptingProbe::look_at(int pid, const std::vector<uint64_t>& inodes,
@@ -301,34 +311,19 @@ void AcceptingProbe::scan_threads(int pid) {
     }
     return false;
   };
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/task", pid);
-  UniqueFd dir(open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  int err = dir ? list_numbers(dir.get(), &dents_, &tids_) : errno;
-  if (err != 0) {
-    if (!gone(err)) uncertain(err, path);
-    return;
-  }
-  for (int tid : tids_) {
-    char syscall_path[80];
-    snprintf(syscall_path, sizeof syscall_path, "%s/%d/syscall", path, tid);
-    err = read_text(syscall_path, &text_);
-    if (err != 0) {
-      if (!gone(err)) uncertain(err, syscall_path);
-      continue;
-    }
+  for_each_task_file(pid, "syscall", [&](const char* syscall_path) {
     auto line = parse_syscall_line(text_);
-    if (!line) continue;
+    if (!line) return;
     BlockedWait w = classify_blocked(*line);
     if (w.how == WaitHow::kAccept) {
       if (held_fd(w.fd)) waits_.blocked.emplace_back(w.fd, w.how);
     } else if (w.how == WaitHow::kPoll || w.how == WaitHow::kSelect) {
-      if (!read_set(pid, syscall_path, *line, w, &read_fds_)) continue;
+      if (!read_set(pid, syscall_path, *line, w, &read_fds_)) return;
       for (int fd : read_fds_) {
         if (held_fd(fd)) waits_.blocked.emplace_back(fd, w.how);
       }
     }
-  }
+  });
 }
 
 bool AcceptingProbe::read_set(int pid, const char* syscall_path,

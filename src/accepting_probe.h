@@ -55,6 +55,8 @@ class AcceptingProbe {
   // not all of it is mapped).
   int read_memory(int pid, uint64_t addr, size_t len);
   void children_of(int pid, std::vector<int>* out);
+  template <typename F>
+  void for_each_task_file(int pid, const char* leaf, F&& on_text);
   void uncertain(int err, const char* what);
 
   bool checked_ = false;
