@@ -6,10 +6,55 @@
 #include <cerrno>
 #include <nlohmann/json.hpp>
 
+#include "config.h"
 #include "fd.h"
 
 namespace byed {
 namespace {
+
+// JSON types for byed's own records (SPEC: numbers as numbers): the fields
+// that count things carry integers; the durations carry seconds, under the
+// field's name with `_s`. Text form shows them as they were given.
+bool integer_field(std::string_view key) {
+  static constexpr std::string_view kKeys[] = {
+      "pid",      "pgid",     "old_gen",  "new_gen",    "serving_gen",
+      "restart",  "restarts", "failures", "of",         "status",
+      "child_fd", "sender",   "gen",      "waiting_for"};
+  for (std::string_view k : kKeys) {
+    if (k == key) return true;
+  }
+  return false;
+}
+
+bool duration_field(std::string_view key) {
+  static constexpr std::string_view kKeys[] = {
+      "in", "within", "delay", "settle", "stop_timeout", "running_for"};
+  for (std::string_view k : kKeys) {
+    if (k == key) return true;
+  }
+  return false;
+}
+
+// Sets j[key] from a field's text, typed as above where the text allows.
+void set_typed(nlohmann::json& j, const std::string& key,
+               const std::string& value) {
+  if (integer_field(key) && !value.empty() && value.size() < 19) {
+    size_t i = value[0] == '-' ? 1 : 0;
+    bool digits = i < value.size();
+    for (; i < value.size(); ++i) digits &= value[i] >= '0' && value[i] <= '9';
+    if (digits) {
+      j[key] = std::stoll(value);
+      return;
+    }
+  }
+  if (duration_field(key)) {
+    if (auto d = parse_duration(value)) {
+      j[key + "_s"] = static_cast<double>(d->count()) / 1000.0;
+      return;
+    }
+  }
+  j[key] = value;
+}
 
 // A value needs quoting in text form when it is empty or holds a space,
 // quote, backslash or control character.
@@ -61,7 +106,7 @@ std::string Logger::format(const LogRecord& r) const {
                         {"name", name_}};
     if (r.gen > 0) j["gen"] = r.gen;
     j["msg"] = r.message;
-    for (const auto& [k, v] : r.fields) j[k] = v;
+    for (const auto& [k, v] : r.fields) set_typed(j, k, v);
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
            "\n";
   }

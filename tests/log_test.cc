@@ -36,7 +36,23 @@ TEST_CASE("json lines are one valid object each") {
   CHECK(j["name"] == "srv");
   CHECK(j["gen"] == 2);
   CHECK(j["msg"] == "slow");
-  CHECK(j["pid"] == "9");
+  CHECK(j["pid"] == 9);  // numbers as numbers
+  // Durations in seconds under NAME_s; a status that is no number stays text.
+  j = nlohmann::json::parse(l.format(LogRecord{LogLevel::kWarn,
+                                               1,
+                                               "restarting",
+                                               {{"in", "1m30s"},
+                                                {"restart", "3"},
+                                                {"status", "exit code 1"},
+                                                {"reason", "7"}}}));
+  CHECK(j["in_s"] == 90.0);
+  CHECK_FALSE(j.contains("in"));
+  CHECK(j["restart"] == 3);
+  CHECK(j["status"] == "exit code 1");
+  CHECK(j["reason"] == "7");  // not a count: stays a string
+  j = nlohmann::json::parse(
+      l.format(LogRecord{LogLevel::kInfo, 0, "exiting", {{"status", "143"}}}));
+  CHECK(j["status"] == 143);
   CHECK(j["time"].get<std::string>().back() == 'Z');
   // Invalid UTF-8 from a program name must not throw.
   CHECK_NOTHROW(l.format(LogRecord{LogLevel::kInfo, 0, "bad \xff", {}}));

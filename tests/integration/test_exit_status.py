@@ -35,7 +35,7 @@ class ExitStatusTests(ByedTestCase):
         records = [json.loads(l) for l in err.splitlines()]
         self.assertTrue(all(r["name"] == "web" for r in records), err)
         self.assertEqual(records[-1]["msg"], "exiting")
-        self.assertEqual(records[-1]["status"], "4")
+        self.assertEqual(records[-1]["status"], 4)  # numbers as numbers
         self.assertEqual(records[-1]["reason"], "gen 1 exit code 4")
 
     def test_the_last_line_says_who_stopped_byed(self):
