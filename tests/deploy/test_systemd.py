@@ -8,6 +8,7 @@ is driven from outside with nsenter: systemctl, and an HTTP client loop
 inside the container's private network.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -234,6 +235,29 @@ class SystemdTests(unittest.TestCase):
         self.assertEqual(self.prop("wd.service", "NRestarts"), "0")
         self.sh("systemctl stop wd.service")
         self.assertEqual(self.prop("wd.service", "Result"), "success")
+
+    def test_7_log_child_auto_writes_native_journal_entries(self):
+        # Under systemd stdout is the journal's stream (JOURNAL_STREAM):
+        # --log-child auto sends each line of the program as a native entry
+        # with byed's fields, so `journalctl BYED_GENERATION=1` finds it.
+        self.sh("systemd-run --unit byedlog --wait -p StandardOutput=journal "
+                "/usr/bin/byed --log-child auto -- /bin/sh -c "
+                "'echo hello-journal; echo oops-journal >&2'")
+
+        def entries():
+            out = self.sh("journalctl -o json -u byedlog.service "
+                          "BYED_GENERATION=1", check=False).stdout
+            found = [json.loads(l) for l in out.splitlines() if l.strip()]
+            return found if len(found) >= 2 else None
+
+        found = wait_until(entries, what="the program's journal entries")
+        by_message = {e["MESSAGE"]: e for e in found}
+        out, err = by_message["hello-journal"], by_message["oops-journal"]
+        self.assertEqual(out["PRIORITY"], "6")
+        self.assertEqual(err["PRIORITY"], "3")
+        self.assertEqual(out["SYSLOG_IDENTIFIER"], "sh")
+        self.assertEqual(out["BYED_PID"], err["BYED_PID"])
+        self.assertTrue(int(out["BYED_PID"]) > 0)
 
 
 if __name__ == "__main__":
