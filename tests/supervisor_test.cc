@@ -2284,3 +2284,13 @@ TEST_CASE(
       warn_count(s.on(AcceptingProbed{1, AcceptingProbed::Result::kNotYet, ""},
                       at_ms(9000))) == 0);
 }
+
+TEST_CASE("a stop signal is sent before anything is logged or told") {
+  auto s = started();
+  auto a = s.on(SignalReceived{SIGTERM});
+  REQUIRE_FALSE(a.empty());
+  REQUIRE(std::holds_alternative<SendSignal>(a.front()));
+  CHECK(std::get<SendSignal>(a.front()).sig == SIGTERM);
+  CHECK(only<Log>(a).size() == 1);
+  CHECK(notes(a).size() == 1);  // STOPPING=1, after the signal
+}
