@@ -27,6 +27,8 @@ import tempfile
 import threading
 import time
 
+from bench_upgrade import free_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVERS = os.path.join(HERE, "..", "integration", "servers")
 SERVER = [sys.executable, os.path.join(SERVERS, "warm_http.py")]
@@ -82,14 +84,6 @@ class ClientLoop:
     def stop(self):
         self._stop.set()
         self._thread.join(60)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def wait_until(pred, timeout, what):
