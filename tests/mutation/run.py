@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Mutation check of byed's pure core: which one-line bugs no core test sees.
 
-Each mutation is one small change to src/supervisor.cc, src/config.cc or
-src/signals.cc, generated from the source (so the list never rots):
+Each mutation is one small change to src/core/supervisor.cc, src/core/config.cc or
+src/core/signals.cc, generated from the source (so the list never rots):
 
   remove    an action is no longer emitted: `out.push_back(...)`,
             `out.emplace_back(...)`, a call that passes `out` on (`drain(out,
@@ -53,7 +53,7 @@ import time
 from dataclasses import dataclass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_FILES = ["src/supervisor.cc", "src/config.cc", "src/signals.cc"]
+DEFAULT_FILES = ["src/core/supervisor.cc", "src/core/config.cc", "src/core/signals.cc"]
 KINDS = ["remove", "flip", "negate", "constant"]
 TEST_TARGET = "byed_core_tests"
 

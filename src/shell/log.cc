@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "fd.h"
+#include "text.h"
 
 namespace byed {
 namespace {
@@ -70,17 +71,6 @@ std::string text_value(const std::string& v) {
 }
 
 }  // namespace
-
-std::string rfc3339(const timespec& ts, int fraction_digits) {
-  tm utc{};
-  gmtime_r(&ts.tv_sec, &utc);
-  char buf[64];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
-  long frac = ts.tv_nsec;
-  for (int i = fraction_digits; i < 9; ++i) frac /= 10;
-  snprintf(buf + n, sizeof buf - n, ".%0*ldZ", fraction_digits, frac);
-  return buf;
-}
 
 const char* level_name(LogLevel level) {
   switch (level) {

@@ -14,6 +14,7 @@
 #include <deque>
 
 #include "log.h"
+#include "text.h"
 
 namespace byed {
 namespace {

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "child_log.h"
-#include "log.h"
+#include "log_record.h"
 
 namespace byed {
 

@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "config.h"
-#include "log.h"
+#include "log_record.h"
 
 namespace byed {
 

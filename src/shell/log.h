@@ -15,19 +15,9 @@
 #include <utility>
 #include <vector>
 
+#include "log_record.h"
+
 namespace byed {
-
-enum class LogFormat { kText, kJson };
-enum class LogLevel { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
-
-using LogFields = std::vector<std::pair<std::string, std::string>>;
-
-struct LogRecord {
-  LogLevel level = LogLevel::kInfo;
-  int gen = 0;  // 0: not about one generation
-  std::string message;
-  LogFields fields;
-};
 
 class Logger {
  public:
@@ -58,9 +48,5 @@ class Logger {
 };
 
 const char* level_name(LogLevel level);
-
-// "2026-11-23T01:02:03.456Z": RFC 3339 in UTC with `fraction_digits`
-// (3: milliseconds, 6: microseconds) after the seconds.
-std::string rfc3339(const timespec& ts, int fraction_digits);
 
 }  // namespace byed

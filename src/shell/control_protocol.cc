@@ -3,6 +3,7 @@
 #include "control_protocol.h"
 
 #include "log.h"
+#include "text.h"
 
 namespace byed {
 namespace {

@@ -12,6 +12,7 @@
 
 #include "atomic_file.h"
 #include "log.h"
+#include "text.h"
 
 namespace byed {
 namespace {

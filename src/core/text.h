@@ -1,9 +1,13 @@
-// text.h — the one splitter byed's parsers share.
+// text.h — text helpers the core and the shell share.
 //
-// Pure and header-only: PATH entries, comma lists, LISTEN_FDNAMES, notify
-// datagram lines and --exit-role all split the same way.
+// Pure: the one splitter byed's parsers use (PATH entries, comma lists,
+// LISTEN_FDNAMES, notify datagram lines and --exit-role all split the same
+// way), and the one timestamp format of logs, markers and status.
 #pragma once
 
+#include <time.h>
+
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -24,5 +28,9 @@ inline std::vector<std::string_view> split(std::string_view text, char sep) {
     start = at + 1;
   }
 }
+
+// "2026-11-23T01:02:03.456Z": RFC 3339 in UTC with `fraction_digits`
+// (3: milliseconds, 6: microseconds) after the seconds.
+std::string rfc3339(const timespec& ts, int fraction_digits);
 
 }  // namespace byed
