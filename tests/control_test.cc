@@ -104,7 +104,7 @@ TEST_CASE("status comes from the core: states, times, last upgrade") {
   core.on(Spawned{2, 200, ""}, t1);
   core.on(ChildExited{200, 1 << 8}, t2);
   StatusContext ctx{7, t0, timespec{1065, 250000000}, nullptr};
-  auto s = status_reply(core, ctx);
+  auto s = status_reply(core.status(), ctx);
   CHECK(s["pid"] == 7);
   CHECK(s["uptime_s"] == 65.25);
   REQUIRE(s["generations"].size() == 1);
@@ -156,7 +156,7 @@ TEST_CASE("status JSON: numbers are numbers, durations are _s seconds") {
   core.on(ChildExited{200, SIGSEGV}, t1);  // the new one crashes: a restart
   std::vector<HeldSocket> socks(1);
   socks[0].name = "web";
-  auto s = status_reply(core, StatusContext{7, t0, t1, &socks});
+  auto s = status_reply(core.status(), StatusContext{7, t0, t1, &socks});
   REQUIRE(s["last_upgrade"].is_object());
   REQUIRE(s["restarts"]["count"] == 1);
   REQUIRE_FALSE(s["generations"].empty());
@@ -227,7 +227,8 @@ struct ServerWithClient {
     REQUIRE(uv_loop_init(&loop) == 0);
     server = std::make_unique<ControlServer>(
         &loop,
-        [this](ConnId id, Command) {
+        [this](const ControlRequest& req) {
+          const ConnId id = req.conn;
           nlohmann::json line = {{"v", 1},
                                  {"ok", true},
                                  {"n", handled++},

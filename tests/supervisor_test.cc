@@ -454,9 +454,9 @@ TEST_CASE("upgrade: RELOADING, spawn, then drain old and READY on ready") {
   CHECK(sent[0].sig == SIGTERM);  // --drain-signal default
   CHECK(arms(a, TimerKind::kDrainKill, 1));
   CHECK(notes(a).at(0).rfind("READY=1\nSTATUS=gen 2 ready (pid 200)", 0) == 0);
-  REQUIRE(s.last_upgrade().has_value());
-  CHECK(s.last_upgrade()->ok);
-  CHECK(s.last_upgrade()->pid == 200);
+  REQUIRE(s.status().last_upgrade.has_value());
+  CHECK(s.status().last_upgrade->ok);
+  CHECK(s.status().last_upgrade->pid == 200);
   CHECK(s.current() == 2);
   CHECK(only<WritePidfile>(a).empty());  // byed's pid did not change
 
@@ -500,17 +500,18 @@ TEST_CASE("rollback: new generation dies before ready, old untouched") {
   auto a = s.on(ChildExited{200, exited(1)});
   CHECK(only<SendSignal>(a).empty());  // the old one is not touched
   CHECK_FALSE(exit_of(a));
-  REQUIRE(s.last_upgrade().has_value());
-  CHECK_FALSE(s.last_upgrade()->ok);
-  CHECK(s.last_upgrade()->reason == "exited before it was ready (exit code 1)");
+  REQUIRE(s.status().last_upgrade.has_value());
+  CHECK_FALSE(s.status().last_upgrade->ok);
+  CHECK(s.status().last_upgrade->reason ==
+        "exited before it was ready (exit code 1)");
   REQUIRE(notes(a).size() == 1);
   CHECK(notes(a)[0] ==
         "READY=1\nSTATUS=upgrade failed: exited before it was ready (exit "
         "code 1)");
   CHECK(s.current() == 1);
   CHECK(s.upgrading() == 0);
-  REQUIRE(s.last_upgrade().has_value());
-  CHECK_FALSE(s.last_upgrade()->ok);
+  REQUIRE(s.status().last_upgrade.has_value());
+  CHECK_FALSE(s.status().last_upgrade->ok);
 }
 
 TEST_CASE("rollback: exec failure names the reason") {
@@ -519,8 +520,8 @@ TEST_CASE("rollback: exec failure names the reason") {
   s.on(Spawned{2, 200, ""});
   s.on(Exec{2, "cannot run './srv': No such file or directory"});
   s.on(ChildExited{200, exited(127)});
-  REQUIRE(s.last_upgrade().has_value());
-  CHECK(s.last_upgrade()->reason ==
+  REQUIRE(s.status().last_upgrade.has_value());
+  CHECK(s.status().last_upgrade->reason ==
         "cannot run './srv': No such file or directory");
 }
 
@@ -528,8 +529,8 @@ TEST_CASE("rollback: fork failure") {
   auto s = serving();
   s.on(SignalReceived{SIGUSR1});
   auto a = s.on(Spawned{2, -1, "fork: Resource temporarily unavailable"});
-  REQUIRE(s.last_upgrade().has_value());
-  CHECK_FALSE(s.last_upgrade()->ok);
+  REQUIRE(s.status().last_upgrade.has_value());
+  CHECK_FALSE(s.status().last_upgrade->ok);
   CHECK_FALSE(exit_of(a));
   CHECK(s.current() == 1);
 }
@@ -544,7 +545,7 @@ TEST_CASE("rollback: not ready in time -> TERM the new one, keep the old") {
   CHECK(sent[0].pid == 200);
   CHECK(sent[0].sig == SIGTERM);
   CHECK(arms(a, TimerKind::kDrainKill, 2));
-  CHECK(s.last_upgrade()->reason == "not ready within 1m");
+  CHECK(s.status().last_upgrade->reason == "not ready within 1m");
   // Ready too late: ignored.
   CHECK(only<SendSignal>(s.on(ChildReady{2, "pipe"})).empty());
   CHECK(s.current() == 1);
@@ -606,7 +607,7 @@ TEST_CASE("stop during an upgrade stops every generation") {
   auto sent = only<SendSignal>(a);
   REQUIRE(sent.size() == 2);
   CHECK(notes(a).at(0) == "STOPPING=1");
-  CHECK(s.last_upgrade()->reason == "byed is stopping");
+  CHECK(s.status().last_upgrade->reason == "byed is stopping");
   CHECK(s.upgrading() == 0);
   // Late readiness of the new one hands nothing over.
   CHECK(only<SendSignal>(s.on(ChildReady{2, "pipe"})).empty());
@@ -832,7 +833,7 @@ TEST_CASE("control: stop during an upgrade answers the waiters and stops all") {
   CHECK(r[0].conn == 7);
   CHECK_FALSE(r[0].result.ok);
   CHECK(r[0].result.reason == "byed is stopping");
-  CHECK(s.last_upgrade()->reason == "byed is stopping");
+  CHECK(s.status().last_upgrade->reason == "byed is stopping");
   auto sent = only<SendSignal>(a);
   REQUIRE(sent.size() == 2);  // both generations get TERM
   for (const auto& x : sent) CHECK(x.sig == SIGTERM);
@@ -1068,11 +1069,11 @@ TEST_CASE("restart on-failure: a crash restarts on the same sockets") {
   CHECK_FALSE(exit_of(a));
   CHECK_FALSE(s.stopping());
   CHECK(restart_timer(a) == Millis{100});
-  CHECK(s.restarts().count == 1);
-  CHECK(s.restarts().last_reason == "gen 1 killed by signal SEGV");
-  REQUIRE(s.restarts().next_at.has_value());
-  CHECK(s.restarts().next_at->tv_sec == 1);
-  CHECK(s.restarts().next_at->tv_nsec == 100000000);
+  CHECK(s.status().restarts == 1);
+  CHECK(s.status().last_restart_reason == "gen 1 killed by signal SEGV");
+  REQUIRE(s.status().next_restart_at.has_value());
+  CHECK(s.status().next_restart_at->tv_sec == 1);
+  CHECK(s.status().next_restart_at->tv_nsec == 100000000);
   // RELOADING-free: systemd sees a STATUS= line only.
   REQUIRE(notes(a).size() == 1);
   CHECK(notes(a)[0].rfind("STATUS=restarting in 100ms: gen 1", 0) == 0);
@@ -1081,7 +1082,7 @@ TEST_CASE("restart on-failure: a crash restarts on the same sockets") {
   REQUIRE(sp.size() == 1);
   CHECK(sp[0].gen == 2);
   CHECK(s.current() == 2);
-  CHECK_FALSE(s.restarts().next_at.has_value());
+  CHECK_FALSE(s.status().next_restart_at.has_value());
   s.on(Spawned{2, 200, ""}, at_ms(1100));
   // Signals go to the restarted one.
   auto fw = only<SendSignal>(s.on(SignalReceived{SIGHUP}, at_ms(1150)));
@@ -1241,7 +1242,7 @@ TEST_CASE("restart: the serving one dying mid-upgrade lets the new one serve") {
   CHECK_FALSE(restart_timer(a).has_value());
   s.on(ChildReady{2, "pipe"});
   CHECK(s.current() == 2);
-  CHECK(s.last_upgrade()->ok);
+  CHECK(s.status().last_upgrade->ok);
   // And if the upgrade fails instead, it is a restart.
   Supervisor t(restart_options(RestartPolicy::kOnFailure));
   t.on(Start{});
@@ -1266,7 +1267,7 @@ TEST_CASE("restart: a restarted generation not ready in time is a failure") {
   CHECK_FALSE(s.stopping());
   a = s.on(ChildExited{100, exited(0)});  // it even exits 0 on TERM
   CHECK(restart_timer(a).has_value());
-  CHECK(s.restarts().last_reason == "gen 1 exit code 0");
+  CHECK(s.status().last_restart_reason == "gen 1 exit code 0");
 }
 
 // ---- watchdog
@@ -1536,8 +1537,8 @@ TEST_CASE("auto with sockets: READY=1 alone is not enough (gunicorn)") {
   // Its workers fail to boot: gunicorn exits; the old one keeps serving.
   a = s.on(ChildExited{200, exited(3)});
   CHECK(only<SendSignal>(a).empty());
-  REQUIRE(s.last_upgrade().has_value());
-  CHECK_FALSE(s.last_upgrade()->ok);
+  REQUIRE(s.status().last_upgrade.has_value());
+  CHECK_FALSE(s.status().last_upgrade->ok);
   CHECK(s.current() == 1);
   CHECK_FALSE(exit_of(a));
 }
@@ -1576,9 +1577,9 @@ TEST_CASE("settle: the old one serves until the new one stayed ready") {
   // It fails a moment after it looked ready: the upgrade failed.
   a = s.on(ChildExited{200, exited(3)});
   CHECK(only<SendSignal>(a).empty());
-  REQUIRE(s.last_upgrade().has_value());
-  CHECK_FALSE(s.last_upgrade()->ok);
-  CHECK(s.last_upgrade()->reason.find("within --ready-settle") !=
+  REQUIRE(s.status().last_upgrade.has_value());
+  CHECK_FALSE(s.status().last_upgrade->ok);
+  CHECK(s.status().last_upgrade->reason.find("within --ready-settle") !=
         std::string::npos);
   CHECK(s.current() == 1);
   CHECK_FALSE(exit_of(a));

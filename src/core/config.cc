@@ -244,9 +244,7 @@ namespace {
 // An upgrade signal must be one byed catches and may give that meaning.
 bool valid_upgrade_signal(int sig, std::string* err) {
   auto caught = caught_signals();
-  bool reserved = classify_signal(sig, 0) != SignalClass::kForward ||
-                  sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU ||
-                  sig == SIGCONT;
+  bool reserved = classify_signal(sig, 0) != SignalClass::kForward;
   if (sig > 0 && !reserved &&
       std::find(caught.begin(), caught.end(), sig) != caught.end()) {
     return true;

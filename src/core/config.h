@@ -107,6 +107,11 @@ struct Config {
 
   std::vector<ListenAddress> listen;  // --listen / BYED_LISTEN, in order
 
+  // --workers: processes per generation, each its own group with
+  // BYED_WORKER=i; 0: the option not given (one process, no BYED_WORKER).
+  int workers = 0;
+  int upgrade_batch = 0;  // --upgrade-batch: workers per step; 0: all at once
+
   RestartPolicy restart = RestartPolicy::kNo;  // --restart / BYED_RESTART
   Millis restart_delay{100};           // first back-off; doubles per restart
   Millis restart_delay_max{10000};     // back-off cap

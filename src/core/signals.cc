@@ -96,6 +96,10 @@ SignalClass classify_signal(int sig, int upgrade_signal) {
     return SignalClass::kStop;
   }
   if (sig == SIGCHLD) return SignalClass::kReap;
+  if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
+    return SignalClass::kJobStop;
+  }
+  if (sig == SIGCONT) return SignalClass::kContinue;
   return SignalClass::kForward;
 }
 

@@ -23,10 +23,12 @@ std::optional<int> parse_signal(std::string_view text);
 std::string signal_name(int sig);
 
 enum class SignalClass {
-  kStop,     // TERM, INT, QUIT: stop every generation
-  kUpgrade,  // the configured upgrade signal
-  kReap,     // CHLD
-  kForward,  // everything else that is catchable: to the current generation
+  kStop,      // TERM, INT, QUIT: stop every generation
+  kUpgrade,   // the configured upgrade signal
+  kReap,      // CHLD
+  kJobStop,   // TSTP, TTIN, TTOU: the program stops, then byed (job control)
+  kContinue,  // CONT: the job goes on
+  kForward,   // everything else that is catchable: to the current generation
 };
 
 SignalClass classify_signal(int sig, int upgrade_signal);

@@ -48,24 +48,28 @@ struct SignalReceived {
   int sig;
 };
 // A request on the control socket, from connection `conn`.
-enum class Command { kStatus, kUpgrade, kStop };
+enum class Command { kStatus, kUpgrade, kStop, kWorkers };
 using ConnId = uint64_t;
 struct ControlRequest {
   ConnId conn;
   Command cmd;
+  int count = 0;  // kWorkers: the new number of workers
 };
-// The shell forked generation `gen` as `pid`. pid < 0: fork itself failed,
-// and error says why.
+// The shell forked worker `worker` of generation `gen` as `pid`. pid < 0:
+// fork itself failed, and error says why. (Without --workers a generation
+// is one process: worker 0.)
 struct Spawned {
   int gen;
   int pid;
   std::string error;
+  int worker = 0;
 };
 // The child of generation `gen` ran its program (error empty), or could not
 // (error says why; the child then exits 126/127 and ChildExited follows).
 struct Exec {
   int gen;
   std::string error;
+  int worker = 0;
 };
 // waitpid() returned this pid with this raw wait status. Orphans reaped as
 // PID 1 or subreaper arrive here too. group_alive: for a generation's
@@ -80,9 +84,10 @@ struct ChildExited {
   bool children_left = false;
   bool had_terminal = false;
 };
-// What was left of generation `gen`'s process group is gone.
+// What was left of a worker's process group is gone.
 struct GroupEmpty {
   int gen;
+  int worker = 0;
 };
 // A child was stopped by `sig` (waitpid WUNTRACED): job control.
 struct ChildStopped {
@@ -100,6 +105,7 @@ struct AcceptingProbed {
   int gen;
   enum class Result { kNotYet, kAccepting, kUnknown } result;
   std::string via;
+  int worker = 0;
 };
 // A probe (`sh -c CMD` of --ready exec: or --health) of generation `gen`
 // ended: ok when it exited 0; detail is its status or why it did not run.
@@ -110,12 +116,14 @@ struct ProbeDone {
   int index;  // which --ready exec: rule (0 for health)
   bool ok;
   std::string detail;
+  int worker = 0;
 };
 // Generation `gen` said it is ready: "pipe" (a byte on UPGRADE_FD) or
 // "notify" (READY=1 on its NOTIFY_SOCKET, from a process of that generation).
 struct ChildReady {
   int gen;
   std::string via;
+  int worker = 0;
 };
 // What else a generation said on its NOTIFY_SOCKET (from a process of it):
 // WATCHDOG=1, WATCHDOG=trigger, STATUS=, EXTEND_TIMEOUT_USEC=.
@@ -125,6 +133,7 @@ struct ChildSaid {
   bool watchdog_trigger = false;
   std::optional<std::string> status;
   uint64_t extend_timeout_usec = 0;
+  int worker = 0;
 };
 // The signals generation `gen`'s leader `pid` has handlers for (SigCgt),
 // read when the core asked (ReadCaughtSignals). Not sent when it cannot be
@@ -160,11 +169,13 @@ enum class TimerKind {
 struct TimerId {
   TimerKind kind;
   int gen;
+  int worker = 0;
   bool operator==(const TimerId& o) const {
-    return kind == o.kind && gen == o.gen;
+    return kind == o.kind && gen == o.gen && worker == o.worker;
   }
   bool operator<(const TimerId& o) const {
-    return kind != o.kind ? kind < o.kind : gen < o.gen;
+    if (kind != o.kind) return kind < o.kind;
+    return gen != o.gen ? gen < o.gen : worker < o.worker;
   }
 };
 struct TimerFired {
@@ -196,10 +207,14 @@ struct Now {
 // first one, when byed's own group owns it: nothing else serves yet).
 // new_session: no terminal, so the generation gets a session of its own
 // (the scheduler's autogroups then treat it as its own job).
+// worker: which of the generation's processes; workers: BYED_WORKERS for
+// its environment (with BYED_WORKER=worker), 0 without --workers.
 struct SpawnGeneration {
   int gen;
   bool take_terminal = false;
   bool new_session = false;
+  int worker = 0;
+  int workers = 0;
 };
 // Each generation leads its own process group, whose id is its leader's pid.
 enum class Target {
@@ -222,6 +237,7 @@ struct SignalOrphans {
 struct WatchGroup {
   int gen;
   int pgid;
+  int worker = 0;
 };
 // Job control: stop byed itself (SIGSTOP), as the job its shell sees.
 struct StopSelf {};
@@ -236,6 +252,7 @@ struct ProbeAccepting {
   int gen;
   int pid;
   std::vector<std::string> names;
+  int worker = 0;
 };
 // Run `sh -c cmd` as a probe of generation `gen` (outside its group, no
 // forwarded signal), killed after `timeout`; answered by ProbeDone.
@@ -246,6 +263,7 @@ struct RunProbe {
   int index;
   std::string cmd;
   Millis timeout;
+  int worker = 0;
 };
 // Read which signals generation `gen`'s leader `pid` catches; answered by
 // SignalsCaught.
@@ -253,9 +271,11 @@ struct ReadCaughtSignals {
   int gen;
   int pid;
 };
-// Kill the probes of generation `gen` that still run (0: every probe).
+// Kill the probes of generation `gen` that still run (0: every probe),
+// of its worker `worker` (-1: of all its workers).
 struct StopProbes {
   int gen;
+  int worker = -1;
 };
 struct ArmTimer {
   TimerId id;
@@ -305,6 +325,8 @@ struct UpgradeResult {
   int gen = 0;
   int pid = 0;         // the new generation's, when ok
   std::string reason;  // empty when ok
+  int upgraded = 0;    // workers of the new generation that took over
+  int workers = 0;     // of how many (0: one process, no --workers)
   timespec started_at{};
   timespec finished_at{};
 };
@@ -325,6 +347,11 @@ struct ReplyError {
   ConnId conn;
   std::string message;
 };
+// `byed ctl workers N` is carried out: N workers run and are ready.
+struct ReplyWorkers {
+  ConnId conn;
+  int workers;
+};
 struct ExitProcess {
   int code;
 };
@@ -334,8 +361,8 @@ using Action =
                  StopSelf, GiveTerminal, ProbeAccepting, RunProbe, StopProbes,
                  ArmTimer, CancelTimer, Log, NotifySystemd, WritePidfile,
                  WriteReadyMarker, WatchReadyDir, WriteExitMarker, ReplyStatus,
-                 ReplyUpgrade, ReplyStopping, ReplyError, ExitProcess,
-                 ReadCaughtSignals>;
+                 ReplyUpgrade, ReplyStopping, ReplyError, ReplyWorkers,
+                 ExitProcess, ReadCaughtSignals>;
 
 // ---- the core -------------------------------------------------------------
 
@@ -344,22 +371,85 @@ int exit_code_from_wait_status(int wait_status);
 // "exit code 3", "killed by signal TERM".
 std::string describe_wait_status(int wait_status);
 
+// byed's own phase: what it is doing as a whole. Exactly one holds; each
+// handler switches on it, and the data a phase needs lives in it.
+namespace phase {
+struct Idle {};      // before Start
+struct Waiting {};   // --wait-for: the program is not started yet
+struct Starting {};  // the current generation is not ready yet (the first,
+                     // or one a restart started)
+struct Serving {};   // the current generation is ready
+// A new generation starts beside the serving one.
+struct Upgrading {
+  int gen = 0;
+  int started = 0;            // its workers started so far (--upgrade-batch)
+  int handed = 0;             // of them, the ones that took over
+  bool serving_lost = false;  // the serving generation ended meanwhile
+};
+struct Restarting {};  // the back-off before the next generation
+struct StopDelay {     // --stop-delay: still serving, the stop comes later
+  int sig = 0;
+};
+struct Stopping {  // every generation was told to stop
+  int sig = 0;     // the last stop signal: for orphans found later
+};
+struct Exited {};
+}  // namespace phase
+using Phase = std::variant<phase::Idle, phase::Waiting, phase::Starting,
+                           phase::Serving, phase::Upgrading, phase::Restarting,
+                           phase::StopDelay, phase::Stopping, phase::Exited>;
+// "starting", "serving", ... for status and tests.
+const char* phase_name(const Phase& p);
+
+// What `byed ctl status` shows, as the core sees it: the shell only
+// serialises it.
+struct StatusView {
+  struct WorkerView {
+    int index = 0;
+    int pid = 0;
+    std::string state;  // starting, ready, draining, exited, restarting
+    int restarts = 0;
+  };
+  struct GenerationView {
+    int num = 0;
+    int pid = 0;  // worker 0's
+    std::string state;
+    bool current = false;
+    timespec started_at{};
+    timespec ready_at{};  // zero until ready
+    std::vector<WorkerView> workers;
+  };
+  std::string phase;
+  bool stopping = false;
+  bool upgrading = false;
+  int workers = 0;  // the target; 0 without --workers
+  std::vector<GenerationView> generations;
+  std::optional<UpgradeResult> last_upgrade;
+  int restarts = 0;
+  std::string last_restart_reason;
+  std::optional<timespec> next_restart_at;
+};
+
 class Supervisor {
  public:
   enum class GenState { kStarting, kReady, kDraining, kExited };
-  struct Generation {
-    int num = 0;
+  // One process of a generation: its leader and process group. Without
+  // --workers a generation has one.
+  struct Worker {
+    int index = 0;
     int pid = -1;
-    GenState state = GenState::kStarting;
+    GenState state = GenState::kStarting;  // kReady: its rules hold
     bool spawned = false;
     std::string error;  // exec error, for the failure reason
     timespec started_at{};
-    timespec ready_at{};     // zero until ready
     bool lingering = false;  // leader gone, members of its group left
     int stop_signal = 0;     // the stop or drain signal it was sent
-    bool failed = false;     // not ready in time, or hung: a failure
-    bool restarted = false;  // started by --restart, not by an upgrade
+    bool hung = false;       // health or watchdog: being killed
     int64_t ready_mono = -1;
+    int restarts = 0;              // replaced this many times
+    bool restart_pending = false;  // waiting out its back-off
+    int backoff_steps = 0;         // its restarts since it stayed ready
+    int health_failures = 0;       // --health probes failed in a row
     // What it has shown while starting, against the --ready rules.
     bool said_ready = false;    // a pipe byte or READY=1
     std::string said_via;       // "pipe" or "notify"
@@ -371,32 +461,41 @@ class Supervisor {
     bool hinted = false;        // "not waiting on the sockets yet" said
     std::vector<bool> exec_ok;  // per --ready exec: rule
     bool stopped = false;       // stopped by a signal: never ready then
-    bool settling = false;      // ready; --ready-settle not over yet
     std::string ready_via;      // what made it ready
-    int health_failures = 0;    // --health probes failed in a row
     bool alive() const { return state != GenState::kExited || lingering; }
+    bool live() const { return pid > 0 && state != GenState::kExited; }
+  };
+  // One run of the program: its workers, started together.
+  struct Generation {
+    int num = 0;
+    GenState state = GenState::kStarting;
+    timespec started_at{};
+    timespec ready_at{};     // zero until ready
+    bool failed = false;     // not ready in time, or hung: a failure
+    bool restarted = false;  // started by --restart, not by an upgrade
+    bool settling = false;   // ready; --ready-settle not over yet
+    std::string ready_via;   // what made it ready
+    int64_t ready_mono = -1;
+    std::vector<Worker> workers;         // by index; a replaced one may linger
+    std::vector<int64_t> restart_times;  // its workers' restarts (mono ms)
+    int pid() const { return workers.empty() ? -1 : workers[0].pid; }
+    bool alive() const;
+    Worker* worker(int index);  // the newest entry for `index`
+    const Worker* worker(int index) const;
   };
 
   explicit Supervisor(Config config);
 
   std::vector<Action> on(const Event& event, const Now& now = {});
 
-  // Read-only view for status and tests: the live generations (and the
-  // current one even after it ended).
+  // Read-only view for status and tests.
   const std::vector<Generation>& generations() const { return gens_; }
+  const Phase& phase() const { return phase_; }
   int current() const { return current_; }
-  int upgrading() const { return upgrading_; }
-  bool stopping() const { return stopping_; }
-  bool exited() const { return exited_; }
-  const std::optional<UpgradeResult>& last_upgrade() const {
-    return last_upgrade_;
-  }
-  struct Restarts {
-    int count = 0;
-    std::string last_reason;
-    std::optional<timespec> next_at;  // while waiting to restart
-  };
-  const Restarts& restarts() const { return restarts_; }
+  int upgrading() const;
+  bool stopping() const;
+  bool exited() const;
+  StatusView status() const;
 
  private:
   std::vector<Action> on_start(const Start& e);
@@ -420,76 +519,124 @@ class Supervisor {
                          const std::string& why);
   void exit_now(std::vector<Action>& out, int code, const std::string& reason);
 
-  void request_upgrade(std::vector<Action>& out, const std::string& source);
-  void request_stop(std::vector<Action>& out, int sig,
-                    const std::string& source);
-  void spawn(std::vector<Action>& out, int gen);
-  void start_upgrade(std::vector<Action>& out);
-  void finish_upgrade(std::vector<Action>& out, UpgradeResult result);
-  void check_ready(std::vector<Action>& out, Generation& g);
-  void become_ready(std::vector<Action>& out, Generation& g,
-                    const std::string& via);
-  void hand_over(std::vector<Action>& out, Generation& g);
+  // Generations and workers.
+  void start_generation(std::vector<Action>& out, int gen, int workers);
+  void spawn_worker(std::vector<Action>& out, Generation& g, int index);
+  Generation* find_gen(int num);
+  Worker* find_worker(int gen, int index);
+  std::pair<Generation*, Worker*> find_pid(int pid);
+  bool any_alive() const;
+  int worker_count() const;  // the target: 1 without --workers
+
+  // Readiness.
+  void check_ready(std::vector<Action>& out, Generation& g, Worker& w);
+  void check_generation_ready(std::vector<Action>& out, Generation& g);
+  void hand_over_batch(std::vector<Action>& out, Generation& g);
+  void become_ready(std::vector<Action>& out, Generation& g);
   bool wants_accepting() const;
-  bool wants_alive(const Generation& g) const;
-  void run_ready_probe(std::vector<Action>& out, Generation& g);
-  void run_health_probe(std::vector<Action>& out, const Generation& g);
+  bool wants_alive(const Worker& w) const;
+  void arm_alive(std::vector<Action>& out, const Generation& g,
+                 const Worker& w);
+  void run_ready_probe(std::vector<Action>& out, const Generation& g,
+                       const Worker& w);
+  void cancel_ready_timers(std::vector<Action>& out, int gen, int worker);
   void fail_starting(std::vector<Action>& out, Generation& g,
                      const std::string& reason);
-  void drain(std::vector<Action>& out, Generation& g, int sig);
-  void kill_group(std::vector<Action>& out, const Generation& g);
-  void signal_new_orphans(std::vector<Action>& out);
-  void stop_job(std::vector<Action>& out);
+  std::string workers_line(const Generation& g) const;
+  void workers_status(std::vector<Action>& out, const Generation& g);
+
+  // Upgrades and the number of workers.
+  void request_upgrade(std::vector<Action>& out, const std::string& source);
+  void start_upgrade(std::vector<Action>& out);
+  void finish_upgrade(std::vector<Action>& out, UpgradeResult result);
+  void run_queued_upgrade(std::vector<Action>& out);
+  void abandon_upgrade(std::vector<Action>& out, bool drain_new);
+  void set_workers(std::vector<Action>& out, ConnId conn, int n,
+                   bool stopping_now);
+  void check_workers_waiters(std::vector<Action>& out);
+
+  // Signals and stopping.
   int forwarded_as(int sig) const;
   Target forward_target() const;
+  void forward(std::vector<Action>& out, int sig, Target target);
+  void request_stop(std::vector<Action>& out, int sig,
+                    const std::string& source);
   void begin_stop(std::vector<Action>& out, int sig);
-  void cancel_ready_timers(std::vector<Action>& out, int gen);
+  void stop_worker(std::vector<Action>& out, const Generation& g, Worker& w,
+                   int sig, Target target);
+  void drain(std::vector<Action>& out, Generation& g, int sig);
+  void kill_worker(std::vector<Action>& out, const Generation& g,
+                   const Worker& w);
+  std::vector<int> live_groups() const;
+  void signal_new_orphans(std::vector<Action>& out);
+  void stop_job(std::vector<Action>& out);
+
+  // Ends and restarts.
+  void record_ending(const Generation& g, const Worker& w, int wait_status);
+  void worker_ended(std::vector<Action>& out, Generation& g, Worker& w,
+                    int wait_status);
+  void replace_worker(std::vector<Action>& out, Generation& g, Worker& w,
+                      int wait_status, bool others);
+  void end_serving(std::vector<Action>& out, Generation& g, int wait_status);
   bool is_success(int wait_status) const;
-  bool wants_restart(const Generation& g, int wait_status) const;
+  bool wants_restart(bool failed, int wait_status) const;
+  bool within_restart_limit(std::vector<Action>& out,
+                            std::vector<int64_t>& times, int gen,
+                            const std::string& reason);
+  Millis next_backoff(int& steps, int64_t ready_mono) const;
   bool schedule_restart(std::vector<Action>& out, Generation& g,
                         int wait_status);
-  void end_serving(std::vector<Action>& out, Generation& g, int wait_status);
-  void hung(std::vector<Action>& out, Generation& g, const std::string& why);
+  void hung(std::vector<Action>& out, Generation& g, Worker& w,
+            const std::string& why);
   void maybe_exit(std::vector<Action>& out);
 
-  Generation* find_gen(int num);
-  Generation* find_pid(int pid);
-  bool any_alive() const;
+  void log(std::vector<Action>& out, LogLevel level, int gen, std::string msg,
+           LogFields fields = {}) const;
+  void debug(std::vector<Action>& out, int gen, std::string msg,
+             LogFields fields = {}) const;
+  LogFields worker_fields(const Worker& w, LogFields more = {}) const;
 
   const Config cfg_;
-  Now now_;                       // of the event being handled
+  Now now_;  // of the event being handled
+  Phase phase_;
   std::vector<Generation> gens_;  // live ones, and the current one
-  bool started_ = false;
   int last_gen_ = 0;
-  int current_ = 0;    // generation that receives forwarded signals
-  int upgrading_ = 0;  // generation an upgrade is waiting on, 0: none
-  bool upgrade_pending_ = false;         // one more requested while in flight
-  std::vector<ConnId> upgrade_waiters_;  // answered when upgrading_ ends
-  bool ever_messaged_ = false;      // some generation sent a readiness message
-  bool accepting_unknown_ = false;  // accepting cannot be seen here
-  bool terminal_ = false;           // byed has a controlling terminal
-  int delayed_stop_ = 0;  // --stop-delay running: the stop signal to send
+  int current_ = 0;  // the generation that receives forwarded signals
+  int workers_ = 0;  // --workers, changed by `byed ctl workers`; 0: none
+  bool upgrade_pending_ = false;          // one more requested meanwhile
+  std::vector<ConnId> upgrade_waiters_;   // answered when the upgrade ends
+  std::vector<ConnId> workers_waiters_;   // answered when the count holds
   std::vector<std::string> waiting_for_;  // --wait-for entries not seen yet
   std::vector<int> ignored_;              // ignored at start: stay ignored
-  bool first_ready_ = false;
+
+  // What byed has learned along the way.
+  bool terminal_ = false;           // byed has a controlling terminal
+  bool ever_messaged_ = false;      // some generation sent a readiness message
+  bool accepting_unknown_ = false;  // accepting cannot be seen here
+  bool first_ready_ = false;        // some generation has been ready
   bool warned_caught_ = false;  // said the program catches the upgrade signal
-  bool stopping_ = false;
+  bool upgraded_ = false;       // an upgrade has succeeded
+  bool children_ = false;       // byed has a child (as far as the shell said)
   bool stopped_by_exit_dir_ = false;
-  bool children_ = false;  // byed has a child (as far as the shell said)
-  int stop_signal_ = 0;    // the last stop signal, for orphans found later
-  bool restart_pending_ = false;  // waiting out the back-off
-  bool serving_lost_ = false;     // the serving one died mid-upgrade
-  bool upgraded_ = false;         // an upgrade has succeeded
-  int backoff_steps_ = 0;         // restarts since one stayed ready long enough
+
+  // Restarts: the burst window and the back-off.
+  int backoff_steps_ = 0;
   std::vector<int64_t> restart_times_;  // mono ms, within the interval
-  Restarts restarts_;
-  bool exited_ = false;
-  std::optional<int> final_status_;  // wait status of the current generation
-  int final_pid_ = 0;
-  timespec final_started_at_{};
-  std::optional<int> forced_exit_code_;  // e.g. 1: first generation not ready
-  std::string forced_reason_;            // why, for byed's last line
-  std::string stop_reason_;              // who asked for the stop, for it too
+  int restart_count_ = 0;
+  std::string last_restart_reason_;
+  std::optional<timespec> next_restart_at_;
+
+  // How byed ends: the current generation's last status, or a code forced
+  // by a failure, and why.
+  struct Ending {
+    std::optional<int> status;  // wait status of the current generation
+    int pid = 0;
+    timespec started_at{};
+    std::string error;               // its exec error, if any
+    std::optional<int> forced_code;  // e.g. 1: first generation not ready
+    std::string forced_reason;
+    std::string stop_reason;  // who asked for the stop
+  } ending_;
   std::optional<UpgradeResult> last_upgrade_;
 };
 

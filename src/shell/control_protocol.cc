@@ -23,20 +23,6 @@ nlohmann::json seconds(long long millis) {
   return static_cast<double>(millis) / 1000.0;
 }
 
-const char* state_name(Supervisor::GenState s) {
-  switch (s) {
-    case Supervisor::GenState::kStarting:
-      return "starting";
-    case Supervisor::GenState::kReady:
-      return "ready";
-    case Supervisor::GenState::kDraining:
-      return "draining";
-    case Supervisor::GenState::kExited:
-      break;
-  }
-  return "exited";
-}
-
 }  // namespace
 
 std::string control_line(const nlohmann::json& message) {
@@ -46,7 +32,7 @@ std::string control_line(const nlohmann::json& message) {
 }
 
 bool parse_control_request(const std::string& line, Command* cmd,
-                           std::string* err) {
+                           std::string* err, int* count) {
   nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
     *err = "malformed request: expected one JSON object per line";
@@ -69,8 +55,16 @@ bool parse_control_request(const std::string& line, Command* cmd,
     *cmd = Command::kUpgrade;
   } else if (name == "stop") {
     *cmd = Command::kStop;
+  } else if (name == "workers") {
+    *cmd = Command::kWorkers;
+    auto n = j.find("count");
+    if (n == j.end() || !n->is_number_integer() || *n < 0 || *n > 100000) {
+      *err = "workers: \"count\" must be a whole number";
+      return false;
+    }
+    if (count != nullptr) *count = n->get<int>();
   } else {
-    *err = "unknown command '" + name + "' (status, upgrade, stop)";
+    *err = "unknown command '" + name + "' (status, upgrade, stop, workers)";
     return false;
   }
   return true;
@@ -87,23 +81,41 @@ nlohmann::json upgrade_reply(const UpgradeResult& r) {
   } else {
     reply["reason"] = r.reason;
   }
+  if (r.workers > 0) {
+    reply["upgraded"] = r.upgraded;
+    reply["workers"] = r.workers;
+  }
   return reply;
+}
+
+nlohmann::json workers_reply(int workers) {
+  return {{"v", kControlVersion}, {"ok", true}, {"workers", workers}};
 }
 
 nlohmann::json stopping_reply() {
   return {{"v", kControlVersion}, {"ok", true}, {"stopping", true}};
 }
 
-nlohmann::json status_reply(const Supervisor& core, const StatusContext& ctx) {
+nlohmann::json status_reply(const StatusView& view, const StatusContext& ctx) {
   nlohmann::json gens = nlohmann::json::array();
-  for (const auto& g : core.generations()) {
-    if (g.state == Supervisor::GenState::kExited) continue;
-    gens.push_back({{"gen", g.num},
-                    {"pid", g.pid},
-                    {"state", state_name(g.state)},
-                    {"current", g.num == core.current()},
-                    {"started_at", time_or_null(g.started_at)},
-                    {"ready_at", time_or_null(g.ready_at)}});
+  for (const auto& g : view.generations) {
+    nlohmann::json gen = {{"gen", g.num},
+                          {"pid", g.pid},
+                          {"state", g.state},
+                          {"current", g.current},
+                          {"started_at", time_or_null(g.started_at)},
+                          {"ready_at", time_or_null(g.ready_at)}};
+    if (view.workers > 0) {
+      nlohmann::json workers = nlohmann::json::array();
+      for (const auto& w : g.workers) {
+        workers.push_back({{"index", w.index},
+                           {"pid", w.pid},
+                           {"state", w.state},
+                           {"restarts", w.restarts}});
+      }
+      gen["workers"] = std::move(workers);
+    }
+    gens.push_back(std::move(gen));
   }
   nlohmann::json socks = nlohmann::json::array();
   if (ctx.sockets != nullptr) {
@@ -116,7 +128,7 @@ nlohmann::json status_reply(const Supervisor& core, const StatusContext& ctx) {
     }
   }
   nlohmann::json last;
-  if (const auto& u = core.last_upgrade()) {
+  if (const auto& u = view.last_upgrade) {
     last = {
         {"result", u->ok ? "succeeded" : "failed"},
         {"gen", u->gen},
@@ -124,24 +136,29 @@ nlohmann::json status_reply(const Supervisor& core, const StatusContext& ctx) {
         {"duration_s", seconds(millis_between(u->started_at, u->finished_at))},
         {"finished_at", time_or_null(u->finished_at)}};
   }
-  const auto& r = core.restarts();
   nlohmann::json restarts = {
-      {"count", r.count},
-      {"last_reason", r.last_reason.empty() ? nlohmann::json()
-                                            : nlohmann::json(r.last_reason)},
-      {"next_attempt",
-       r.next_at ? nlohmann::json(rfc3339(*r.next_at, 3)) : nlohmann::json()}};
-  return {{"v", kControlVersion},
-          {"ok", true},
-          {"pid", ctx.pid},
-          {"started_at", rfc3339(ctx.started_at, 3)},
-          {"uptime_s", seconds(millis_between(ctx.started_at, ctx.now))},
-          {"stopping", core.stopping()},
-          {"upgrading", core.upgrading() != 0},
-          {"generations", gens},
-          {"sockets", socks},
-          {"last_upgrade", last},
-          {"restarts", restarts}};
+      {"count", view.restarts},
+      {"last_reason", view.last_restart_reason.empty()
+                          ? nlohmann::json()
+                          : nlohmann::json(view.last_restart_reason)},
+      {"next_attempt", view.next_restart_at
+                           ? nlohmann::json(rfc3339(*view.next_restart_at, 3))
+                           : nlohmann::json()}};
+  nlohmann::json reply = {
+      {"v", kControlVersion},
+      {"ok", true},
+      {"pid", ctx.pid},
+      {"started_at", rfc3339(ctx.started_at, 3)},
+      {"uptime_s", seconds(millis_between(ctx.started_at, ctx.now))},
+      {"phase", view.phase},
+      {"stopping", view.stopping},
+      {"upgrading", view.upgrading},
+      {"generations", gens},
+      {"sockets", socks},
+      {"last_upgrade", last},
+      {"restarts", restarts}};
+  if (view.workers > 0) reply["workers"] = view.workers;
+  return reply;
 }
 
 }  // namespace byed

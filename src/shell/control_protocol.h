@@ -28,14 +28,16 @@ constexpr size_t kControlMaxLine = 64 * 1024;
 // UTF-8 in strings is replaced, never an exception.
 std::string control_line(const nlohmann::json& message);
 
-// Parses one request line: {"v":1,"cmd":"status"|"upgrade"|"stop"}.
+// Parses one request line: {"v":1,"cmd":"status"|"upgrade"|"stop"}, or
+// {"v":1,"cmd":"workers","count":N} (N into *count).
 bool parse_control_request(const std::string& line, Command* cmd,
-                           std::string* err);
+                           std::string* err, int* count = nullptr);
 
 // The reply lines, one per kind of answer.
 nlohmann::json control_error(const std::string& message);
 nlohmann::json upgrade_reply(const UpgradeResult& result);
 nlohmann::json stopping_reply();
+nlohmann::json workers_reply(int workers);
 
 // What `status` answers: the core's view plus what only the shell knows.
 struct StatusContext {
@@ -44,6 +46,6 @@ struct StatusContext {
   timespec now{};
   const std::vector<HeldSocket>* sockets = nullptr;
 };
-nlohmann::json status_reply(const Supervisor& core, const StatusContext& ctx);
+nlohmann::json status_reply(const StatusView& view, const StatusContext& ctx);
 
 }  // namespace byed

@@ -172,13 +172,13 @@ void ControlServer::on_readable(Conn& c) {
     c.in.erase(0, nl + 1);
     arm_idle(c);
     std::string error;
-    Command cmd{};
-    if (!parse_control_request(line, &cmd, &error)) {
+    ControlRequest req{id, Command::kStatus};
+    if (!parse_control_request(line, &req.cmd, &error, &req.count)) {
       if (!reply(id, control_error(error))) return;
       continue;
     }
-    c.waiting = true;      // until its answer, however long that takes
-    on_request_(id, cmd);  // may reply, or close this connection
+    c.waiting = true;  // until its answer, however long that takes
+    on_request_(req);  // may reply, or close this connection
     if (conns_.find(id) == conns_.end()) return;
   }
   if (c.in.size() > kControlMaxLine) {

@@ -37,7 +37,7 @@ constexpr size_t kControlMaxPending = 256 * 1024;
 
 class ControlServer {
  public:
-  using RequestFn = std::function<void(ConnId, Command)>;
+  using RequestFn = std::function<void(const ControlRequest&)>;
   using NoteFn = std::function<void(const std::string&)>;
 
   // max_pending: the output buffer's bound per connection (tests lower it).

@@ -140,9 +140,7 @@ bool Runtime::start_watches() {
   if (!config_.control.empty()) {
     control_ = std::make_unique<ControlServer>(
         &loop_,
-        [this](ConnId id, Command cmd) {
-          dispatch(ControlRequest{id, cmd});
-        },
+        [this](const ControlRequest& req) { dispatch(req); },
         [this](const std::string& note) { log(LogLevel::kWarn, note); });
     std::string err;
     if (!control_->listen(config_.control, &err)) {
@@ -343,7 +341,7 @@ void Runtime::execute(const Action& action) {
           write_marker(a);
         } else if constexpr (std::is_same_v<T, ReplyStatus>) {
           StatusContext ctx{getpid(), byed_started_, wall_now(), &sockets_};
-          if (control_) control_->reply(a.conn, status_reply(core_, ctx));
+          if (control_) control_->reply(a.conn, status_reply(core_.status(), ctx));
         } else if constexpr (std::is_same_v<T, ReplyUpgrade>) {
           if (control_) control_->reply(a.conn, upgrade_reply(a.result));
         } else if constexpr (std::is_same_v<T, ReplyStopping>) {
