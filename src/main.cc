@@ -3,6 +3,7 @@
 // ...` is handed to ctl.cc. Nothing else lives here.
 #include <fcntl.h>
 #include <malloc.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -82,6 +83,16 @@ int main(int argc, char** argv) {
                                   &cfg.systemd_watchdog_usec, &err)) {
       return usage_error(err);
     }
+  }
+  // --workers auto: one per CPU byed may run on (its affinity mask, as
+  // taskset or a container's cpuset leave it).
+  {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    const int cpus = sched_getaffinity(0, sizeof set, &set) == 0
+                         ? CPU_COUNT(&set)
+                         : static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+    cfg.workers = byed::resolve_workers(cfg.workers, cpus);
   }
   // The parser's garbage (help texts, option objects) freed above would
   // stay as dirty heap pages for as long as byed runs: give them back.

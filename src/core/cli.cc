@@ -142,6 +142,19 @@ const Option kOptions[] = {
      }},
 
     // Restarts and health.
+    {Group::kRestart, "--workers", "N", "BYED_WORKERS", nullptr, Kind::kValue,
+     nullptr,
+     "run N copies of the program on the held sockets, each its own process "
+     "group with BYED_WORKER=0..N-1 and BYED_WORKERS=N; auto: one per CPU "
+     "byed may run on. A worker that ends is replaced alone under --restart",
+     parse_workers},
+    {Group::kRestart, "--upgrade-batch", "K", "BYED_UPGRADE_BATCH", nullptr,
+     Kind::kValue, "0",
+     "with --workers: upgrade K workers at a time (K new ready, then K old "
+     "drained), so memory never holds two full generations; 0: all at once",
+     [](std::string_view v, Config* c, std::string* e) {
+       return parse_count_option("--upgrade-batch", v, &c->upgrade_batch, e);
+     }},
     {Group::kRestart, "--restart", "WHEN", "BYED_RESTART", nullptr,
      Kind::kValue, "no",
      "when the serving generation ends unasked: no, on-failure (exit code "

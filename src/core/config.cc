@@ -310,6 +310,15 @@ bool validate(const Config& config, std::string* err) {
                            "with '.', not empty)");
     }
   }
+  if (config.upgrade_batch > 0 && config.workers == 0) {
+    return fail(err,
+                "--upgrade-batch needs --workers: it upgrades workers "
+                "a batch at a time");
+  }
+  if (config.workers > 10000) {
+    return fail(
+        err, "--workers " + std::to_string(config.workers) + ": at most 10000");
+  }
   if (!config.wait_for.empty() && config.ready_dir.empty()) {
     return fail(err, "--wait-for needs --ready-dir: where the entries appear");
   }
@@ -377,6 +386,26 @@ bool validate_held_sockets(const Config& config, std::string* err) {
     }
   }
   return true;
+}
+
+bool parse_workers(std::string_view text, Config* config, std::string* err) {
+  if (text == "auto") {
+    config->workers = kWorkersAuto;
+    return true;
+  }
+  int n = 0;
+  if (!parse_count_option("--workers", text, &n, err)) return false;
+  if (n < 1) {
+    return fail(err, "--workers '" + std::string(text) +
+                         "': at least 1 (or auto: one per CPU)");
+  }
+  config->workers = n;
+  return true;
+}
+
+int resolve_workers(int workers, int cpus) {
+  if (workers != kWorkersAuto) return workers;
+  return std::max(cpus, 1);
 }
 
 bool parse_health(std::string_view text, Config* config, std::string* err) {

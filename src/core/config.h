@@ -108,7 +108,8 @@ struct Config {
   std::vector<ListenAddress> listen;  // --listen / BYED_LISTEN, in order
 
   // --workers: processes per generation, each its own group with
-  // BYED_WORKER=i; 0: the option not given (one process, no BYED_WORKER).
+  // BYED_WORKER=i; 0: the option not given (one process, no BYED_WORKER);
+  // kWorkersAuto until resolved.
   int workers = 0;
   int upgrade_batch = 0;  // --upgrade-batch: workers per step; 0: all at once
 
@@ -171,6 +172,13 @@ std::vector<std::string> split_list(std::string_view text);
 // One --ready rule: "auto", "message", "accepting", "accepting:NAME,...",
 // "exec:CMD" or a duration. Adds to config->ready; "auto" only alone.
 bool parse_ready(std::string_view text, Config* config, std::string* err);
+
+// --workers: a count of at least 1, or "auto" (kWorkersAuto until the
+// shell knows how many CPUs byed may run on: resolve_workers).
+constexpr int kWorkersAuto = -1;
+bool parse_workers(std::string_view text, Config* config, std::string* err);
+// The number of workers to run: --workers, with auto as `cpus` (at least 1).
+int resolve_workers(int workers, int cpus);
 
 // --health: "exec:CMD".
 bool parse_health(std::string_view text, Config* config, std::string* err);

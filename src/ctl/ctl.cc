@@ -70,7 +70,7 @@ std::string find_control_path(const std::string& flag) {
   return "";
 }
 
-bool control_call(const std::string& path, const std::string& cmd,
+bool control_call(const std::string& path, const nlohmann::json& request,
                   std::chrono::milliseconds timeout, nlohmann::json* reply,
                   std::string* err, UniqueFd* fd_out) {
   auto fail = [err](std::string message) {
@@ -87,7 +87,8 @@ bool control_call(const std::string& path, const std::string& cmd,
     return fail("connect " + path + ": " + strerror(errno) +
                 " (is byed running with --control " + path + "?)");
   }
-  nlohmann::json req = {{"v", kControlVersion}, {"cmd", cmd}};
+  nlohmann::json req = request;
+  req["v"] = kControlVersion;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string send_error;
   if (!send_all(fd.get(), control_line(req))) {
@@ -149,6 +150,21 @@ std::string format_status(const nlohmann::json& s) {
              str(g["ready_at"]).c_str());
     out += line;
   }
+  if (s.contains("workers")) {
+    out += "\nworkers: " + str(s["workers"]) + "\n";
+    snprintf(line, sizeof line, "%-5s %-7s %-8s %-11s %s\n", "GEN", "WORKER",
+             "PID", "STATE", "RESTARTS");
+    out += line;
+    for (const auto& g : s.value("generations", nlohmann::json::array())) {
+      for (const auto& w : g.value("workers", nlohmann::json::array())) {
+        snprintf(line, sizeof line, "%-5s %-7s %-8s %-11s %s\n",
+                 str(g["gen"]).c_str(), str(w["index"]).c_str(),
+                 str(w["pid"]).c_str(), str(w["state"]).c_str(),
+                 str(w["restarts"]).c_str());
+        out += line;
+      }
+    }
+  }
   auto socks = s.value("sockets", nlohmann::json::array());
   if (!socks.empty()) {
     out += "\n";
@@ -188,7 +204,7 @@ std::string format_status(const nlohmann::json& s) {
 int ctl_main(int argc, char** argv) {
   CLI::App app{"byed ctl: talk to a running byed over its control socket",
                "byed ctl"};
-  std::string control, command, timeout_text = "2m";
+  std::string control, command, count_text, timeout_text = "2m";
   bool json = false;
   app.add_option("--control", control,
                  "control socket (default: $BYED_CONTROL, else "
@@ -199,9 +215,12 @@ int ctl_main(int argc, char** argv) {
                  "how long to wait for the answer (upgrade, stop)")
       ->type_name("DUR")
       ->capture_default_str();
-  app.add_option("command", command, "status, upgrade or stop")
+  app.add_option("command", command,
+                 "status, upgrade, stop, or workers N (with --workers: run N "
+                 "workers from now on)")
       ->required()
-      ->check(CLI::IsMember({"status", "upgrade", "stop"}));
+      ->check(CLI::IsMember({"status", "upgrade", "stop", "workers"}));
+  app.add_option("count", count_text, "N, for workers");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -216,6 +235,23 @@ int ctl_main(int argc, char** argv) {
                  timeout_text.c_str());
     return 2;
   }
+  std::string err;
+  nlohmann::json request = {{"cmd", command}};
+  if (command == "workers") {
+    int n = 0;
+    if (!parse_count_option("workers", count_text, &n, &err) || n < 1 ||
+        n > 10000) {
+      std::fprintf(stderr,
+                   "byed ctl: workers '%s': a number of workers (1 or more)\n",
+                   count_text.c_str());
+      return 2;
+    }
+    request["count"] = n;
+  } else if (!count_text.empty()) {
+    std::fprintf(stderr, "byed ctl: %s takes no argument ('%s')\n",
+                 command.c_str(), count_text.c_str());
+    return 2;
+  }
   std::string path = find_control_path(control);
   if (path.empty()) {
     std::fprintf(
@@ -227,8 +263,7 @@ int ctl_main(int argc, char** argv) {
   }
   UniqueFd conn;
   nlohmann::json reply;
-  std::string err;
-  if (!control_call(path, command, *timeout, &reply, &err,
+  if (!control_call(path, request, *timeout, &reply, &err,
                     command == "stop" ? &conn : nullptr)) {
     std::fprintf(stderr, "byed ctl: %s\n", err.c_str());
     return 1;
@@ -255,6 +290,10 @@ int ctl_main(int argc, char** argv) {
     std::fprintf(stderr, "upgrade failed: %s\n",
                  reply.value("reason", std::string("unknown")).c_str());
     return 1;
+  }
+  if (command == "workers") {
+    if (!json) std::printf("workers: %d ready\n", reply.value("workers", 0));
+    return 0;
   }
   // stop: byed closes the connection when it exits.
   if (!wait_closed(conn.get(), *timeout)) {

@@ -19,10 +19,11 @@ int ctl_main(int argc, char** argv);
 // $RUNTIME_DIRECTORY/byed.sock. Empty when none is known.
 std::string find_control_path(const std::string& flag);
 
-// Sends one request and reads one reply line, waiting at most `timeout`.
+// Sends one request ({"cmd": ...}; the version is added) and reads one
+// reply line, waiting at most `timeout`.
 // Fills *reply, or fails with a one-line reason. With fd_out, the
 // connection is kept there (for `stop`, to wait for EOF).
-bool control_call(const std::string& path, const std::string& cmd,
+bool control_call(const std::string& path, const nlohmann::json& request,
                   std::chrono::milliseconds timeout, nlohmann::json* reply,
                   std::string* err, UniqueFd* fd_out = nullptr);
 
