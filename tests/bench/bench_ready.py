@@ -18,6 +18,7 @@ Not a test: figures move with the machine's load.
 """
 
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -55,7 +56,7 @@ def request(port):
     dt = time.monotonic() - t
     if not data.startswith(b"HTTP/1.0 200"):
         return False, dt, None
-    return True, dt, int(data.rsplit(b"pid=", 1)[1].split()[0])
+    return True, dt, int(re.search(rb"\bpid=(\d+)", data).group(1))
 
 
 class ClientLoop:
@@ -106,18 +107,39 @@ def serves(port):
     return request(port)[0]
 
 
-def baseline(seconds, env):
-    """The server alone on a socket at its fd 3 (sh moves it from stdin)."""
+def server_env(tmp, mode):
+    """The environment for warm_http.py: its mode file (in tmp) says `mode`;
+    none of byed's or systemd's variables from outside."""
+    mode_file = os.path.join(tmp, "mode")
+    with open(mode_file, "w") as f:
+        f.write(mode + "\n")
+    env = dict(os.environ, WARM_MODE_FILE=mode_file,
+               PYTHONPATH=os.path.abspath(SERVERS))
+    for k in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "UPGRADE_FD",
+              "BYED_WORKERS", "BYED_WORKER", "BYED_UPGRADE_BATCH"):
+        env.pop(k, None)
+    return env
+
+
+def start_alone(env, server=SERVER):
+    """The server alone on a listening socket at its fd 3 (sh moves it from
+    stdin), as byed would pass it: (process, port) once it serves."""
     lsock = socket.socket()
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(128)
     port = lsock.getsockname()[1]
     p = subprocess.Popen(["/bin/sh", "-c", 'exec 3<&0 0</dev/null; exec "$@"',
-                          "sh", *SERVER], stdin=lsock, env=env,
+                          "sh", *server], stdin=lsock, env=env,
                          stdout=subprocess.DEVNULL)
     lsock.close()
     wait_until(lambda: serves(port), 60, "the server alone to serve")
+    return p, port
+
+
+def baseline(seconds, env):
+    """The server alone under the client loop for `seconds`."""
+    p, port = start_alone(env)
     loop = ClientLoop(port)
     time.sleep(seconds)
     loop.stop()
@@ -162,13 +184,7 @@ def main():
     byed = sys.argv[1]
     upgrades = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     tmp = tempfile.mkdtemp(prefix="bench-ready-")
-    mode_file = os.path.join(tmp, "mode")
-    with open(mode_file, "w") as f:
-        f.write(f"ok {WARM}\n")
-    env = dict(os.environ, WARM_MODE_FILE=mode_file,
-               PYTHONPATH=os.path.abspath(SERVERS))
-    for k in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "UPGRADE_FD"):
-        env.pop(k, None)
+    env = server_env(tmp, f"ok {WARM}")
     probe = ("curl -fsS --max-time 1 http://$BYED_ADDRESS/ "
              "| grep -qx pid=$BYED_PID")
     modes = [

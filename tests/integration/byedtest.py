@@ -265,6 +265,92 @@ def http_get_retry(host, port, timeout=10.0, **kw):
         time.sleep(0.02)
 
 
+def answer_fields(body):
+    """The test servers' answer "pid=P k=v ..." as a dict of strings."""
+    return dict(kv.split("=", 1) for kv in body.split())
+
+
+def held_answers(port, n, tmp_dir, timeout=60.0):
+    """n requests at once to servers built on servers/pidhttp.py, each held
+    by the process that took it until all n are taken: n processes that
+    serve one request at a time answer one each. Returns the n answers'
+    fields (answer_fields)."""
+    import socket
+    import tempfile
+    hold = tempfile.mkdtemp(prefix="hold-", dir=tmp_dir)
+    conns = []
+    try:
+        for _ in range(n):
+            c = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+            conns.append(c)
+            c.sendall(f"GET /hold{hold} HTTP/1.0\r\nHost: x\r\n\r\n"
+                      .encode())
+        wait_until(lambda: sum(f.startswith("held.")
+                               for f in os.listdir(hold)) == n,
+                   timeout=timeout, what=f"{n} requests held at once")
+        open(os.path.join(hold, "go"), "w").close()
+        answers = []
+        for c in conns:
+            data = b""
+            while True:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.0 200"):
+                raise AssertionError(f"held request answered {data!r}")
+            answers.append(answer_fields(body.decode()))
+        return answers
+    finally:
+        for c in conns:
+            c.close()
+
+
+class ClientLoop:
+    """Requests one after another on fresh connections until stopped;
+    counts answers and failures (a refused, reset or unanswered request),
+    and collects the pids that answered ("pid=P" in the body)."""
+
+    def __init__(self, port):
+        import threading
+        self.port, self.ok, self.failed, self.pids = port, 0, 0, set()
+        self.errors = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                status, body = http_get("127.0.0.1", self.port, timeout=30)
+                if status == 200:
+                    self.ok += 1
+                    self.pids.add(int(answer_fields(body)["pid"]))
+                    continue
+                self.errors.append(f"status {status}")
+            except OSError as e:
+                self.errors.append(repr(e))
+            self.failed += 1
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(60)
+        return self.ok, self.failed
+
+
+def ctl(*args, env=None, timeout=60):
+    """`byed ctl ARGS` with no control socket from the environment:
+    (exit code, stdout, stderr)."""
+    full = dict(os.environ)
+    full.pop("BYED_CONTROL", None)
+    full.pop("RUNTIME_DIRECTORY", None)
+    full.update(env or {})
+    p = subprocess.run([BYED, "ctl", *args], capture_output=True, text=True,
+                       env=full, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
 def held_address(byed, name=None):
     """Reads byed's 'holding socket' log line; returns the address."""
     line = byed.read_line("holding socket", stream="err")

@@ -11,17 +11,7 @@ import tempfile
 import threading
 import unittest
 
-from byedtest import BYED, ByedTestCase, alive, helper, wait_until
-
-
-def ctl(*args, env=None, timeout=60):
-    full = dict(os.environ)
-    full.pop("BYED_CONTROL", None)
-    full.pop("RUNTIME_DIRECTORY", None)
-    full.update(env or {})
-    p = subprocess.run([BYED, "ctl", *args], capture_output=True, text=True,
-                       env=full, timeout=timeout)
-    return p.returncode, p.stdout, p.stderr
+from byedtest import BYED, ByedTestCase, alive, ctl, helper, wait_until
 
 
 class ControlTests(ByedTestCase):

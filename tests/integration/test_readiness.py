@@ -11,47 +11,16 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 import unittest
 
-from byedtest import (GenerationsTestCase, alive, held_address, helper,
-                      http_get, wait_until)
+from byedtest import (ClientLoop, GenerationsTestCase, alive, held_address,
+                      helper, http_get, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
 WARM = [PYTHON, os.path.join(HERE, "servers", "warm_http.py")]
 NODE = shutil.which("node") or shutil.which("nodejs")
-
-
-class ClientLoop:
-    """Requests one after another on fresh connections until stopped;
-    counts answers and failures (a refused, reset or unanswered request)."""
-
-    def __init__(self, port):
-        self.port, self.ok, self.failed, self.pids = port, 0, 0, set()
-        self.errors = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                status, body = http_get("127.0.0.1", self.port, timeout=30)
-                if status == 200:
-                    self.ok += 1
-                    self.pids.add(int(body.strip().split("=")[1]))
-                    continue
-                self.errors.append(f"status {status}")
-            except OSError as e:
-                self.errors.append(repr(e))
-            self.failed += 1
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(60)
-        return self.ok, self.failed
 
 
 class ReadinessTestCase(GenerationsTestCase):
