@@ -8,11 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <nlohmann/json.hpp>
 
 #include "atomic_file.h"
-#include "log.h"
-#include "text.h"
 
 namespace byed {
 namespace {
@@ -26,24 +23,8 @@ std::string err(const std::string& what, int e) {
 
 }  // namespace
 
-std::string marker_name(const std::string& member) { return member + ".exit"; }
-
 bool is_exit_trigger(const std::string& entry) {
   return !entry.empty() && entry[0] != '.';  // not ., .., or temp names
-}
-
-std::string exit_record_json(const ExitRecord& r) {
-  nlohmann::json j = {
-      {"name", r.name},
-      {"pid", r.pid},
-      {"exit_code", r.exit_code ? nlohmann::json(*r.exit_code) : nullptr},
-      {"signal", r.signal ? nlohmann::json(*r.signal) : nullptr},
-      {"started_at", rfc3339(r.started_at, 3)},
-      {"exited_at", rfc3339(r.exited_at, 3)},
-      {"host", r.host},
-  };
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-         "\n";
 }
 
 bool write_exit_marker(const std::string& dir, const ExitRecord& r,

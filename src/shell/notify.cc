@@ -13,7 +13,6 @@
 #include <cstdio>
 
 #include "proc.h"
-#include "text.h"
 
 namespace byed {
 namespace {
@@ -31,17 +30,6 @@ bool to_sockaddr(const std::string& address, sockaddr_un& su, socklen_t& len) {
 }
 
 }  // namespace
-
-std::map<std::string, std::string> parse_notify(std::string_view d) {
-  std::map<std::string, std::string> out;
-  for (std::string_view line : split(d, '\n')) {
-    size_t eq = line.find('=');
-    if (eq != std::string_view::npos && eq > 0) {
-      out[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
-    }
-  }
-  return out;
-}
 
 bool send_notify(const std::string& address, const std::string& state,
                  std::string* err) {
