@@ -6,14 +6,10 @@
 #include <vector>
 
 #include "config.h"
+#include "text.h"
 
 namespace byed {
 namespace {
-
-bool fail(std::string* err, std::string message) {
-  *err = std::move(message);
-  return false;
-}
 
 // Applies one value of an option to the Config; the message names the flag.
 using Setter = bool (*)(std::string_view value, Config* config,

@@ -71,11 +71,6 @@ std::string format_duration(Millis d) {
 
 namespace {
 
-bool fail(std::string* err, std::string message) {
-  *err = std::move(message);
-  return false;
-}
-
 std::optional<long> parse_number(std::string_view s) {
   long v = 0;
   if (s.empty() || s.size() > 18) return std::nullopt;

@@ -188,8 +188,12 @@ bool ChildOutput::make_pipes(ChildPipes* p, std::string* err) {
   p->err_write.reset(errp[1]);
   // The child's ends block, as the stdout it would inherit does: a full
   // pipe makes it wait (backpressure) instead of failing its writes.
-  fcntl(p->out_write.get(), F_SETFL, 0);
-  fcntl(p->err_write.get(), F_SETFL, 0);
+  if (fcntl(p->out_write.get(), F_SETFL, 0) != 0 ||
+      fcntl(p->err_write.get(), F_SETFL, 0) != 0) {
+    *err = std::string("child output pipe: fcntl: ") + strerror(errno);
+    *p = ChildPipes{};
+    return false;
+  }
   // Room for the child to go on writing while byed is not scheduled: fewer
   // round trips (best effort; /proc/sys/fs/pipe-max-size caps it).
   fcntl(p->out_read.get(), F_SETPIPE_SZ, kPipeSize);
