@@ -133,12 +133,9 @@ ChildOutput::ChildOutput(uv_loop_t* loop, ChildLogMode mode, std::string name,
   if (!same_stream_) err_ = stream_sink(this, STDERR_FILENO, "stderr");
 }
 
-ChildOutput::~ChildOutput() {
-  sources_.clear();
-  journal_.reset();
-  err_.reset();
-  out_.reset();
-}
+// Members go in reverse order of declaration: the sources (the children's
+// pipes) before the journal's sink, then stderr's and stdout's.
+ChildOutput::~ChildOutput() = default;
 
 bool ChildOutput::connect_journal(const std::string& path, std::string* err) {
   journal_path_ = path;
