@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "cli.h"
@@ -37,7 +38,10 @@ void reopen_closed_stdio() {
     if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
     int null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
     if (null >= 0 && null != fd) {
-      dup2(null, fd);
+      if (dup2(null, fd) < 0) {
+        std::fprintf(stderr, "byed: cannot open fd %d on /dev/null: %s\n", fd,
+                     std::strerror(errno));
+      }
       close(null);
     }
   }

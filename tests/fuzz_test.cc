@@ -14,7 +14,7 @@
 #include "cli.h"
 #include "config.h"
 #include "control_protocol.h"
-#include "notify.h"
+#include "notify_message.h"
 #include "signals.h"
 #include "sockets.h"
 #include "text.h"

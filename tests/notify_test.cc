@@ -7,17 +7,6 @@
 
 using namespace byed;
 
-TEST_CASE("notify datagrams parse into key/value pairs") {
-  auto kv = parse_notify("READY=1\nSTATUS=serving on :80\nMAINPID=7");
-  CHECK(kv["READY"] == "1");
-  CHECK(kv["STATUS"] == "serving on :80");
-  CHECK(kv["MAINPID"] == "7");
-  CHECK(parse_notify("").empty());
-  CHECK(parse_notify("garbage\n=x\n\n").empty());
-  CHECK(parse_notify("A=1\nA=2")["A"] == "2");
-  CHECK(parse_notify("X=a=b")["X"] == "a=b");
-}
-
 TEST_CASE("a generation's endpoint receives with the sender's pid") {
   NotifyEndpoint ep;
   std::string err;

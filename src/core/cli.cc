@@ -6,14 +6,10 @@
 #include <vector>
 
 #include "config.h"
+#include "text.h"
 
 namespace byed {
 namespace {
-
-bool fail(std::string* err, std::string message) {
-  *err = std::move(message);
-  return false;
-}
 
 // Applies one value of an option to the Config; the message names the flag.
 using Setter = bool (*)(std::string_view value, Config* config,
@@ -36,6 +32,22 @@ constexpr const char* kGroupTitles[] = {
     "Groups of processes:",  "Files, control and logs:",
 };
 
+// A field of Config that takes a duration, a catchable signal or a count.
+struct TypedField {
+  enum class Type { kNone, kDuration, kSignal, kCount } type = Type::kNone;
+  Millis Config::*millis = nullptr;
+  int Config::*number = nullptr;
+};
+constexpr TypedField duration_field(Millis Config::*f) {
+  return {TypedField::Type::kDuration, f, nullptr};
+}
+constexpr TypedField signal_field(int Config::*f) {
+  return {TypedField::Type::kSignal, nullptr, f};
+}
+constexpr TypedField count_field(int Config::*f) {
+  return {TypedField::Type::kCount, nullptr, f};
+}
+
 // One option: its flags, its variable, its default and its grammar.
 struct Option {
   Group group;
@@ -46,7 +58,10 @@ struct Option {
   Kind kind;
   const char* def;  // the default as --help shows it; nullptr: none
   const char* help;
-  Setter set;  // nullptr for a switch
+  Setter set;  // nullptr for a switch, and for a typed field
+  // Or the value parsed into one field of Config as a duration, a signal
+  // or a count, its error naming the flag: duration_field(&Config::x).
+  TypedField field{};
 };
 
 bool set_string(std::string* field, std::string_view v) {
@@ -61,17 +76,13 @@ const Option kOptions[] = {
      "after a stop signal, SIGKILL what still runs when this passes; 0: "
      "never. Keep it below the orchestrator's own limit (docker stop: 10s, "
      "Kubernetes: 30s)",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_duration_option("--stop-timeout", v, &c->stop_timeout, e);
-     }},
+     nullptr, duration_field(&Config::stop_timeout)},
     {Group::kStop, "--stop-delay", "DUR", "BYED_STOP_DELAY", nullptr,
      Kind::kValue, "0",
      "on a stop signal, say STOPPING=1 and keep serving this long before "
      "forwarding it (load balancers deregister); a second stop signal ends "
      "the delay",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_duration_option("--stop-delay", v, &c->stop_delay, e);
-     }},
+     nullptr, duration_field(&Config::stop_delay)},
     {Group::kStop, "--forward-to", "WHO", "BYED_FORWARD_TO", nullptr,
      Kind::kValue, "child",
      "child: forwarded and stop signals go to the program; group: to its "
@@ -89,11 +100,8 @@ const Option kOptions[] = {
      parse_success_status},
     {Group::kStop, "--parent-death-signal", "SIG", "BYED_PARENT_DEATH_SIGNAL",
      nullptr, Kind::kValue, nullptr,
-     "byed receives SIG when the process that started it dies",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_signal_option("--parent-death-signal", v,
-                                  &c->parent_death_signal, e);
-     }},
+     "byed receives SIG when the process that started it dies", nullptr,
+     signal_field(&Config::parent_death_signal)},
     {Group::kStop, "--no-subreaper", "", "BYED_NO_SUBREAPER", nullptr,
      Kind::kSwitch, nullptr,
      "do not register as a subreaper: orphans go to init, not to byed (no "
@@ -109,20 +117,16 @@ const Option kOptions[] = {
      parse_upgrade_signal},
     {Group::kUpgrade, "--drain-signal", "SIG", "BYED_DRAIN_SIGNAL", nullptr,
      Kind::kValue, "TERM",
-     "sent to the old generation once the new one is ready",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_signal_option("--drain-signal", v, &c->drain_signal, e);
-     }},
+     "sent to the old generation once the new one is ready", nullptr,
+     signal_field(&Config::drain_signal)},
     {Group::kUpgrade, "--ready", "RULE", "BYED_READY", nullptr, Kind::kRepeated,
      "auto",
      "when a new generation is ready (repeatable: all must hold); see RULE "
      "below",
      parse_ready},
     {Group::kUpgrade, "--ready-timeout", "DUR", "BYED_READY_TIMEOUT", nullptr,
-     Kind::kValue, "60s", "a generation not ready by then has failed",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_duration_option("--ready-timeout", v, &c->ready_timeout, e);
-     }},
+     Kind::kValue, "60s", "a generation not ready by then has failed", nullptr,
+     duration_field(&Config::ready_timeout)},
     {Group::kUpgrade, "--ready-settle", "DUR", "BYED_READY_SETTLE", nullptr,
      Kind::kValue, nullptr,
      "an upgrade's new generation stays ready this long beside the old one "
@@ -136,10 +140,7 @@ const Option kOptions[] = {
      }},
     {Group::kUpgrade, "--ready-interval", "DUR", "BYED_READY_INTERVAL", nullptr,
      Kind::kValue, "250ms", "time between two runs of a --ready exec: probe",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_duration_option("--ready-interval", v, &c->ready_interval,
-                                    e);
-     }},
+     nullptr, duration_field(&Config::ready_interval)},
 
     // Restarts and health.
     {Group::kRestart, "--workers", "N", "BYED_WORKERS", nullptr, Kind::kValue,
@@ -164,9 +165,7 @@ const Option kOptions[] = {
      Kind::kValue, "100ms",
      "first back-off before a restart; doubles up to 10s, back to this once "
      "a generation stayed ready 1s",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_duration_option("--restart-delay", v, &c->restart_delay, e);
-     }},
+     nullptr, duration_field(&Config::restart_delay)},
     {Group::kRestart, "--restart-limit", "N/DUR", "BYED_RESTART_LIMIT", nullptr,
      Kind::kValue, "5/60s",
      "at most N restarts within DUR; past it byed exits with the last status",
@@ -175,9 +174,7 @@ const Option kOptions[] = {
      Kind::kValue, "0",
      "a serving generation that sent WATCHDOG=1 and then is silent this "
      "long is hung: ABRT, KILL after --stop-timeout, then --restart; 0: off",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_duration_option("--watchdog", v, &c->watchdog, e);
-     }},
+     nullptr, duration_field(&Config::watchdog)},
     {Group::kRestart, "--health", "exec:CMD", "BYED_HEALTH", nullptr,
      Kind::kValue, nullptr,
      "liveness: sh -c CMD runs every --health-interval against the serving "
@@ -185,17 +182,11 @@ const Option kOptions[] = {
      "KILL after --stop-timeout, then --restart)",
      parse_health},
     {Group::kRestart, "--health-interval", "DUR", "BYED_HEALTH_INTERVAL",
-     nullptr, Kind::kValue, "10s", "time between two --health probes",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_duration_option("--health-interval", v, &c->health_interval,
-                                    e);
-     }},
+     nullptr, Kind::kValue, "10s", "time between two --health probes", nullptr,
+     duration_field(&Config::health_interval)},
     {Group::kRestart, "--health-failures", "N", "BYED_HEALTH_FAILURES", nullptr,
      Kind::kValue, "3", "failed --health probes in a row that mean hung",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_count_option("--health-failures", v, &c->health_failures,
-                                 e);
-     }},
+     nullptr, count_field(&Config::health_failures)},
 
     // Sockets.
     {Group::kSockets, "-l,--listen", "[NAME=]ADDR", "BYED_LISTEN", nullptr,
@@ -249,10 +240,7 @@ const Option kOptions[] = {
      nullptr, Kind::kValue, "0",
      "give up waiting for --wait-for after this long (exit 1); 0: wait as "
      "long as it takes",
-     [](std::string_view v, Config* c, std::string* e) {
-       return parse_duration_option("--wait-for-timeout", v,
-                                    &c->wait_for_timeout, e);
-     }},
+     nullptr, duration_field(&Config::wait_for_timeout)},
 
     // Files, control and logs.
     {Group::kFiles, "--pidfile", "PATH", "BYED_PIDFILE", "PIDFILE",
@@ -288,6 +276,26 @@ const Option kOptions[] = {
 std::string long_name(const char* flags) {
   std::string_view f = flags;
   return std::string(f.substr(f.rfind(',') + 1));
+}
+
+// Sets option o's value v in *config.
+bool set_value(const Option& o, std::string_view v, Config* config,
+               std::string* err) {
+  const TypedField& f = o.field;
+  switch (f.type) {
+    case TypedField::Type::kDuration:
+      return parse_duration_option(long_name(o.flags), v, &(config->*f.millis),
+                                   err);
+    case TypedField::Type::kSignal:
+      return parse_signal_option(long_name(o.flags), v, &(config->*f.number),
+                                 err);
+    case TypedField::Type::kCount:
+      return parse_count_option(long_name(o.flags), v, &(config->*f.number),
+                                err);
+    case TypedField::Type::kNone:
+      break;
+  }
+  return o.set(v, config, err);
 }
 
 size_t index_of(std::string_view flag) {
@@ -555,7 +563,7 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
       }
     }
     for (const std::string& v : values) {
-      if (!o.set(v, config, err)) {
+      if (!set_value(o, v, config, err)) {
         if (from == nullptr) return false;
         *err = std::string(from) + ": " + *err;
         if (o.kind == Kind::kRepeated && v.find(',') != std::string::npos) {

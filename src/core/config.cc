@@ -71,11 +71,6 @@ std::string format_duration(Millis d) {
 
 namespace {
 
-bool fail(std::string* err, std::string message) {
-  *err = std::move(message);
-  return false;
-}
-
 std::optional<long> parse_number(std::string_view s) {
   long v = 0;
   if (s.empty() || s.size() > 18) return std::nullopt;
@@ -141,37 +136,45 @@ std::optional<int> parse_any_signal(std::string_view text) {
 
 }  // namespace
 
+namespace {
+
+// FLAG's value through `parse` into *out, or "FLAG 'TEXT': `what`".
+template <typename T, typename Parse>
+bool parse_option(std::string_view flag, std::string_view text, Parse parse,
+                  const char* what, T* out, std::string* err) {
+  auto v = parse(text);
+  if (!v) {
+    return fail(err,
+                std::string(flag) + " '" + std::string(text) + "': " + what);
+  }
+  *out = static_cast<T>(*v);
+  return true;
+}
+
+std::optional<long> parse_count(std::string_view text) {
+  auto n = parse_number(text);
+  if (!n || *n < 0 || *n > 1000000) return std::nullopt;
+  return n;
+}
+
+}  // namespace
+
 bool parse_duration_option(std::string_view flag, std::string_view text,
                            Millis* out, std::string* err) {
-  auto d = parse_duration(text);
-  if (!d) {
-    return fail(err, std::string(flag) + " '" + std::string(text) +
-                         "': not a duration (use e.g. 500ms, 30s, 2m, or 0)");
-  }
-  *out = *d;
-  return true;
+  return parse_option(flag, text, parse_duration,
+                      "not a duration (use e.g. 500ms, 30s, 2m, or 0)", out,
+                      err);
 }
 
 bool parse_signal_option(std::string_view flag, std::string_view text, int* out,
                          std::string* err) {
-  auto s = parse_signal(text);
-  if (!s) {
-    return fail(err, std::string(flag) + " '" + std::string(text) +
-                         "': not a catchable signal name");
-  }
-  *out = *s;
-  return true;
+  return parse_option(flag, text, parse_signal, "not a catchable signal name",
+                      out, err);
 }
 
 bool parse_count_option(std::string_view flag, std::string_view text, int* out,
                         std::string* err) {
-  auto n = parse_number(text);
-  if (!n || *n < 0 || *n > 1000000) {
-    return fail(
-        err, std::string(flag) + " '" + std::string(text) + "': not a number");
-  }
-  *out = static_cast<int>(*n);
-  return true;
+  return parse_option(flag, text, parse_count, "not a number", out, err);
 }
 
 bool parse_upgrade_signal(std::string_view text, Config* config,

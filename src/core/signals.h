@@ -3,7 +3,8 @@
 // Pure tables and functions: the name <-> number mapping used by the command
 // line and the logs, the set of signals byed catches, the classification
 // of each one (stop, upgrade, reap, forward), and the reading of a process's
-// caught-signal mask. No handler is installed here; loop.cc does that.
+// caught-signal mask. byed installs no handler at all: the signals it
+// catches stay blocked and are read from a signalfd (shell/runtime_start.cc).
 #pragma once
 
 #include <cstdint>
@@ -33,10 +34,11 @@ enum class SignalClass {
 
 SignalClass classify_signal(int sig, int upgrade_signal);
 
-// Every signal byed installs a handler for. Excludes KILL and STOP (cannot be
-// caught), the synchronous fault signals (SEGV, BUS, FPE, ILL, TRAP, SYS,
-// ABRT: a fault in byed must not be "forwarded"), PIPE (byed ignores it so a
-// closed stderr cannot kill it) and the two realtime signals glibc reserves.
+// Every signal byed catches (blocks and reads from its signalfd). Excludes KILL
+// and STOP (cannot be caught), the synchronous fault signals (SEGV, BUS, FPE,
+// ILL, TRAP, SYS, ABRT: a fault in byed must not be "forwarded"), PIPE (byed
+// ignores it so a closed stderr cannot kill it) and the two realtime signals
+// glibc reserves.
 std::vector<int> caught_signals();
 
 // The `SigCgt:` mask of a /proc/PID/status text: the signals that process

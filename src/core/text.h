@@ -1,14 +1,16 @@
 // text.h — text helpers the core and the shell share.
 //
-// Pure: the one splitter byed's parsers use (PATH entries, comma lists,
-// LISTEN_FDNAMES, notify datagram lines and --exit-role all split the same
-// way), and the one timestamp format of logs, markers and status.
+// Pure: the error convention's one helper, the one splitter byed's parsers use
+// (PATH entries, comma lists, LISTEN_FDNAMES, notify datagram lines and
+// --exit-role all split the same way), and the one timestamp format of logs,
+// markers and status.
 #pragma once
 
 #include <time.h>
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace byed {
@@ -27,6 +29,13 @@ inline std::vector<std::string_view> split(std::string_view text, char sep) {
     out.push_back(text.substr(start, at - start));
     start = at + 1;
   }
+}
+
+// The error convention (see src/README.md): a function that can fail says
+// why in *err and returns false — `return fail(err, "what: why");`.
+inline bool fail(std::string* err, std::string message) {
+  *err = std::move(message);
+  return false;
 }
 
 // "2026-11-23T01:02:03.456Z": RFC 3339 in UTC with `fraction_digits`

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "control_protocol.h"
+#include "sys_error.h"
 
 namespace byed {
 namespace {
@@ -73,19 +74,16 @@ std::string find_control_path(const std::string& flag) {
 bool control_call(const std::string& path, const nlohmann::json& request,
                   std::chrono::milliseconds timeout, nlohmann::json* reply,
                   std::string* err, UniqueFd* fd_out) {
-  auto fail = [err](std::string message) {
-    *err = std::move(message);
-    return false;
-  };
   sockaddr_un su{};
   su.sun_family = AF_UNIX;
-  if (path.size() >= sizeof su.sun_path) return fail(path + ": path too long");
+  if (path.size() >= sizeof su.sun_path)
+    return fail(err, path + ": path too long");
   memcpy(su.sun_path, path.data(), path.size());
   UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return fail(std::string("socket: ") + strerror(errno));
+  if (!fd) return fail(err, sys_error("socket"));
   if (connect(fd.get(), reinterpret_cast<sockaddr*>(&su), sizeof su) != 0) {
-    return fail("connect " + path + ": " + strerror(errno) +
-                " (is byed running with --control " + path + "?)");
+    return fail(err, sys_error("connect " + path) +
+                         " (is byed running with --control " + path + "?)");
   }
   nlohmann::json req = request;
   req["v"] = kControlVersion;
@@ -100,19 +98,19 @@ bool control_call(const std::string& path, const nlohmann::json& request,
   std::string in;
   while (in.find('\n') == std::string::npos) {
     int r = poll_until(fd.get(), POLLIN, deadline);
-    if (r == 0) return fail("no answer within the timeout");
-    if (r < 0) return fail(std::string("poll: ") + strerror(errno));
+    if (r == 0) return fail(err, "no answer within the timeout");
+    if (r < 0) return fail(err, sys_error("poll"));
     char buf[4096];
     ssize_t n = read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      return fail(send_error.empty() ? "byed closed the connection"
-                                     : send_error);
+      return fail(
+          err, send_error.empty() ? "byed closed the connection" : send_error);
     }
     in.append(buf, static_cast<size_t>(n));
   }
   *reply = nlohmann::json::parse(in.substr(0, in.find('\n')), nullptr, false);
-  if (reply->is_discarded()) return fail("malformed reply");
+  if (reply->is_discarded()) return fail(err, "malformed reply");
   if (fd_out != nullptr) *fd_out = std::move(fd);
   return true;
 }

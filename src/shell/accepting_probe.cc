@@ -28,12 +28,15 @@ constexpr size_t kMemoryChunk = 4096;
 // The process or thread is no longer there.
 bool gone(int err) { return err == ENOENT || err == ESRCH; }
 
+// The helpers below fail as the syscalls they wrap do: false with errno
+// set, whose value tells a process gone from an answer that is uncertain.
+
 // The whole of the file at path, in *buf (its capacity is kept for the next
-// read). 0, or errno.
-int read_text(const char* path, std::string* buf) {
+// read).
+bool read_text(const char* path, std::string* buf) {
   buf->clear();
   UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
-  if (!fd) return errno;
+  if (!fd) return false;
   buf->resize(std::max<size_t>(buf->capacity(), 4096));
   size_t len = 0;
   for (;;) {
@@ -43,24 +46,25 @@ int read_text(const char* path, std::string* buf) {
     if (n < 0) {
       int err = errno;
       buf->clear();
-      return err;
+      errno = err;
+      return false;
     }
     if (n == 0) break;
     len += static_cast<size_t>(n);
   }
   buf->resize(len);
-  return 0;
+  return true;
 }
 
-// The numeric entries of an open directory, in *out. 0, or errno.
-int list_numbers(int dir, std::vector<char>* dents, std::vector<int>* out) {
+// The numeric entries of an open directory, in *out.
+bool list_numbers(int dir, std::vector<char>* dents, std::vector<int>* out) {
   out->clear();
   if (dents->size() < 8192) dents->resize(8192);
   for (;;) {
     ssize_t n = getdents64(dir, dents->data(), dents->size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno;
-    if (n == 0) return 0;
+    if (n < 0) return false;
+    if (n == 0) return true;
     for (ssize_t off = 0; off < n;) {
       const auto* d = reinterpret_cast<const dirent64*>(dents->data() + off);
       off += d->d_reclen;
@@ -117,28 +121,36 @@ bool held_socket_inode(int fd, uint64_t* ino, std::string* err) {
   return true;
 }
 
-int AcceptingProbe::read_memory(int pid, uint64_t addr, size_t len) {
+bool AcceptingProbe::read_memory(int pid, uint64_t addr, size_t len) {
+  auto whole = [len](ssize_t n) {
+    if (static_cast<size_t>(n) == len) return true;
+    errno = EFAULT;
+    return false;
+  };
   if (memory_.size() < len) memory_.resize(len);
   if (use_vm_readv_) {
     iovec local{memory_.data(), len};
     iovec remote{reinterpret_cast<void*>(static_cast<uintptr_t>(addr)), len};
     ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-    if (n >= 0) return static_cast<size_t>(n) == len ? 0 : EFAULT;
+    if (n >= 0) return whole(n);
     // Refused by a seccomp filter (container engines' profiles may) or not
     // built into the kernel: /proc/PID/mem reads the same memory under the
     // same permission check.
-    if (errno != EPERM && errno != ENOSYS) return errno;
+    if (errno != EPERM && errno != ENOSYS) return false;
     if (errno == ENOSYS) use_vm_readv_ = false;
   }
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/mem", pid);
   UniqueFd mem(open(path, O_RDONLY | O_CLOEXEC));
-  if (!mem) return errno;
+  if (!mem) return false;
   ssize_t n = pread(mem.get(), memory_.data(), len, static_cast<off_t>(addr));
-  if (n < 0) return errno == EIO ? EFAULT : errno;
+  if (n < 0) {
+    if (errno == EIO) errno = EFAULT;
+    return false;
+  }
   // It worked where process_vm_readv was refused: a filter, not permission.
   use_vm_readv_ = false;
-  return static_cast<size_t>(n) == len ? 0 : EFAULT;
+  return whole(n);
 }
 
 void AcceptingProbe::check_kernel() {
@@ -227,17 +239,15 @@ void AcceptingProbe::for_each_task_file(int pid, const char* leaf,
     snprintf(path, sizeof path, "/proc/%d/task", pid);
   }
   UniqueFd dir(open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  int err = dir ? list_numbers(dir.get(), &dents_, &tids_) : errno;
-  if (err != 0) {
-    if (!gone(err)) uncertain(err, path);
+  if (!dir || !list_numbers(dir.get(), &dents_, &tids_)) {
+    if (!gone(errno)) uncertain(errno, path);
     return;
   }
   for (int tid : tids_) {
     char file[96];
     snprintf(file, sizeof file, "%s/%d/%s", path, tid, leaf);
-    err = read_text(file, &text_);
-    if (err != 0) {
-      if (!gone(err)) uncertain(err, file);
+    if (!read_text(file, &text_)) {
+      if (!gone(errno)) uncertain(errno, file);
       continue;
     }
     on_text(file);
@@ -255,9 +265,8 @@ void AcceptingProbe::look_at(int pid, const std::vector<uint64_t>& inodes,
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/fd", pid);
   UniqueFd dir(open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  int err = dir ? list_numbers(dir.get(), &dents_, &fds_) : errno;
-  if (err != 0) {
-    if (!gone(err)) uncertain(err, path);
+  if (!dir || !list_numbers(dir.get(), &dents_, &fds_)) {
+    if (!gone(errno)) uncertain(errno, path);
     return;
   }
   ++out->processes;
@@ -289,9 +298,8 @@ void AcceptingProbe::look_at(int pid, const std::vector<uint64_t>& inodes,
   for (int epfd : epoll_fds_) {
     char info[64];
     snprintf(info, sizeof info, "/proc/%d/fdinfo/%d", pid, epfd);
-    err = read_text(info, &text_);
-    if (err != 0) {
-      if (!gone(err)) uncertain(err, info);
+    if (!read_text(info, &text_)) {
+      if (!gone(errno)) uncertain(errno, info);
       continue;
     }
     parse_epoll_fdinfo(text_, &waits_.epoll_targets);
@@ -331,14 +339,14 @@ bool AcceptingProbe::read_set(int pid, const char* syscall_path,
                               std::vector<int>* fds) {
   fds->clear();
   if (w.addr == 0 || w.count == 0) return false;
-  int err = 0;
+  bool ok = true;
   if (w.how == WaitHow::kPoll) {
     size_t total =
         std::min<uint64_t>(w.count, kMaxPollEntries) * sizeof(pollfd);
-    for (size_t off = 0; off < total && err == 0; off += kMemoryChunk) {
+    for (size_t off = 0; off < total && ok; off += kMemoryChunk) {
       size_t len = std::min(kMemoryChunk, total - off);
-      err = read_memory(pid, w.addr + off, len);
-      if (err == 0) poll_read_fds(memory_.data(), len, fds);
+      ok = read_memory(pid, w.addr + off, len);
+      if (ok) poll_read_fds(memory_.data(), len, fds);
     }
   } else {
     // Only the fds up to the highest held one matter.
@@ -347,10 +355,11 @@ bool AcceptingProbe::read_set(int pid, const char* syscall_path,
     uint64_t nfds =
         std::min<uint64_t>(w.count, static_cast<uint64_t>(max_fd) + 1);
     size_t len = fdset_bytes(nfds);
-    err = read_memory(pid, w.addr, len);
-    if (err == 0) fdset_read_fds(memory_.data(), len, nfds, fds);
+    ok = read_memory(pid, w.addr, len);
+    if (ok) fdset_read_fds(memory_.data(), len, nfds, fds);
   }
-  if (err != 0) {
+  if (!ok) {
+    const int err = errno;
     // EFAULT: the call returned and its memory moved on; look again later.
     if (err != EFAULT && !gone(err)) {
       char what[64];
@@ -360,8 +369,8 @@ bool AcceptingProbe::read_set(int pid, const char* syscall_path,
     return false;
   }
   // The set counts only if the thread was in the same call all along.
-  err = read_text(syscall_path, &text_);
-  auto now = err == 0 ? parse_syscall_line(text_) : std::nullopt;
+  auto now = read_text(syscall_path, &text_) ? parse_syscall_line(text_)
+                                             : std::nullopt;
   return now && *now == line;
 }
 

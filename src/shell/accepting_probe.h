@@ -51,9 +51,9 @@ class AcceptingProbe {
   void scan_threads(int pid);
   bool read_set(int pid, const char* syscall_path, const SyscallLine& line,
                 const BlockedWait& wait, std::vector<int>* fds);
-  // len bytes at addr of pid's memory into memory_. 0, or errno (EFAULT:
-  // not all of it is mapped).
-  int read_memory(int pid, uint64_t addr, size_t len);
+  // len bytes at addr of pid's memory into memory_; false with errno set
+  // (EFAULT: not all of it is mapped).
+  bool read_memory(int pid, uint64_t addr, size_t len);
   void children_of(int pid, std::vector<int>* out);
   template <typename F>
   void for_each_task_file(int pid, const char* leaf, F&& on_text);

@@ -34,25 +34,28 @@ std::string temp_name(const std::string& name) {
   return "." + name + "." + hex;
 }
 
-// Content, mode and fsync: 0 or errno.
-int fill(int fd, std::string_view body, mode_t mode) {
-  if (fchmod(fd, mode) != 0 || !write_all(fd, body) || fsync(fd) != 0) {
-    return errno ? errno : EIO;
+// The helpers below fail as the syscalls they wrap do: false, errno set
+// (its value picks the fallback); write_file_atomically turns it into the
+// message.
+
+// Content, mode and fsync.
+bool fill(int fd, std::string_view body, mode_t mode) {
+  errno = 0;
+  if (fchmod(fd, mode) == 0 && write_all(fd, body) && fsync(fd) == 0) {
+    return true;
   }
-  return 0;
+  if (errno == 0) errno = EIO;
+  return false;
 }
 
 // Links an O_TMPFILE fd in as `name`. AT_EMPTY_PATH needs
 // CAP_DAC_READ_SEARCH; /proc/self/fd works without it.
-int link_in(int fd, int dirfd, const std::string& name) {
-  if (linkat(fd, "", dirfd, name.c_str(), AT_EMPTY_PATH) == 0) return 0;
-  if (errno == EEXIST) return EEXIST;
+bool link_in(int fd, int dirfd, const std::string& name) {
+  if (linkat(fd, "", dirfd, name.c_str(), AT_EMPTY_PATH) == 0) return true;
+  if (errno == EEXIST) return false;
   std::string proc = "/proc/self/fd/" + std::to_string(fd);
-  if (linkat(AT_FDCWD, proc.c_str(), dirfd, name.c_str(), AT_SYMLINK_FOLLOW) ==
-      0) {
-    return 0;
-  }
-  return errno;
+  return linkat(AT_FDCWD, proc.c_str(), dirfd, name.c_str(),
+                AT_SYMLINK_FOLLOW) == 0;
 }
 
 // A fresh temp file in dirfd that nobody else can have created first.
@@ -68,41 +71,49 @@ int open_temp(int dirfd, const std::string& name, mode_t mode,
   return -1;
 }
 
-int write_atomically(int dirfd, const std::string& name, std::string_view body,
-                     mode_t mode) {
+bool write_atomically(int dirfd, const std::string& name, std::string_view body,
+                      mode_t mode) {
   UniqueFd fd(openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode));
   if (fd) {
-    if (int e = fill(fd.get(), body, mode)) return e;
-    int e = link_in(fd.get(), dirfd, name);
-    if (e == 0) return 0;
-    if (e == EEXIST) {
+    if (!fill(fd.get(), body, mode)) return false;
+    if (link_in(fd.get(), dirfd, name)) return true;
+    if (errno == EEXIST) {
       // Replace what is there in one rename: link under a temp name first.
       for (int tries = 0; tries < 16; ++tries) {
         std::string tmp = temp_name(name);
-        e = link_in(fd.get(), dirfd, tmp);
-        if (e == EEXIST) continue;
-        if (e != 0) break;
-        if (renameat(dirfd, tmp.c_str(), dirfd, name.c_str()) == 0) return 0;
-        e = errno;
+        if (!link_in(fd.get(), dirfd, tmp)) {
+          if (errno == EEXIST) continue;
+          break;
+        }
+        if (renameat(dirfd, tmp.c_str(), dirfd, name.c_str()) == 0) {
+          return true;
+        }
+        int e = errno;
         unlinkat(dirfd, tmp.c_str(), 0);
-        return e;
+        errno = e;
+        return false;
       }
     }
-    if (e != EPERM && e != EACCES && e != ENOENT && e != EXDEV) return e;
+    if (errno != EPERM && errno != EACCES && errno != ENOENT &&
+        errno != EXDEV) {
+      return false;
+    }
   } else if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL &&
              errno != ENOENT) {
-    return errno;
+    return false;
   }
   // No O_TMPFILE here (or it cannot be linked): named temp file + rename.
   std::string tmp;
   fd.reset(open_temp(dirfd, name, mode, &tmp));
-  if (!fd) return errno;
-  int e = fill(fd.get(), body, mode);
-  if (e == 0 && renameat(dirfd, tmp.c_str(), dirfd, name.c_str()) != 0) {
-    e = errno;
+  if (!fd) return false;
+  if (fill(fd.get(), body, mode) &&
+      renameat(dirfd, tmp.c_str(), dirfd, name.c_str()) == 0) {
+    return true;
   }
-  if (e != 0) unlinkat(dirfd, tmp.c_str(), 0);
-  return e;
+  int e = errno;
+  unlinkat(dirfd, tmp.c_str(), 0);
+  errno = e;
+  return false;
 }
 
 }  // namespace
@@ -122,12 +133,11 @@ bool write_file_atomically(const std::string& dir, const std::string& name,
                            std::string_view body, mode_t mode,
                            std::string* err) {
   UniqueFd dirfd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  int e = dirfd ? write_atomically(dirfd.get(), name, body, mode) : errno;
-  if (e == 0) {
+  if (dirfd && write_atomically(dirfd.get(), name, body, mode)) {
     fsync(dirfd.get());  // the new name, too, survives a crash
     return true;
   }
-  *err = dir + "/" + name + ": " + strerror(e);
+  *err = dir + "/" + name + ": " + strerror(errno);
   return false;
 }
 

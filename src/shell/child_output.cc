@@ -133,12 +133,9 @@ ChildOutput::ChildOutput(uv_loop_t* loop, ChildLogMode mode, std::string name,
   if (!same_stream_) err_ = stream_sink(this, STDERR_FILENO, "stderr");
 }
 
-ChildOutput::~ChildOutput() {
-  sources_.clear();
-  journal_.reset();
-  err_.reset();
-  out_.reset();
-}
+// Members go in reverse order of declaration: the sources (the children's
+// pipes) before the journal's sink, then stderr's and stdout's.
+ChildOutput::~ChildOutput() = default;
 
 bool ChildOutput::connect_journal(const std::string& path, std::string* err) {
   journal_path_ = path;
@@ -188,8 +185,12 @@ bool ChildOutput::make_pipes(ChildPipes* p, std::string* err) {
   p->err_write.reset(errp[1]);
   // The child's ends block, as the stdout it would inherit does: a full
   // pipe makes it wait (backpressure) instead of failing its writes.
-  fcntl(p->out_write.get(), F_SETFL, 0);
-  fcntl(p->err_write.get(), F_SETFL, 0);
+  if (fcntl(p->out_write.get(), F_SETFL, 0) != 0 ||
+      fcntl(p->err_write.get(), F_SETFL, 0) != 0) {
+    *err = std::string("child output pipe: fcntl: ") + strerror(errno);
+    *p = ChildPipes{};
+    return false;
+  }
   // Room for the child to go on writing while byed is not scheduled: fewer
   // round trips (best effort; /proc/sys/fs/pipe-max-size caps it).
   fcntl(p->out_read.get(), F_SETPIPE_SZ, kPipeSize);

@@ -81,6 +81,7 @@ class ChildOutput {
   ChildLogMode mode_;
   std::string name_;
   Warn warn_;
+  // Declared before sources_: destroyed after them (see ~ChildOutput).
   std::unique_ptr<Sink> out_, err_, journal_;
   bool same_stream_ = false;  // stdout and stderr are one file: one queue
   std::string journal_path_;

@@ -8,11 +8,9 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <nlohmann/json.hpp>
 
 #include "atomic_file.h"
-#include "log.h"
-#include "text.h"
+#include "sys_error.h"
 
 namespace byed {
 namespace {
@@ -20,30 +18,10 @@ namespace {
 constexpr uint32_t kWatchMask =
     IN_CREATE | IN_MOVED_TO | IN_ONLYDIR | IN_DELETE_SELF | IN_MOVE_SELF;
 
-std::string err(const std::string& what, int e) {
-  return what + ": " + strerror(e);
-}
-
 }  // namespace
-
-std::string marker_name(const std::string& member) { return member + ".exit"; }
 
 bool is_exit_trigger(const std::string& entry) {
   return !entry.empty() && entry[0] != '.';  // not ., .., or temp names
-}
-
-std::string exit_record_json(const ExitRecord& r) {
-  nlohmann::json j = {
-      {"name", r.name},
-      {"pid", r.pid},
-      {"exit_code", r.exit_code ? nlohmann::json(*r.exit_code) : nullptr},
-      {"signal", r.signal ? nlohmann::json(*r.signal) : nullptr},
-      {"started_at", rfc3339(r.started_at, 3)},
-      {"exited_at", rfc3339(r.exited_at, 3)},
-      {"host", r.host},
-  };
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-         "\n";
 }
 
 bool write_exit_marker(const std::string& dir, const ExitRecord& r,
@@ -79,7 +57,7 @@ ExitDirWatcher::ExitDirWatcher(uv_loop_t* loop, std::string dir,
 bool ExitDirWatcher::start(std::string* error) {
   struct stat st {};
   if (stat(dir_.c_str(), &st) != 0) {
-    *error = err("exit dir " + dir_, errno);
+    *error = sys_error("exit dir " + dir_);
     return false;
   }
   if (!S_ISDIR(st.st_mode)) {
@@ -89,17 +67,17 @@ bool ExitDirWatcher::start(std::string* error) {
 
   inotify_.reset(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
   if (!inotify_) {
-    start_polling(err("inotify_init1", errno));
+    start_polling(sys_error("inotify_init1"));
   } else if (inotify_add_watch(inotify_.get(), dir_.c_str(), kWatchMask) < 0) {
     int e = errno;
     inotify_.reset();
     if (e != ENOSPC && e != EMFILE && e != ENOMEM) {
       // Not a limit of the machine but of this directory (permissions):
       // byed would never see an entry. An error, not a silent poll.
-      *error = err("exit dir " + dir_ + ": cannot watch it", e);
+      *error = sys_error("exit dir " + dir_ + ": cannot watch it", e);
       return false;
     }
-    start_polling(err("inotify_add_watch " + dir_, e));
+    start_polling(sys_error("inotify_add_watch " + dir_, e));
   } else if (int rc = poll_.init(uv_poll_init, loop_, this, inotify_.get());
              rc != 0) {
     inotify_.reset();
@@ -117,7 +95,7 @@ bool ExitDirWatcher::start(std::string* error) {
   // After the watch: an entry created in between is seen twice at worst,
   // never missed.
   if (!scan(true)) {
-    *error = err("exit dir " + dir_ + ": cannot read it", errno);
+    *error = sys_error("exit dir " + dir_ + ": cannot read it");
     return false;
   }
   return true;
@@ -142,7 +120,7 @@ bool ExitDirWatcher::scan(bool initial) {
   if (d == nullptr) {
     if (!gone_ && !initial) {
       gone_ = true;
-      on_note_(true, err("exit dir " + dir_ + " cannot be read", errno) +
+      on_note_(true, sys_error("exit dir " + dir_ + " cannot be read") +
                          "; the child keeps running");
     }
     return false;

@@ -8,8 +8,9 @@
 // byed cannot read or watch is an error; only when the machine's inotify
 // limits are reached does it poll every 100 ms, and says so.
 //
-// Leader side: write_exit_marker creates NAME.exit atomically — its JSON is
-// complete before the name becomes visible (atomic_file.h).
+// Leader side: write_exit_marker creates NAME.exit atomically — its JSON
+// (built by the core, markers.h) is complete before the name becomes
+// visible (atomic_file.h).
 #pragma once
 
 #include <sys/types.h>
@@ -22,29 +23,15 @@
 #include <string>
 
 #include "fd.h"
+#include "markers.h"
 #include "uv_handle.h"
 
 namespace byed {
-
-// "NAME.exit": the marker a member leaves.
-std::string marker_name(const std::string& member);
 
 // Whether a directory entry tells a member to stop: anything but ., ..
 // and dot-prefixed temp names. (This member's own marker left over from an
 // earlier run is the watcher's business.)
 bool is_exit_trigger(const std::string& entry);
-
-struct ExitRecord {
-  std::string name;
-  int pid = 0;
-  std::optional<int> exit_code;  // set for a normal exit
-  std::optional<int> signal;     // set for death by signal
-  timespec started_at{};         // CLOCK_REALTIME
-  timespec exited_at{};
-  std::string host;
-};
-
-std::string exit_record_json(const ExitRecord& r);
 
 // Fails like "write marker /d/x.exit: No space left on device". Where the
 // JSON marker cannot be written (a full disk) an empty NAME.exit — what the

@@ -73,17 +73,10 @@ std::string text_value(const std::string& v) {
 }  // namespace
 
 const char* level_name(LogLevel level) {
-  switch (level) {
-    case LogLevel::kError:
-      return "error";
-    case LogLevel::kWarn:
-      return "warn";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kDebug:
-      return "debug";
-  }
-  return "info";
+  // In LogLevel's order.
+  static constexpr const char* kNames[] = {"error", "warn", "info", "debug"};
+  const auto i = static_cast<size_t>(level);
+  return i < sizeof kNames / sizeof kNames[0] ? kNames[i] : "info";
 }
 
 std::string Logger::format(const LogRecord& r) const {

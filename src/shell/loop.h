@@ -8,6 +8,13 @@
 // It decides nothing: events go through one queue, so the actions of one
 // event are all carried out, in the order the core gave them, before the
 // next event (e.g. the Spawned that a spawn produces) reaches the core.
+//
+// Runtime's members live in one file per job:
+//   loop.cc            the loop itself: dispatch, timers, the signalfd, exit
+//   runtime_start.cc   start-up: carries out the core's StartupPlan
+//   runtime_actions.cc execute(): each Action as syscalls
+//   generation_io.cc   one generation's pipes and notify socket (GenIo)
+//   reaper.cc          waitpid, and watching process groups empty
 #pragma once
 
 #include <uv.h>
@@ -26,8 +33,10 @@
 #include "exit_dir.h"
 #include "fd.h"
 #include "log.h"
+#include "orphan_ledger.h"
 #include "probe_runner.h"
 #include "sockets.h"
+#include "startup.h"
 #include "supervisor.h"
 #include "uv_handle.h"
 
@@ -60,28 +69,42 @@ class Runtime {
     UvHandle<uv_poll_t> notify_poll;
   };
 
-  bool start_watches();
-  void start_child_output();
+  // loop.cc
   void dispatch(Event event);
+  void finish();
+  void arm_timer(const TimerId& id, Millis after);
+  void log(LogLevel level, std::string message, LogFields fields = {});
+  // runtime_start.cc
+  bool start(const StartupPlan& plan);
+  bool start_signals(const StartupPlan& plan, std::string* err);
+  void start_control();
+  bool start_exit_watch(std::string* err);
+  void start_child_output();
+  void ask_parent_death_signal(int sig, pid_t parent);
+  // runtime_actions.cc
   void execute(const Action& action);
-  void do_spawn(const SpawnGeneration& a);
   void do_signal(const SendSignal& s);
   void signal_orphans(const SignalOrphans& s);
   void give_terminal(int pgid);
-  void check_groups();
   void probe_accepting(const ProbeAccepting& p);
-  void arm_timer(const TimerId& id, Millis after);
   void notify_systemd(const NotifySystemd& n);
+  void write_pidfile();
   void write_marker(const WriteExitMarker& m);
-  std::string ready_marker_name() const;
   void write_ready_marker();
   void watch_ready_dir();
-  void reap();
+  void read_caught_signals(const ReadCaughtSignals& r);
+  // generation_io.cc
+  void do_spawn(const SpawnGeneration& a);
   void read_exec_status(GenIo& io);
   void read_ready_pipe(GenIo& io);
   void read_notify(GenIo& io);
   bool watch(GenIo& io, UniqueFd& fd, UvHandle<uv_poll_t>& poll);
-  void log(LogLevel level, std::string message, LogFields fields = {});
+  // Reads what the generation led by `pid` still has to say, then drops
+  // its fds; false when `pid` leads no generation.
+  bool drain_generation(int pid);
+  // reaper.cc
+  void reap();
+  void check_groups();
 
   static void on_signals(uv_poll_t* handle, int status, int events);
   static void on_timer(uv_timer_t* handle);
@@ -90,16 +113,17 @@ class Runtime {
   std::vector<HeldSocket> sockets_;
   const Logger& logger_;
   uv_loop_t loop_{};
+  bool loop_ok_ = false;  // uv_loop_init worked
   Supervisor core_;
   std::deque<Event> queue_;  // events not yet given to the core
   bool dispatching_ = false;
   std::vector<std::string> child_env_;
   std::string own_notify_;  // byed's NOTIFY_SOCKET from systemd, if any
-  std::vector<int> ignored_signals_;  // ignored when byed started: stay so
+  std::vector<int> ignored_signals_;  // the StartupPlan's: stay ignored
   int terminal_pgid_ = 0;  // the group byed last gave the terminal to
   std::map<int, int> watched_groups_;  // gen -> pgid, until it is empty
   std::unique_ptr<UvHandle<uv_timer_t>> group_timer_;
-  std::map<int, int> orphans_told_;  // pid -> the signal it was sent
+  OrphanLedger orphans_;  // which orphan was sent which signal
   bool pidfile_written_ = false;
   UniqueFd signal_fd_;
   UvHandle<uv_poll_t> signal_poll_;
@@ -120,6 +144,9 @@ class Runtime {
   // written out as lines; nullptr: raw, inherited.
   std::unique_ptr<ChildOutput> child_output_;
 };
+
+// CLOCK_REALTIME: the `now` of every event, status and marker.
+timespec wall_clock();
 
 // byed's environment less what byed consumes (config.h's
 // consumed_env_var): the base of every child's environment.

@@ -13,7 +13,7 @@
 #include <cstdio>
 
 #include "proc.h"
-#include "text.h"
+#include "sys_error.h"
 
 namespace byed {
 namespace {
@@ -31,17 +31,6 @@ bool to_sockaddr(const std::string& address, sockaddr_un& su, socklen_t& len) {
 }
 
 }  // namespace
-
-std::map<std::string, std::string> parse_notify(std::string_view d) {
-  std::map<std::string, std::string> out;
-  for (std::string_view line : split(d, '\n')) {
-    size_t eq = line.find('=');
-    if (eq != std::string_view::npos && eq > 0) {
-      out[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
-    }
-  }
-  return out;
-}
 
 bool send_notify(const std::string& address, const std::string& state,
                  std::string* err) {
@@ -74,21 +63,17 @@ bool open_notify_endpoint(int gen, NotifyEndpoint* out, std::string* err) {
   for (int i = 0; i < 8; ++i) snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
   std::string address = "@byed/" + std::to_string(getpid()) + "/" +
                         std::to_string(gen) + "/" + hex;
-  auto fail = [&](const std::string& what) {
-    *err = "notify socket " + what + ": " + strerror(errno);
-    return false;
-  };
   UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) return fail("");
+  if (!fd) return fail(err, sys_error("notify socket"));
   int one = 1;
   if (setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) {
-    return fail("SO_PASSCRED");
+    return fail(err, sys_error("notify socket SO_PASSCRED"));
   }
   sockaddr_un su{};
   socklen_t len = 0;
   to_sockaddr(address, su, len);
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&su), len) != 0) {
-    return fail(address);
+    return fail(err, sys_error("notify socket " + address));
   }
   out->fd = std::move(fd);
   out->address = address;

@@ -7,22 +7,17 @@
 // abstract address with a random part, and sees it as NOTIFY_SOCKET. A
 // message counts only if it arrives on that generation's socket and the
 // credentials the kernel attached when it was sent (SO_PASSCRED) show a
-// process of that generation: see sender_in_generation.
+// process of that generation: see sender_in_generation. What a message
+// says is the core's to read (notify_message.h).
 #pragma once
 
 #include <sys/types.h>
 
-#include <map>
 #include <string>
-#include <string_view>
 
 #include "fd.h"
 
 namespace byed {
-
-// "READY=1\nSTATUS=x" -> {READY: 1, STATUS: x}. Lines without '=' are
-// skipped; a later key wins. Pure.
-std::map<std::string, std::string> parse_notify(std::string_view datagram);
 
 // Sends one datagram to a NOTIFY_SOCKET address ("/path" or "@abstract").
 bool send_notify(const std::string& address, const std::string& state,

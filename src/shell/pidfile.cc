@@ -11,6 +11,7 @@
 
 #include "atomic_file.h"
 #include "fd.h"
+#include "startup.h"
 
 namespace byed {
 
@@ -43,8 +44,7 @@ bool clear_stale_pidfile(const std::string& path, std::string* note,
                          std::string* err) {
   note->clear();
   pid_t pid = read_pidfile(path);
-  if (pid <= 0 || pid == getpid()) return true;
-  bool alive = kill(pid, 0) == 0 || errno == EPERM;
+  bool alive = pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
   std::string comm;
   if (alive) {
     UniqueFd fd(open(("/proc/" + std::to_string(pid) + "/comm").c_str(),
@@ -53,20 +53,13 @@ bool clear_stale_pidfile(const std::string& path, std::string* note,
     ssize_t n = fd ? read(fd.get(), buf, sizeof buf) : -1;
     if (n > 0) comm.assign(buf, static_cast<size_t>(n));
     while (!comm.empty() && comm.back() == '\n') comm.pop_back();
-    if (comm == "byed") {
-      *note = "pidfile " + path + " names a running byed (pid " +
-              std::to_string(pid) + "); it is replaced once this one is ready";
-      return true;
-    }
   }
-  if (unlink(path.c_str()) != 0) {
+  PidfileVerdict v = judge_pidfile(path, pid, getpid(), alive, comm);
+  if (v.remove && unlink(path.c_str()) != 0) {
     *err = "pidfile " + path + ": cannot remove stale file: " + strerror(errno);
     return false;
   }
-  *note = "removed stale pidfile " + path + " (pid " + std::to_string(pid) +
-          (alive ? " is now " + (comm.empty() ? "another process" : comm)
-                 : " is gone") +
-          ")";
+  *note = v.note;
   return true;
 }
 

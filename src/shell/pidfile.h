@@ -17,11 +17,10 @@ bool write_pidfile(const std::string& path, pid_t pid, std::string* err);
 // Removes path if it is a regular file holding exactly "pid\n".
 void remove_pidfile(const std::string& path, pid_t pid);
 
-// At start-up: a PIDFILE left by a byed that was killed (SIGKILL, OOM)
-// names a dead pid, or one the kernel has since given to another process.
-// Until this byed is ready it would send an operator's USR1 to the wrong
-// place, so it is removed now unless it names a live byed. *note says what
-// was done, for the log (empty when there was nothing to do).
+// At start-up: reads the PIDFILE and the process it names, and carries
+// out judge_pidfile's verdict (startup.h): a stale file is removed now.
+// *note says what was done, for the log (empty when there was nothing to
+// do).
 bool clear_stale_pidfile(const std::string& path, std::string* note,
                          std::string* err);
 

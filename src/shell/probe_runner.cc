@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "signals.h"
+#include "sys_error.h"
 
 namespace byed {
 namespace {
@@ -41,7 +42,8 @@ ProbeRunner::ProbeRunner(uv_loop_t* loop, DoneFn done)
 ProbeRunner::~ProbeRunner() { stop(0); }
 
 void ProbeRunner::start(const RunProbe& probe, std::vector<std::string> env) {
-  auto fail = [&](const std::string& why) {
+  // A probe that cannot start is a failed probe: the core hears why.
+  auto not_started = [&](const std::string& why) {
     done_(ProbeDone{probe.gen, probe.kind, probe.index, false, why});
   };
   env.push_back("BYED_PID=" + std::to_string(probe.pid));
@@ -55,7 +57,7 @@ void ProbeRunner::start(const RunProbe& probe, std::vector<std::string> env) {
   char* argv[] = {sh, dash_c, cmd.data(), nullptr};
   int p[2];
   if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
-    fail(std::string("probe pipe: ") + strerror(errno));
+    not_started(sys_error("probe pipe"));
     return;
   }
   UniqueFd out_read(p[0]), out_write(p[1]);
@@ -64,7 +66,7 @@ void ProbeRunner::start(const RunProbe& probe, std::vector<std::string> env) {
   sigemptyset(&none);
   pid_t pid = fork();
   if (pid < 0) {
-    fail(std::string("cannot fork a probe: ") + strerror(errno));
+    not_started(sys_error("cannot fork a probe"));
     return;
   }
   if (pid == 0) {
@@ -74,9 +76,15 @@ void ProbeRunner::start(const RunProbe& probe, std::vector<std::string> env) {
     setpgid(0, 0);
     for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (null_in) dup2(null_in.get(), STDIN_FILENO);
-    dup2(out_write.get(), STDOUT_FILENO);
-    dup2(out_write.get(), STDERR_FILENO);
+    if ((null_in && dup2(null_in.get(), STDIN_FILENO) < 0) ||
+        dup2(out_write.get(), STDOUT_FILENO) < 0 ||
+        dup2(out_write.get(), STDERR_FILENO) < 0) {
+      // Said where the probe's output goes, if that much worked.
+      static const char kMsg[] = "byed: probe: dup2 failed\n";
+      ssize_t ignored = write(out_write.get(), kMsg, sizeof kMsg - 1);
+      (void)ignored;
+      _exit(127);
+    }
     execve("/bin/sh", argv, envp.data());
     _exit(127);
   }

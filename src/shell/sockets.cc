@@ -11,13 +11,10 @@
 
 #include <cerrno>
 
+#include "sys_error.h"
+
 namespace byed {
 namespace {
-
-bool fail(std::string* err, const std::string& what, int e) {
-  *err = what + ": " + strerror(e);
-  return false;
-}
 
 // sockaddr for a TCP listen address; host empty -> [::] (or 0.0.0.0).
 struct Resolved {
@@ -139,7 +136,7 @@ bool bind_unix_socket(const std::string& path, const std::string& what,
   }
   memcpy(su.sun_path, path.data(), path.size());
   UniqueFd fd(socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
-  if (!fd) return fail(err, what, errno);
+  if (!fd) return fail(err, sys_error(what));
 
   struct stat st {};
   if (lstat(path.c_str(), &st) == 0) {
@@ -149,15 +146,15 @@ bool bind_unix_socket(const std::string& path, const std::string& what,
     }
     // Stale or live? Only a refused connect proves nobody listens.
     UniqueFd probe(socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
-    if (!probe) return fail(err, what, errno);
+    if (!probe) return fail(err, sys_error(what));
     if (connect(probe.get(), reinterpret_cast<sockaddr*>(&su), sizeof su) ==
         0) {
       *err = what + ": Address already in use (a process listens on it)";
       return false;
     }
-    if (errno != ECONNREFUSED) return fail(err, what + ": probe", errno);
+    if (errno != ECONNREFUSED) return fail(err, sys_error(what + ": probe"));
     if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-      return fail(err, what + ": remove stale socket", errno);
+      return fail(err, sys_error(what + ": remove stale socket"));
     }
   }
   // The file gets its mode at bind time, through the umask: there is no
@@ -167,7 +164,7 @@ bool bind_unix_socket(const std::string& path, const std::string& what,
   int rc = bind(fd.get(), reinterpret_cast<sockaddr*>(&su), sizeof su);
   int e = errno;
   if (mode != 0) umask(old);
-  if (rc != 0) return fail(err, what, e);
+  if (rc != 0) return fail(err, sys_error(what, e));
   *out = std::move(fd);
   return true;
 }
@@ -213,7 +210,11 @@ bool adopt_systemd_sockets(const ListenEnv& env, std::vector<HeldSocket>* out,
              std::to_string(fd) + " " + wrong;
       return false;
     }
-    fcntl(fd, F_SETFD, FD_CLOEXEC);  // passed on explicitly, never leaked
+    // Passed on explicitly, never leaked.
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+      return fail(err, sys_error("LISTEN_FDS: fd " + std::to_string(fd) +
+                                 ": close-on-exec"));
+    }
     HeldSocket h;
     h.fd = UniqueFd(fd);
     h.name = env.names[static_cast<size_t>(i)];
@@ -245,22 +246,22 @@ bool bind_listen(const ListenAddress& a, HeldSocket* out, std::string* err) {
       resolve(a, r, false);  // no IPv6 here: all IPv4 interfaces
       h.fd = UniqueFd(socket(r.family, SOCK_STREAM | SOCK_CLOEXEC, 0));
     }
-    if (!h.fd) return fail(err, what, errno);
+    if (!h.fd) return fail(err, sys_error(what));
     int one = 1, zero = 0;
     if (setsockopt(h.fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) !=
         0) {
-      return fail(err, what + ": SO_REUSEADDR", errno);
+      return fail(err, sys_error(what + ": SO_REUSEADDR"));
     }
     if (r.family == AF_INET6 && dual &&
         setsockopt(h.fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) !=
             0) {
-      return fail(err, what + ": IPV6_V6ONLY", errno);
+      return fail(err, sys_error(what + ": IPV6_V6ONLY"));
     }
     if (bind(h.fd.get(), reinterpret_cast<sockaddr*>(&r.ss), r.len) != 0) {
-      return fail(err, "listen " + describe_sockaddr(r.ss, r.len), errno);
+      return fail(err, sys_error("listen " + describe_sockaddr(r.ss, r.len)));
     }
   }
-  if (listen(h.fd.get(), SOMAXCONN) != 0) return fail(err, what, errno);
+  if (listen(h.fd.get(), SOMAXCONN) != 0) return fail(err, sys_error(what));
   h.address = describe_socket(h.fd.get());
   *out = std::move(h);
   return true;

@@ -88,6 +88,9 @@ struct ChildPlan {
   // failed falls back to a group of its own).
   if (!p.new_session || setsid() < 0) {
     setpgid(0, 0);
+    // Unchecked on purpose: a failure leaves the terminal with byed's
+    // group, nothing can be reported from here (async-signal-safe only),
+    // and byed's GiveTerminal hands it on once the core asks.
     if (p.take_terminal) tcsetpgrp(STDIN_FILENO, getpid());
   }
 
@@ -291,6 +294,9 @@ bool spawn_child(const SpawnRequest& req, SpawnedChild* out, std::string* err) {
     return false;
   }
   err_write.reset();
+  // Unchecked on purpose: should it fail, the fd stays blocking, which is
+  // harmless — it is read only when the loop says it is readable, or once
+  // the child is gone.
   fcntl(err_read.get(), F_SETFL, O_NONBLOCK);
   out->pid = pid;
   out->exec_status = std::move(err_read);

@@ -27,7 +27,6 @@ class UvHandle {
   UvHandle& operator=(const UvHandle&) = delete;
 
   T* get() const { return h_; }
-  T* operator->() const { return h_; }
   uv_handle_t* handle() const { return reinterpret_cast<uv_handle_t*>(h_); }
 
   // Initializes the handle with init_fn(loop, handle, args...) — uv_poll_init,
