@@ -466,7 +466,7 @@ std::string fingerprint(const Config& c) {
         static_cast<int>(c.restart), static_cast<int>(c.forward_to_group),
         static_cast<int>(c.exit_leader), static_cast<int>(c.exit_follower),
         static_cast<int>(c.ready.automatic), static_cast<int>(c.log_format),
-        static_cast<int>(c.log_child)}) {
+        static_cast<int>(c.log_child), c.workers, c.upgrade_batch}) {
     out += std::to_string(n) + " ";
   }
   return out;
@@ -500,7 +500,7 @@ TEST_CASE("cli: the defaults --help shows are the defaults") {
     CHECK(fingerprint(ok({flag, def, "p"})) == plain);
     ++shown;
   }
-  CHECK(shown == 18);  // every option with a default
+  CHECK(shown == 19);  // every option with a default
   // And the fingerprint sees a change.
   CHECK(fingerprint(ok({"--stop-timeout", "31s", "p"})) != plain);
 }

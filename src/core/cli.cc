@@ -308,7 +308,15 @@ size_t index_of(std::string_view flag) {
 // A variable's value, or nullptr when it is unset or empty.
 const std::string* lookup(const Env& env, const char* name) {
   if (name == nullptr) return nullptr;
-  auto it = env.find(std::string_view(name));
+  const std::string_view key(name);
+  // A byed started by a worker of another byed inherits that worker's
+  // BYED_WORKER and BYED_WORKERS: they describe the worker, they are not
+  // an option for this byed.
+  if (key == "BYED_WORKERS" &&
+      env.find(std::string_view("BYED_WORKER")) != env.end()) {
+    return nullptr;
+  }
+  auto it = env.find(key);
   if (it == env.end() || it->second.empty()) return nullptr;
   return &it->second;
 }

@@ -164,7 +164,11 @@ std::vector<Action> Supervisor::on(const Event& event, const Now& now) {
       const bool newest =
           std::find(seen.begin(), seen.end(), it->index) == seen.end();
       seen.push_back(it->index);
-      if (!newest && !it->alive()) it = g.workers.erase(it);
+      // Beyond `byed ctl workers`' count, a worker gone is forgotten.
+      const bool dropped = workers_ > 0 && it->index >= workers_;
+      if ((!newest || dropped) && !it->alive() && !it->restart_pending) {
+        it = g.workers.erase(it);
+      }
     }
   }
   gens_.erase(std::remove_if(gens_.begin(), gens_.end(),
@@ -488,11 +492,19 @@ void Supervisor::check_generation_ready(std::vector<Action>& out,
   const auto* up = std::get_if<phase::Upgrading>(&phase_);
   const bool upgrade = up != nullptr && up->gen == g.num;
   const int want = upgrade ? up->started : worker_count();
+  const Worker* first = nullptr;  // the first ready one: its via is said
   for (int i = 0; i < want; ++i) {
     const Worker* w = g.worker(i);
-    if (w == nullptr || w->state != GenState::kReady) return;
+    if (w == nullptr) return;
+    // One that ended and is not replaced (--restart no) is not waited for.
+    if (w->state == GenState::kExited && !w->restart_pending && !upgrade) {
+      continue;
+    }
+    if (w->state != GenState::kReady) return;
+    if (first == nullptr) first = w;
   }
-  g.ready_via = g.worker(0)->ready_via;
+  if (first == nullptr) return;
+  g.ready_via = first->ready_via;
   const Generation* old = find_gen(current_);
   const Millis settle = ready_settle(cfg_);
   if (upgrade && settle.count() > 0 && old != nullptr &&
@@ -1472,11 +1484,8 @@ void Supervisor::replace_worker(std::vector<Action>& out, Generation& g,
     }
     log(out, LogLevel::kWarn, g.num, "worker not replaced (--restart)",
         worker_fields(w, {{"status", describe_wait_status(wait_status)}}));
-    if (g.state == GenState::kStarting) {
-      fail_starting(out, g,
-                    "worker " + std::to_string(w.index) + " " +
-                        describe_wait_status(wait_status));
-    }
+    // A starting generation is ready without it once the others are.
+    check_generation_ready(out, g);
     return;
   }
   if (!within_restart_limit(out, g.restart_times, g.num, reason)) {

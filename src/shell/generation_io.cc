@@ -18,10 +18,14 @@
 namespace byed {
 
 void Runtime::do_spawn(const SpawnGeneration& a) {
-  int gen = a.gen;
+  const int gen = a.gen;
   SpawnRequest req;
   req.argv = config_.command;
   req.env = child_env_;
+  if (a.workers > 0) {
+    req.env.push_back("BYED_WORKER=" + std::to_string(a.worker));
+    req.env.push_back("BYED_WORKERS=" + std::to_string(a.workers));
+  }
   req.ignored = ignored_signals_;
   req.watchdog_usec = config_.systemd_watchdog_usec;
   // Only when byed's own group holds the terminal: never steal it from a
@@ -35,6 +39,7 @@ void Runtime::do_spawn(const SpawnGeneration& a) {
   auto io = std::make_unique<GenIo>();
   io->runtime = this;
   io->gen = gen;
+  io->worker = a.worker;
   // UPGRADE_FD: the write end goes to the child, we keep the read end.
   int p[2];
   UniqueFd ready_write;
@@ -69,7 +74,7 @@ void Runtime::do_spawn(const SpawnGeneration& a) {
 
   SpawnedChild child;
   if (!spawn_child(req, &child, &err)) {
-    dispatch(Spawned{gen, -1, err});
+    dispatch(Spawned{gen, -1, err, a.worker});
     return;
   }
   ready_write.reset();  // only the child holds the write end now
@@ -78,8 +83,8 @@ void Runtime::do_spawn(const SpawnGeneration& a) {
   io->exec_status = std::move(child.exec_status);
   if (req.take_terminal) terminal_pgid_ = child.pid;
   GenIo& g = *io;
-  gen_io_[gen] = std::move(io);
-  dispatch(Spawned{gen, child.pid, ""});
+  gen_io_[child.pid] = std::move(io);
+  dispatch(Spawned{gen, child.pid, "", a.worker});
   watch(g, g.exec_status, g.exec_poll);
   watch(g, g.ready_read, g.ready_poll);
   watch(g, g.notify, g.notify_poll);
@@ -122,7 +127,7 @@ void Runtime::read_exec_status(GenIo& io) {
   if (s == ExecStatus::kPending) return;
   io.exec_poll.reset();
   io.exec_status.reset();
-  dispatch(Exec{io.gen, s == ExecStatus::kRan ? "" : err});
+  dispatch(Exec{io.gen, s == ExecStatus::kRan ? "" : err, io.worker});
 }
 
 // A byte on UPGRADE_FD: ready (bye's protocol, once per pid). Later bytes
@@ -145,7 +150,7 @@ void Runtime::read_ready_pipe(GenIo& io) {
   }
   if (got && !io.ready_said) {
     io.ready_said = true;
-    dispatch(ChildReady{io.gen, "pipe"});
+    dispatch(ChildReady{io.gen, "pipe", io.worker});
   }
 }
 
@@ -163,16 +168,16 @@ void Runtime::read_notify(GenIo& io) {
       continue;
     }
     const NotifyMessage m = parse_notify_message(d.text);
-    if (m.ready) dispatch(ChildReady{io.gen, "notify"});
-    if (auto said = child_said(m, io.gen)) dispatch(std::move(*said));
+    if (m.ready) dispatch(ChildReady{io.gen, "notify", io.worker});
+    if (auto said = child_said(m, io.gen)) {
+      said->worker = io.worker;
+      dispatch(std::move(*said));
+    }
   }
 }
 
 bool Runtime::drain_generation(int pid) {
-  auto io = gen_io_.end();
-  for (auto it = gen_io_.begin(); it != gen_io_.end(); ++it) {
-    if (it->second->pid == pid) io = it;
-  }
+  auto io = gen_io_.find(pid);
   if (io == gen_io_.end()) return false;
   // A generation that said "ready" (or failed to exec) and exited at once:
   // its words are heard before its death.

@@ -54,11 +54,12 @@ class Runtime {
   int run();
 
  private:
-  // The fds through which one generation reports: whether exec worked, and
-  // that it is ready.
+  // The fds through which one process byed started (a generation's worker)
+  // reports: whether exec worked, and that it is ready.
   struct GenIo {
     Runtime* runtime = nullptr;
     int gen = 0;
+    int worker = 0;
     int pid = -1;
     UniqueFd exec_status;  // the child's exec-error pipe
     UvHandle<uv_poll_t> exec_poll;
@@ -121,14 +122,15 @@ class Runtime {
   std::string own_notify_;  // byed's NOTIFY_SOCKET from systemd, if any
   std::vector<int> ignored_signals_;  // the StartupPlan's: stay ignored
   int terminal_pgid_ = 0;  // the group byed last gave the terminal to
-  std::map<int, int> watched_groups_;  // gen -> pgid, until it is empty
+  // pgid -> {gen, worker}, until the group is empty.
+  std::map<int, std::pair<int, int>> watched_groups_;
   std::unique_ptr<UvHandle<uv_timer_t>> group_timer_;
   OrphanLedger orphans_;  // which orphan was sent which signal
   bool pidfile_written_ = false;
   UniqueFd signal_fd_;
   UvHandle<uv_poll_t> signal_poll_;
   std::map<TimerId, UvHandle<uv_timer_t>> timers_;
-  std::map<int, std::unique_ptr<GenIo>> gen_io_;  // by generation
+  std::map<int, std::unique_ptr<GenIo>> gen_io_;  // by the worker's pid
   std::optional<int> exit_code_;
   std::unique_ptr<ExitDirWatcher> exit_watch_;
   std::unique_ptr<ExitDirWatcher> ready_watch_;  // --ready-dir, for --wait-for

@@ -39,15 +39,17 @@ std::string last_line(std::string text) {
 ProbeRunner::ProbeRunner(uv_loop_t* loop, DoneFn done)
     : loop_(loop), done_(std::move(done)) {}
 
-ProbeRunner::~ProbeRunner() { stop(0); }
+ProbeRunner::~ProbeRunner() { stop(0, -1); }
 
 void ProbeRunner::start(const RunProbe& probe, std::vector<std::string> env) {
   // A probe that cannot start is a failed probe: the core hears why.
   auto not_started = [&](const std::string& why) {
-    done_(ProbeDone{probe.gen, probe.kind, probe.index, false, why});
+    done_(ProbeDone{probe.gen, probe.kind, probe.index, false, why,
+                    probe.worker});
   };
   env.push_back("BYED_PID=" + std::to_string(probe.pid));
   env.push_back("BYED_GENERATION=" + std::to_string(probe.gen));
+  env.push_back("BYED_WORKER=" + std::to_string(probe.worker));
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -134,13 +136,16 @@ bool ProbeRunner::reaped(pid_t pid, int wait_status) {
   drain(r->output.get(), &r->tail);
   std::string line = last_line(std::move(r->tail));
   if (!line.empty()) detail += ": " + line;
-  done_(ProbeDone{r->probe.gen, r->probe.kind, r->probe.index, ok, detail});
+  done_(ProbeDone{r->probe.gen, r->probe.kind, r->probe.index, ok, detail,
+                  r->probe.worker});
   return true;
 }
 
-void ProbeRunner::stop(int gen) {
+void ProbeRunner::stop(int gen, int worker) {
   for (auto& [pid, r] : running_) {
-    if (gen == 0 || r->probe.gen == gen) ::kill(-pid, SIGKILL);
+    if (gen != 0 && r->probe.gen != gen) continue;
+    if (worker >= 0 && r->probe.worker != worker) continue;
+    ::kill(-pid, SIGKILL);
   }
 }
 

@@ -31,13 +31,15 @@ class ProbeRunner {
   ProbeRunner(const ProbeRunner&) = delete;
   ProbeRunner& operator=(const ProbeRunner&) = delete;
 
-  // Starts the probe with `env` plus BYED_PID and BYED_GENERATION. A probe
+  // Starts the probe with `env` plus BYED_PID, BYED_GENERATION and
+  // BYED_WORKER (the worker probed, with --workers). A probe
   // that cannot start is reported done (not ok) at once.
   void start(const RunProbe& probe, std::vector<std::string> env);
   // A reaped child: true (and the probe reported) if it was a probe.
   bool reaped(pid_t pid, int wait_status);
-  // Kills the probes of generation `gen` (0: all) that still run.
-  void stop(int gen);
+  // Kills the probes of generation `gen` (0: all) that still run, of its
+  // worker `worker` (-1: all its workers).
+  void stop(int gen, int worker);
 
  private:
   struct Running {

@@ -41,10 +41,10 @@ void Runtime::reap() {
 // GroupEmpty for each watched group that has no member left. kill(-pgid, 0)
 // fails with ESRCH only then (EPERM: members byed may not signal).
 void Runtime::check_groups() {
-  std::vector<int> empty;
+  std::vector<std::pair<int, int>> empty;
   for (auto it = watched_groups_.begin(); it != watched_groups_.end();) {
-    if (::kill(-it->second, 0) != 0 && errno == ESRCH) {
-      empty.push_back(it->first);
+    if (::kill(-it->first, 0) != 0 && errno == ESRCH) {
+      empty.push_back(it->second);
       it = watched_groups_.erase(it);
     } else {
       ++it;
@@ -52,7 +52,7 @@ void Runtime::check_groups() {
   }
   // Dispatched once the map is no longer walked: the core's actions may
   // watch another group.
-  for (int gen : empty) dispatch(GroupEmpty{gen});
+  for (auto [gen, worker] : empty) dispatch(GroupEmpty{gen, worker});
   // Members that are not byed's children (they left for another parent, or
   // byed is no subreaper) end without a SIGCHLD to byed: look again soon.
   if (watched_groups_.empty()) {

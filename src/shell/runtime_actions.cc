@@ -32,7 +32,7 @@ void Runtime::execute(const Action& action) {
         } else if constexpr (std::is_same_v<T, SignalOrphans>) {
           signal_orphans(a);
         } else if constexpr (std::is_same_v<T, WatchGroup>) {
-          watched_groups_[a.gen] = a.pgid;
+          watched_groups_[a.pgid] = {a.gen, a.worker};
           check_groups();
         } else if constexpr (std::is_same_v<T, StopSelf>) {
           ::kill(getpid(), SIGSTOP);  // the shell sees its job stop
@@ -43,7 +43,7 @@ void Runtime::execute(const Action& action) {
         } else if constexpr (std::is_same_v<T, RunProbe>) {
           probes_->start(a, probe_env_);
         } else if constexpr (std::is_same_v<T, StopProbes>) {
-          probes_->stop(a.gen);
+          probes_->stop(a.gen, a.worker);
         } else if constexpr (std::is_same_v<T, ArmTimer>) {
           arm_timer(a.id, a.after);
         } else if constexpr (std::is_same_v<T, CancelTimer>) {
@@ -62,11 +62,14 @@ void Runtime::execute(const Action& action) {
           write_marker(a);
         } else if constexpr (std::is_same_v<T, ReplyStatus>) {
           StatusContext ctx{getpid(), byed_started_, wall_clock(), &sockets_};
-          if (control_) control_->reply(a.conn, status_reply(core_.status(), ctx));
+          if (control_)
+            control_->reply(a.conn, status_reply(core_.status(), ctx));
         } else if constexpr (std::is_same_v<T, ReplyUpgrade>) {
           if (control_) control_->reply(a.conn, upgrade_reply(a.result));
         } else if constexpr (std::is_same_v<T, ReplyStopping>) {
           if (control_) control_->reply(a.conn, stopping_reply(), true);
+        } else if constexpr (std::is_same_v<T, ReplyWorkers>) {
+          if (control_) control_->reply(a.conn, workers_reply(a.workers));
         } else if constexpr (std::is_same_v<T, ReplyError>) {
           if (control_) control_->reply(a.conn, control_error(a.message));
         } else if constexpr (std::is_same_v<T, ReadCaughtSignals>) {
@@ -74,6 +77,9 @@ void Runtime::execute(const Action& action) {
         } else if constexpr (std::is_same_v<T, ExitProcess>) {
           exit_code_ = a.code;
           uv_stop(&loop_);
+        } else {
+          // An Action the shell does not carry out is a build error.
+          static_assert(sizeof(T) == 0, "an Action without a case here");
         }
       },
       action);
@@ -133,7 +139,7 @@ void Runtime::give_terminal(int pgid) {
 void Runtime::probe_accepting(const ProbeAccepting& p) {
   if (!inode_error_.empty()) {
     dispatch(AcceptingProbed{p.gen, AcceptingProbed::Result::kUnknown,
-                             inode_error_});
+                             inode_error_, p.worker});
     return;
   }
   std::vector<uint64_t> inodes;
@@ -155,12 +161,14 @@ void Runtime::probe_accepting(const ProbeAccepting& p) {
       via +=
           (via.empty() ? "" : ", ") + describe_waiter(*names[i], r.sockets[i]);
     }
-    dispatch(AcceptingProbed{p.gen, AcceptingProbed::Result::kAccepting, via});
+    dispatch(AcceptingProbed{p.gen, AcceptingProbed::Result::kAccepting, via,
+                             p.worker});
   } else if (!r.unknown.empty()) {
-    dispatch(
-        AcceptingProbed{p.gen, AcceptingProbed::Result::kUnknown, r.unknown});
+    dispatch(AcceptingProbed{p.gen, AcceptingProbed::Result::kUnknown,
+                             r.unknown, p.worker});
   } else {
-    dispatch(AcceptingProbed{p.gen, AcceptingProbed::Result::kNotYet, ""});
+    dispatch(
+        AcceptingProbed{p.gen, AcceptingProbed::Result::kNotYet, "", p.worker});
   }
 }
 

@@ -112,8 +112,7 @@ bool Runtime::start_signals(const StartupPlan& plan, std::string* err) {
 
 void Runtime::start_control() {
   control_ = std::make_unique<ControlServer>(
-      &loop_,
-      [this](const ControlRequest& req) { dispatch(req); },
+      &loop_, [this](const ControlRequest& req) { dispatch(req); },
       [this](const std::string& note) { log(LogLevel::kWarn, note); });
 }
 

@@ -165,7 +165,7 @@ class WorkerTests(WorkersTestCase):
         self.assertEqual(loop.failed, 0, loop.errors[:5])
         open(gate, "w").close()
         now = self.wait_ready(4)
-        self.assertEqual(now, dict(ready, **{2: new}))
+        self.assertEqual(now, {**ready, 2: new})
         self.assertEqual(self.worker(2)["restarts"], 1)
         env = self.environ(new)
         self.assertEqual((env["BYED_WORKER"], env["BYED_WORKERS"],
@@ -407,7 +407,7 @@ class WorkerResizeTests(WorkersTestCase):
 
     def test_ctl_workers_bad_n(self):
         b, port, two = self.start_workers(2)
-        for arg, want in (("0", 1), ("many", 2)):
+        for arg, want in (("0", 2), ("many", 2), ("-3", 2)):
             with self.subTest(n=arg):
                 code, out, err = ctl("--control", self.control, "workers",
                                      arg)

@@ -117,5 +117,16 @@ else:
     server.socket = sock
     server.timeout = 0.1
     serving()
-    while not stop:
-        server.handle_request()
+    if extra:
+        # handle_request() on a socket that does not block would poll with
+        # a zero timeout (a busy loop, never seen waiting): wait in poll
+        # here, and take a connection another copy took as nothing.
+        import selectors
+        waiting = selectors.PollSelector()
+        waiting.register(sock, selectors.EVENT_READ)
+        while not stop:
+            if waiting.select(0.1):
+                server._handle_request_noblock()
+    else:
+        while not stop:
+            server.handle_request()
