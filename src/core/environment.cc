@@ -30,11 +30,10 @@ std::vector<std::string> probe_environment(
 }
 
 void remove_env_var(std::vector<std::string>* env, std::string_view name) {
+  const std::string prefix = std::string(name) + "=";
   env->erase(std::remove_if(env->begin(), env->end(),
-                            [name](const std::string& kv) {
-                              return kv.size() > name.size() &&
-                                     kv[name.size()] == '=' &&
-                                     kv.compare(0, name.size(), name) == 0;
+                            [&prefix](const std::string& kv) {
+                              return kv.rfind(prefix, 0) == 0;
                             }),
              env->end());
 }
