@@ -33,7 +33,7 @@ void remove_env_var(std::vector<std::string>* env, std::string_view name) {
   const std::string prefix = std::string(name) + "=";
   env->erase(std::remove_if(env->begin(), env->end(),
                             [&prefix](const std::string& kv) {
-                              return kv.rfind(prefix, 0) == 0;
+                              return kv.compare(0, prefix.size(), prefix) == 0;
                             }),
              env->end());
 }
