@@ -94,6 +94,8 @@ TEST_CASE("upstream notify: the state's line, then what goes with it") {
         "STOPPING=1");
   CHECK(upstream_notify(NotifySystemd{State::kNone, "up", 5}, 7, 9) ==
         "STATUS=up\nEXTEND_TIMEOUT_USEC=5");
+  CHECK(upstream_notify(NotifySystemd{State::kNone, "", 1}, 7, 9) ==
+        "EXTEND_TIMEOUT_USEC=1");
   CHECK(upstream_notify(NotifySystemd{State::kWatchdog, "", 0}, 7, 9) ==
         "WATCHDOG=1");
   CHECK(upstream_notify(NotifySystemd{State::kWatchdogTrigger, "", 0}, 7, 9) ==

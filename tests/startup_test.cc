@@ -25,6 +25,8 @@ TEST_CASE("start-up: an inherited SIGCHLD ignore is undone, the rest stay") {
   CHECK(p.ignored == std::vector<int>{SIGHUP, SIGINT});
   REQUIRE(p.notes.size() == 2);
   CHECK(p.notes[0].level == LogLevel::kWarn);
+  CHECK(p.notes[0].gen == 0);  // about byed, not a generation
+  CHECK(p.notes[1].gen == 0);
   CHECK(p.notes[0].message.find("SIGCHLD") != std::string::npos);
   CHECK(p.notes[1].level == LogLevel::kWarn);
   CHECK(p.notes[1].fields == LogFields{{"signals", "HUP,INT"}});
@@ -74,6 +76,7 @@ TEST_CASE("start-up: subreaper unless PID 1; --no-subreaper is warned of") {
   CHECK_FALSE(no.become_subreaper);
   REQUIRE(no.reaper_note.has_value());
   CHECK(no.reaper_note->level == LogLevel::kWarn);
+  CHECK(no.reaper_note->gen == 0);
   CHECK_FALSE(plan_startup(c, {{}, true}).reaper_note.has_value());
 }
 
@@ -117,6 +120,9 @@ TEST_CASE("stale pidfile: removed unless it names a live byed") {
   PidfileVerdict v = judge_pidfile(path, -1, 50, false, "");
   CHECK_FALSE(v.remove);
   CHECK(v.note.empty());
+  v = judge_pidfile(path, 0, 50, false, "");
+  CHECK_FALSE(v.remove);
+  CHECK(v.note.empty());
   v = judge_pidfile(path, 50, 50, true, "byed");
   CHECK_FALSE(v.remove);
   CHECK(v.note.empty());
@@ -134,6 +140,10 @@ TEST_CASE("stale pidfile: removed unless it names a live byed") {
   v = judge_pidfile(path, 40, 50, true, "nginx");
   CHECK(v.remove);
   CHECK(v.note == "removed stale pidfile /run/x.pid (pid 40 is now nginx)");
+
+  v = judge_pidfile(path, 1, 50, true, "systemd");
+  CHECK(v.remove);
+  CHECK(v.note == "removed stale pidfile /run/x.pid (pid 1 is now systemd)");
 
   v = judge_pidfile(path, 40, 50, true, "");
   CHECK(v.remove);

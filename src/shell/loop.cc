@@ -12,6 +12,7 @@
 
 #include <cerrno>
 
+#include "environment.h"
 #include "pidfile.h"
 #include "proc.h"
 #include "spawn.h"
@@ -34,15 +35,6 @@ timespec wall_clock() {
   return now;
 }
 
-std::vector<std::string> child_environment(char** environ_in) {
-  std::vector<std::string> env;
-  for (char** e = environ_in; e != nullptr && *e != nullptr; ++e) {
-    std::string_view kv = *e;
-    if (!consumed_env_var(kv.substr(0, kv.find('=')))) env.emplace_back(kv);
-  }
-  return env;
-}
-
 Runtime::Runtime(Config config, std::vector<HeldSocket> sockets,
                  const Logger& logger)
     : config_(std::move(config)),
@@ -58,17 +50,10 @@ Runtime::Runtime(Config config, std::vector<HeldSocket> sockets,
     loop_ok_ = true;
   }
   loop_.data = this;
-  // What a probe sees of the held sockets: BYED_SOCKETS=name=address,...
-  // and BYED_ADDRESS, the first one's address (curl http://$BYED_ADDRESS/).
-  probe_env_ = child_env_;
-  std::string all;
-  for (const HeldSocket& s : sockets_) {
-    all += (all.empty() ? "" : ",") + s.name + "=" + s.address;
-  }
-  if (!sockets_.empty()) {
-    probe_env_.push_back("BYED_SOCKETS=" + all);
-    probe_env_.push_back("BYED_ADDRESS=" + sockets_.front().address);
-  }
+  std::vector<std::pair<std::string, std::string>> addresses;
+  for (const HeldSocket& s : sockets_)
+    addresses.emplace_back(s.name, s.address);
+  probe_env_ = probe_environment(child_env_, addresses);
   for (const HeldSocket& h : sockets_) {
     uint64_t ino = 0;
     if (!held_socket_inode(h.fd.get(), &ino, &inode_error_)) break;

@@ -137,7 +137,7 @@ class Runtime {
   bool ready_marker_written_ = false;
   timespec byed_started_{};
   std::unique_ptr<ControlServer> control_;
-  std::vector<std::string> probe_env_;  // child_env_ and the sockets' addresses
+  std::vector<std::string> probe_env_;  // environment.h's probe_environment
   std::unique_ptr<ProbeRunner> probes_;
   AcceptingProbe accepting_;           // keeps its buffers between looks
   std::vector<uint64_t> held_inodes_;  // sockets_' inodes, in order
@@ -149,9 +149,5 @@ class Runtime {
 
 // CLOCK_REALTIME: the `now` of every event, status and marker.
 timespec wall_clock();
-
-// byed's environment less what byed consumes (config.h's
-// consumed_env_var): the base of every child's environment.
-std::vector<std::string> child_environment(char** environ_in);
 
 }  // namespace byed

@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 
+#include "environment.h"
 #include "loop.h"
 #include "pidfile.h"
 
@@ -151,11 +151,7 @@ void Runtime::start_child_output() {
   logger_.redirect([out = child_output_.get()](std::string_view line) {
     out->write_own(line);
   });
-  child_env_.erase(std::remove_if(child_env_.begin(), child_env_.end(),
-                                  [](const std::string& kv) {
-                                    return kv.rfind("JOURNAL_STREAM=", 0) == 0;
-                                  }),
-                   child_env_.end());
+  remove_env_var(&child_env_, "JOURNAL_STREAM");
 }
 
 }  // namespace byed

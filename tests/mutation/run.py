@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Mutation check of byed's pure core: which one-line bugs no core test sees.
 
-Each mutation is one small change to src/core/supervisor.cc, src/core/config.cc or
-src/core/signals.cc, generated from the source (so the list never rots):
+Each mutation is one small change to the core's decisions (DEFAULT_FILES:
+supervisor.cc, config.cc, signals.cc and the start-up, notify, orphan,
+marker and environment rules), generated from the source (so the list
+never rots):
 
   remove    an action is no longer emitted: `out.push_back(...)`,
             `out.emplace_back(...)`, a call that passes `out` on (`drain(out,
@@ -53,7 +55,12 @@ import time
 from dataclasses import dataclass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_FILES = ["src/core/supervisor.cc", "src/core/config.cc", "src/core/signals.cc"]
+DEFAULT_FILES = [
+    "src/core/supervisor.cc", "src/core/config.cc", "src/core/signals.cc",
+    "src/core/startup.cc", "src/core/notify_message.cc",
+    "src/core/orphan_ledger.cc", "src/core/markers.cc",
+    "src/core/environment.cc",
+]
 KINDS = ["remove", "flip", "negate", "constant"]
 TEST_TARGET = "byed_core_tests"
 
