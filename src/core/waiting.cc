@@ -128,7 +128,7 @@ std::optional<SyscallLine> parse_syscall_line(std::string_view text) {
   size_t n = 0;
   bool too_many = false;
   for_each_token(text, [&](std::string_view tok) {
-    if (n < 10) {
+    if (n < std::size(toks)) {
       toks[n++] = tok;
     } else {
       too_many = true;
