@@ -226,7 +226,9 @@ TEST_CASE("child log: --log-child on the command line") {
         ChildLogMode::kTag);
   CHECK(parse({"p"}, {{"BYED_LOG_CHILD", "journal"}}).first->log_child ==
         ChildLogMode::kJournal);
-  CHECK(parse({"--log-child", "xml", "p"}).second ==
+  auto bad = parse({"--log-child", "xml", "p"});
+  CHECK_FALSE(bad.first);
+  CHECK(bad.second ==
         "--log-child 'xml': expected raw, tag, json, journal or auto");
   // json: byed's own records follow, unless --log-format says otherwise.
   CHECK(parse({"--log-child", "json", "p"}).first->log_format ==

@@ -522,3 +522,113 @@ TEST_CASE("validate: --wait-for names and --name are plain file names") {
     CHECK(valid(r, &err));
   }
 }
+
+TEST_CASE("every keyword reaches its field") {
+  Config c;
+  std::string err;
+  REQUIRE(byed::parse_log_child("auto", &c, &err));
+  CHECK(c.log_child == byed::ChildLogMode::kAuto);
+  REQUIRE(byed::parse_log_child("raw", &c, &err));
+  CHECK(c.log_child == byed::ChildLogMode::kRaw);
+  REQUIRE(byed::parse_log_format("json", &c, &err));
+  CHECK(c.log_format == byed::LogFormat::kJson);
+  REQUIRE(byed::parse_log_format("text", &c, &err));
+  CHECK(c.log_format == byed::LogFormat::kText);
+  REQUIRE(byed::parse_forward_to("group", &c, &err));
+  REQUIRE(byed::parse_forward_to("child", &c, &err));
+  CHECK_FALSE(c.forward_to_group);
+  REQUIRE(byed::parse_restart("always", &c, &err));
+  REQUIRE(byed::parse_restart("no", &c, &err));
+  CHECK(c.restart == byed::RestartPolicy::kNo);
+  CHECK_FALSE(byed::parse_log_child("xml", &c, &err));
+  CHECK(err == "--log-child 'xml': expected raw, tag, json, journal or auto");
+}
+
+TEST_CASE("--ready: plain accepting, and the shortest duration") {
+  Config c;
+  std::string err;
+  REQUIRE(byed::parse_ready("accepting", &c, &err));
+  CHECK(c.ready.accepting);
+  CHECK(c.ready.accepting_names.empty());  // every held socket
+  REQUIRE(byed::parse_ready("1ms", &c, &err));
+  CHECK(c.ready.alive == Millis{1});
+  Config h;
+  CHECK_FALSE(byed::parse_health("exec:", &h, &err));
+  CHECK(err == "--health 'exec:': expected exec:CMD");
+  REQUIRE(byed::parse_health("exec:x", &h, &err));
+  CHECK(h.health == "x");
+}
+
+TEST_CASE("numbers at the edges of their ranges") {
+  Config c;
+  std::string err;
+  for (const char* code : {"0", "255"}) {
+    CAPTURE(code);
+    CHECK(byed::parse_success_status(code, &c, &err));
+  }
+  CHECK(c.success_status == std::vector<int>{0, 255});
+  for (const char* bad : {"-1", "256", "x", "", "1 "}) {
+    CAPTURE(bad);
+    CHECK_FALSE(byed::parse_success_status(bad, &c, &err));
+    CHECK(err == "--success-status '" + std::string(bad) +
+                     "': expected an exit code 0..255");
+  }
+
+  REQUIRE(byed::parse_restart_limit("1/1ms", &c, &err));
+  CHECK((c.restart_burst == 1 && c.restart_interval == Millis{1}));
+  REQUIRE(byed::parse_restart_limit("1000000/1h", &c, &err));
+  CHECK(c.restart_burst == 1000000);
+  CHECK_FALSE(byed::parse_restart_limit("1000001/1h", &c, &err));
+  CHECK(err ==
+        "--restart-limit '1000001/1h': expected N/INTERVAL, e.g. 5/60s (N >= "
+        "1)");
+
+  uint64_t usec = 7;
+  REQUIRE(byed::parse_watchdog_env("1", nullptr, 42, &usec, &err));
+  CHECK(usec == 1);
+  for (const char* bad : {"0", "-5", "", "5x"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(byed::parse_watchdog_env(bad, nullptr, 42, &usec, &err));
+    CHECK(err == "WATCHDOG_USEC='" + std::string(bad) +
+                     "': not a number of microseconds");
+  }
+
+  // LISTEN_FDS: 0 to 4096 fds.
+  CHECK(env("0", "42", nullptr, 42).count == 0);
+  CHECK(env("4096", "42", nullptr, 42).count == 4096);
+  CHECK_FALSE(env_fails("4097"));
+  CHECK_FALSE(env_fails("1x"));
+}
+
+TEST_CASE("fd names: 1-255 printable characters, '!' to '~', no ':'") {
+  CHECK(byed::valid_fd_name(std::string(255, 'a')));
+  CHECK(byed::valid_fd_name("!~"));
+  CHECK_FALSE(byed::valid_fd_name("a\x7f"));
+  CHECK_FALSE(byed::valid_fd_name("a\x01"));
+}
+
+TEST_CASE("listen addresses: edges") {
+  ListenAddress a;
+  std::string err;
+  // An address before '=' is not a name: '/' ':' '[' anywhere in it.
+  CHECK_FALSE(parse_listen("/a=80", &a, &err));
+  CHECK(err ==
+        "--listen '/a=80': neither a port (0..65535) nor an address "
+        "(HOST:PORT, [V6]:PORT, unix:/PATH)");
+  // A number with junk after it is not a port.
+  CHECK_FALSE(parse_listen("127.0.0.1:80x", &a, &err));
+  CHECK(err == "--listen '127.0.0.1:80x': '80x' is not a port (0..65535)");
+  CHECK_FALSE(parse_listen("::1:80", &a, &err));
+  CHECK(err ==
+        "--listen '::1:80': expected HOST:PORT (write IPv6 as [ADDR]:PORT)");
+  for (const char* bad : {"[::1]", "[::1]x80", "[::1"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_listen(bad, &a, &err));
+    CHECK(err == "--listen '" + std::string(bad) + "': expected [V6ADDR]:PORT");
+  }
+  // A unix socket path fits sun_path with its NUL: 107 bytes at most.
+  std::string path = "/" + std::string(106, 'p');
+  CHECK(byed::test::parse("unix:" + path).path == path);
+  CHECK_FALSE(parse_listen("unix:" + path + "p", &a, &err));
+  CHECK(err == "--listen 'unix:" + path + "p': unix socket path too long");
+}

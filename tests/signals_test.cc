@@ -133,3 +133,11 @@ TEST_CASE("SigCgt: the first line, and spaces before the mask") {
   CHECK(byed::parse_sigcgt("Name:\tx\nSigCgt:  \t 4000\nX:\t1\n") == 0x4000U);
   CHECK(byed::parse_sigcgt("XSigCgt:\t1\nSigCgt:\t3\n") == 3U);
 }
+
+TEST_CASE("signal numbers: one digit or two, within the catchable range") {
+  CHECK(parse_signal("1") == SIGHUP);
+  CHECK(parse_signal("SIG2") == SIGINT);
+  CHECK(parse_signal(std::to_string(SIGRTMAX)) == SIGRTMAX);
+  // A mask wider than 64 bits is not one byed can read.
+  CHECK_FALSE(byed::parse_sigcgt("SigCgt:\t10000000000000000\n"));
+}
