@@ -491,6 +491,12 @@ def report(results, total, elapsed, args, complete):
     print(f"# score: {len(killed)}/{counted} = {score:.1f}%")
     print(f"# time: {int(elapsed // 60)}m{int(elapsed % 60):02d}s, "
           f"{args.jobs} job(s)")
+    if len(args.files) > 1:
+        for file in args.files:
+            k = sum(m.file == file for m in killed)
+            n = k + sum(m.file == file for m in survived)
+            if n:
+                print(f"#   {file}: {k}/{n} = {100.0 * k / n:.1f}%")
     if survived:
         print("#\n# surviving mutations, by function:")
     groups = {}
