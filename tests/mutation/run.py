@@ -16,7 +16,10 @@ generated from the source (so the list never rots):
   constant  an integer literal: 0 -> 1, 1 -> 0, n -> n+1; true <-> false
 
 Nothing inside a log message is mutated (wording, fields), nor info and
-debug log lines themselves.
+debug log lines themselves. Two classes of mutation are left out because
+they are equivalent by construction: the argument of a `reserve()` call (a
+capacity hint, no value changes) and a local array's bound made larger (a
+buffer read back through sizeof or std::size only gains spare room).
 
 For each mutation, one at a time, it rebuilds only the core tests
 (byed_core_tests, which link the pure core alone) and runs them: a failing,
@@ -209,13 +212,19 @@ def generate(root, rel):
         return all(mask[a:b])
 
     # Log calls: their arguments (wording, fields) are not mutated.
-    log_spans = []
+    unmutated_spans = []
     for m in re.finditer(r"(?<![\w.>:])log\(out,", text):
         if mask[m.start()]:
-            log_spans.append((m.start(), matching_paren(text, mask, m.end() - 5)))
+            unmutated_spans.append((m.start(), matching_paren(text, mask, m.end() - 5)))
+
+    # A capacity hint (`s.reserve(n + 64)`) changes no value the program
+    # computes, only when it allocates: mutating it is equivalent.
+    for m in re.finditer(r"\.reserve\(", text):
+        if mask[m.start()]:
+            unmutated_spans.append((m.start(), matching_paren(text, mask, m.end() - 1)))
 
     def in_log(offset):
-        return any(a <= offset <= b for a, b in log_spans)
+        return any(a <= offset <= b for a, b in unmutated_spans)
 
     found = {}
 
