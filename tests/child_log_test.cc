@@ -226,7 +226,9 @@ TEST_CASE("child log: --log-child on the command line") {
         ChildLogMode::kTag);
   CHECK(parse({"p"}, {{"BYED_LOG_CHILD", "journal"}}).first->log_child ==
         ChildLogMode::kJournal);
-  CHECK(parse({"--log-child", "xml", "p"}).second ==
+  auto bad = parse({"--log-child", "xml", "p"});
+  CHECK_FALSE(bad.first);
+  CHECK(bad.second ==
         "--log-child 'xml': expected raw, tag, json, journal or auto");
   // json: byed's own records follow, unless --log-format says otherwise.
   CHECK(parse({"--log-child", "json", "p"}).first->log_format ==
@@ -237,4 +239,52 @@ TEST_CASE("child log: --log-child on the command line") {
             .first->log_format == byed::LogFormat::kText);
   CHECK(parse({"--log-child", "json", "p"}, {{"BYED_LOG_FORMAT", "text"}})
             .first->log_format == byed::LogFormat::kText);
+}
+
+TEST_CASE("child log: UTF-8 at the edges of each sequence length") {
+  // Valid: the first and last code point of each length, and the last
+  // before and the first after the surrogates.
+  for (const char* ok :
+       {"\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80", "\xed\x9f\xbf", "\xee\x80\x80",
+        "\xef\xbf\xbf", "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf"}) {
+    CAPTURE(ok);
+    CHECK(json(ok) == "\"" + std::string(ok) + "\"");
+  }
+  // Invalid: overlong forms, a surrogate, past U+10FFFF, bad continuation
+  // bytes, a lone continuation byte.
+  CHECK(json("\xc1\xbf") == "\"\\udcc1\\udcbf\"");
+  CHECK(json("\xe0\x9f\xbf") == "\"\\udce0\\udc9f\\udcbf\"");
+  CHECK(json("\xf0\x8f\xbf\xbf") == "\"\\udcf0\\udc8f\\udcbf\\udcbf\"");
+  CHECK(json("\xf5\x80\x80\x80") == "\"\\udcf5\\udc80\\udc80\\udc80\"");
+  CHECK(json("\xc2\x7f") == "\"\\udcc2\x7f\"");
+  CHECK(json("\xc2\xc0") == "\"\\udcc2\\udcc0\"");
+  CHECK(json("\xe2\x82\x7f") == "\"\\udce2\\udc82\x7f\"");
+  CHECK(json("\xe2\x82\xc0") == "\"\\udce2\\udc82\\udcc0\"");
+  CHECK(json("\x80") == "\"\\udc80\"");
+  CHECK(json(" ~") == "\" ~\"");
+}
+
+TEST_CASE("child log: a journal field's length is 64-bit little-endian") {
+  std::string value(0x1234, 'x');
+  value[0] = '\n';
+  std::string field;
+  byed::append_journal_field(&field, "M", value);
+  CHECK(field.substr(0, 10) == std::string("M\n\x34\x12\0\0\0\0\0\0", 10));
+  CHECK(field.size() == 2 + 8 + value.size() + 1);
+}
+
+TEST_CASE("child log: JOURNAL_STREAM is DEV:INO, two decimal numbers") {
+  auto id = byed::parse_journal_stream("0:18446744073709551615");
+  REQUIRE(id);
+  CHECK(id->dev == 0);
+  CHECK(id->ino == 18446744073709551615ULL);
+  CHECK(!byed::parse_journal_stream("8:"));
+  CHECK(!byed::parse_journal_stream("8:1x"));
+  CHECK(!byed::parse_journal_stream("8:18446744073709551616"));
+  CHECK(!byed::parse_journal_stream(""));
+  for (ChildLogMode m :
+       {ChildLogMode::kRaw, ChildLogMode::kTag, ChildLogMode::kJson,
+        ChildLogMode::kJournal, ChildLogMode::kAuto}) {
+    CHECK(byed::parse_child_log_mode(byed::child_log_mode_name(m)) == m);
+  }
 }

@@ -504,3 +504,106 @@ TEST_CASE("cli: the defaults --help shows are the defaults") {
   // And the fingerprint sees a change.
   CHECK(fingerprint(ok({"--stop-timeout", "31s", "p"})) != plain);
 }
+
+TEST_CASE("cli: --help at 79 columns, descriptions at column 30, greedy") {
+  const std::string help = byed::help_text();
+  // Laid out by byed: all but the examples, which are written as shown.
+  const std::string laid_out = help.substr(0, help.find("\nExamples:\n"));
+  std::vector<std::string_view> lines = byed::split(laid_out, '\n');
+  auto first_word = [](std::string_view l) {
+    l.remove_prefix(l.find_first_not_of(' '));
+    return l.substr(0, l.find(' '));
+  };
+  size_t entries = 0, continued = 0;
+  for (size_t k = 0; k < lines.size(); ++k) {
+    std::string_view l = lines[k];
+    CAPTURE(l);
+    CHECK(l.size() <= 79);
+    // An entry: "  HEAD", at least two spaces, its text from column 30.
+    bool entry = l.size() > 30 && l.substr(0, 3) != "   " &&
+                 l.substr(0, 2) == "  " && l.substr(28, 2) == "  " &&
+                 l[30] != ' ';
+    if (l.substr(0, 3) == "  -") {
+      CHECK(entry);
+      entries += entry;
+    }
+    // A continued entry or paragraph: the line before had no room for the
+    // first word of this one.
+    bool continuation = l.size() > 30 &&
+                        l.substr(0, 30) == std::string(30, ' ') && l[30] != ' ';
+    bool paragraph = k > 0 && l.substr(0, 2) == "  " && l[2] != ' ' && !entry &&
+                     lines[k - 1].substr(0, 2) == "  " &&
+                     lines[k - 1][2] != ' ' && lines[k - 1].size() > 60 &&
+                     l.find("  ", 2) == std::string_view::npos;
+    if (continuation || paragraph) {
+      CAPTURE(lines[k - 1]);
+      CHECK(lines[k - 1].size() + 1 + first_word(l).size() > 79);
+      ++continued;
+    }
+  }
+  CHECK(entries == 35);
+  CHECK(continued > 70);
+  // The groups under "Options:", a blank line between two; help and
+  // version once, at the end of the last.
+  CHECK(help.find("\nOptions:\nSignals and stopping:\n") != std::string::npos);
+  CHECK(help.find("\n\nUpgrades and readiness:\n") != std::string::npos);
+  CHECK(help.find("\n\nFiles, control and logs:\n") != std::string::npos);
+  size_t h = help.find("\n  -h, --help   ");
+  REQUIRE(h != std::string::npos);
+  CHECK(help.find("\n  -h, --help", h + 1) == std::string::npos);
+  CHECK(help.find("\n  --version   ") > help.find("\n  -v, --verbose   "));
+  CHECK(help.find("\n\nValues:\n") > h);
+  // Variables: lists take ",...", switches "1 or 0", EXIT_DIR its own line.
+  CHECK(help.find(
+            "\n  BYED_LISTEN                 -l, --listen [NAME=]ADDR,...\n") !=
+        std::string::npos);
+  CHECK(help.find("\n  BYED_QUIET                  -q, --quiet (1 or 0)\n") !=
+        std::string::npos);
+  CHECK(help.find("\n  BYED_STOP_TIMEOUT           --stop-timeout DUR\n") !=
+        std::string::npos);
+  CHECK(help.find(
+            "\n  EXIT_DIR                    --exit-dir, when BYED_EXIT_DIR "
+            "is unset (the\n") != std::string::npos);
+  CHECK(help.find("\n  PIDFILE ") != std::string::npos);
+  CHECK(help.find("\n  BYED_PIDFILE ") != std::string::npos);
+  CHECK(help.find("\n  LISTEN_FDS ") == std::string::npos);
+}
+
+TEST_CASE("cli: more usage errors") {
+  CHECK(error({"--name", "", "p"}) ==
+        "--name '': empty (it names the EXIT_DIR marker and tags the log; "
+        "leave it out for the program's basename)");
+  // Only BYED_READY holds one rule that may contain commas.
+  CHECK(error({"p"}, {{"BYED_STOP_TIMEOUT", "1s,2s"}}) ==
+        "BYED_STOP_TIMEOUT: --stop-timeout '1s,2s': not a duration (use e.g. "
+        "500ms, 30s, 2m, or 0)");
+  CHECK(error({"p"}, {{"BYED_READY", "bogus"}}) ==
+        "BYED_READY: --ready 'bogus': expected auto, message, "
+        "accepting[:NAME,...], exec:CMD or a duration like 2s");
+  CHECK(error({"--ready-settle", "5", "p"}) ==
+        "--ready-settle '5': not a duration (use e.g. 500ms, 30s, 2m, or 0)");
+  CHECK(error({"--listen", "x", "p"}).rfind("--listen 'x': ", 0) == 0);
+  CHECK(error({"p"}, {{"BYED_NO_SUBREAPER", "2"}}) ==
+        "BYED_NO_SUBREAPER='2': expected 1 or 0 (or true/false, yes/no, "
+        "on/off)");
+  // A lone '-' is a program name, not an option.
+  CHECK(ok({"-"}).command == std::vector<std::string>{"-"});
+  CHECK(ok({"--ready-settle", "0", "p"}).ready_settle == Millis{0});
+}
+
+TEST_CASE("cli: TINI_SUBREAPER's note says whether --no-subreaper won") {
+  const std::string ignored =
+      "TINI_SUBREAPER=1: ignored, --no-subreaper is given";
+  const std::string nothing =
+      "TINI_SUBREAPER=1: nothing to do, byed always reaps as a subreaper";
+  CHECK(ok({"--no-subreaper", "p"}, {{"TINI_SUBREAPER", "1"}}).notes ==
+        std::vector<std::string>{ignored});
+  CHECK(
+      ok({"p"}, {{"BYED_NO_SUBREAPER", "1"}, {"TINI_SUBREAPER", "1"}}).notes ==
+      std::vector<std::string>{ignored});
+  CHECK(
+      ok({"p"}, {{"BYED_NO_SUBREAPER", "0"}, {"TINI_SUBREAPER", "1"}}).notes ==
+      std::vector<std::string>{nothing});
+  CHECK(ok({"p"}, {{"TINI_SUBREAPER", "1"}}).notes ==
+        std::vector<std::string>{nothing});
+}

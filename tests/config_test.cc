@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include "signals.h"
 #include "test_util.h"
 
 using byed::Config;
@@ -341,4 +342,293 @@ TEST_CASE("--rewrite, --forward-to, --success-status, --upgrade-signal none") {
   CHECK(c.success_status == std::vector<int>{143});
   CHECK_FALSE(byed::parse_success_status("256", &c, &err));
   CHECK_FALSE(byed::parse_success_status("x", &c, &err));
+}
+
+TEST_CASE("durations: at most 2^40 ms, a sum included") {
+  CHECK(parse_duration("1099511627776ms") == Millis{int64_t{1} << 40});
+  CHECK_FALSE(parse_duration("1099511627777ms").has_value());
+  CHECK(parse_duration("305419h") == Millis{305419LL * 3600000});
+  CHECK_FALSE(parse_duration("305420h").has_value());
+  CHECK_FALSE(parse_duration("305419h3600s").has_value());  // the sum is over
+}
+
+TEST_CASE("durations render as minutes, then whole seconds or milliseconds") {
+  using byed::format_duration;
+  CHECK(format_duration(Millis{1}) == "1ms");
+  CHECK(format_duration(Millis{999}) == "999ms");
+  CHECK(format_duration(Millis{1000}) == "1s");
+  CHECK(format_duration(Millis{59000}) == "59s");
+  CHECK(format_duration(Millis{60000}) == "1m");
+  CHECK(format_duration(Millis{60001}) == "1m1ms");
+  CHECK(format_duration(Millis{61000}) == "1m1s");
+  CHECK(format_duration(Millis{120000}) == "2m");
+  CHECK(format_duration(Millis{3600000}) == "60m");
+}
+
+TEST_CASE("ports: 0..65535, no sign") {
+  CHECK(parse("65535").port == 65535);
+  CHECK(parse("127.0.0.1:65535").port == 65535);
+  CHECK(parse("[::1]:0").port == 0);
+  ListenAddress a;
+  std::string err;
+  CHECK_FALSE(parse_listen("127.0.0.1:-1", &a, &err));
+  CHECK(err == "--listen '127.0.0.1:-1': '-1' is not a port (0..65535)");
+  CHECK_FALSE(parse_listen("[::1]:65536", &a, &err));
+  CHECK(err == "--listen '[::1]:65536': port 65536 is out of range (0..65535)");
+}
+
+TEST_CASE("counts: 0..1000000") {
+  int n = -1;
+  std::string err;
+  REQUIRE(byed::parse_count_option("--health-failures", "0", &n, &err));
+  CHECK(n == 0);
+  REQUIRE(byed::parse_count_option("--health-failures", "1000000", &n, &err));
+  CHECK(n == 1000000);
+  for (const char* bad : {"1000001", "-1", "", "1x", "x"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(byed::parse_count_option("--health-failures", bad, &n, &err));
+    CHECK(err == "--health-failures '" + std::string(bad) + "': not a number");
+  }
+}
+
+TEST_CASE("switches: every spelling of on and off") {
+  std::string err;
+  for (const char* on : {"1", "true", "yes", "on"}) {
+    CAPTURE(on);
+    bool v = false;
+    REQUIRE(byed::parse_switch("BYED_QUIET", on, &v, &err));
+    CHECK(v);
+  }
+  for (const char* off : {"0", "false", "no", "off"}) {
+    CAPTURE(off);
+    bool v = true;
+    REQUIRE(byed::parse_switch("BYED_QUIET", off, &v, &err));
+    CHECK_FALSE(v);
+  }
+}
+
+TEST_CASE("validate: job control is not an upgrade signal") {
+  Config c;
+  c.command = {"p"};
+  std::string err;
+  for (int sig : {SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT, SIGTERM, SIGCHLD}) {
+    CAPTURE(sig);
+    c.upgrade_signal = sig;
+    CHECK_FALSE(valid(c, &err));
+    CHECK(err.rfind("--upgrade-signal " + byed::signal_name(sig) +
+                        ": byed does not catch it for that",
+                    0) == 0);
+  }
+  for (int sig : {SIGHUP, SIGUSR2, SIGWINCH, SIGRTMIN, SIGRTMAX}) {
+    CAPTURE(sig);
+    c.upgrade_signal = sig;
+    CHECK(valid(c, &err));
+  }
+}
+
+TEST_CASE("validate: each limit at its edge") {
+  Config base;
+  base.command = {"p"};
+  std::string err;
+  REQUIRE(valid(base, &err));
+  auto refused = [&](const Config& c) {
+    std::string e;
+    CHECK_FALSE(valid(c, &e));
+    return e;
+  };
+  auto accepted = [&](const Config& c) {
+    std::string e;
+    CHECK_MESSAGE(valid(c, &e), e);
+  };
+  Config c = base;
+  c.ready_timeout = Millis{0};
+  CHECK(refused(c) == "--ready-timeout must be longer than 0");
+  c.ready_timeout = Millis{1};
+  accepted(c);
+
+  c = base;
+  c.restart_delay = Millis{0};
+  CHECK(refused(c) == "--restart-delay must be longer than 0");
+  c.restart_delay = Millis{1};
+  accepted(c);
+
+  c = base;
+  c.ready_interval = Millis{0};
+  CHECK(refused(c) == "--ready-interval must be longer than 0");
+  c.ready_interval = Millis{1};
+  accepted(c);
+
+  c = base;
+  c.health_interval = Millis{0};
+  CHECK(refused(c) == "--health-interval must be longer than 0");
+  c.health_interval = Millis{1};
+  accepted(c);
+
+  c = base;
+  c.health_failures = 0;
+  CHECK(refused(c) == "--health-failures must be at least 1");
+  c.health_failures = 1;
+  accepted(c);
+
+  // --ready DUR must be shorter than --ready-timeout: equal is too long.
+  c = base;
+  c.ready.alive = Millis{60000};
+  CHECK(refused(c) ==
+        "--ready 1m is not shorter than --ready-timeout 1m: no generation "
+        "could ever be ready");
+  c.ready.alive = Millis{59999};
+  accepted(c);
+
+  // A unix socket path fits sun_path with its NUL: 107 bytes at most.
+  c = base;
+  c.control = "/" + std::string(106, 'c');
+  accepted(c);
+  c.control += "c";
+  CHECK(refused(c) == "--control '" + c.control + "': path too long");
+
+  c = base;
+  c.drain_signal = SIGHUP;
+  accepted(c);
+}
+
+TEST_CASE("validate: --wait-for names and --name are plain file names") {
+  Config c;
+  c.command = {"p"};
+  c.ready_dir = "/r";
+  c.name = "p";
+  std::string err;
+  for (const char* bad : {".hidden", "a/b", "/abs"}) {
+    CAPTURE(bad);
+    c.wait_for = {"db", bad};
+    CHECK_FALSE(valid(c, &err));
+    CHECK(err.rfind(std::string("--wait-for '") + bad + "'", 0) == 0);
+  }
+  c.wait_for = {"db", "cache.v2"};
+  CHECK(valid(c, &err));
+  c.wait_for.clear();
+  CHECK(valid(c, &err));
+
+  // The name matters where it names a file: with --ready-dir or EXIT_DIR.
+  for (const char* bad : {".x", "a/b", ""}) {
+    CAPTURE(bad);
+    Config r = c;
+    r.name = bad;
+    CHECK_FALSE(valid(r, &err));
+    CHECK(err.rfind(std::string("--name '") + bad + "'", 0) == 0);
+    r.ready_dir.clear();
+    r.exit_dir = "/e";
+    CHECK_FALSE(valid(r, &err));
+    r.exit_dir.clear();
+    CHECK(valid(r, &err));
+  }
+}
+
+TEST_CASE("every keyword reaches its field") {
+  Config c;
+  std::string err;
+  REQUIRE(byed::parse_log_child("auto", &c, &err));
+  CHECK(c.log_child == byed::ChildLogMode::kAuto);
+  REQUIRE(byed::parse_log_child("raw", &c, &err));
+  CHECK(c.log_child == byed::ChildLogMode::kRaw);
+  REQUIRE(byed::parse_log_format("json", &c, &err));
+  CHECK(c.log_format == byed::LogFormat::kJson);
+  REQUIRE(byed::parse_log_format("text", &c, &err));
+  CHECK(c.log_format == byed::LogFormat::kText);
+  REQUIRE(byed::parse_forward_to("group", &c, &err));
+  REQUIRE(byed::parse_forward_to("child", &c, &err));
+  CHECK_FALSE(c.forward_to_group);
+  REQUIRE(byed::parse_restart("always", &c, &err));
+  REQUIRE(byed::parse_restart("no", &c, &err));
+  CHECK(c.restart == byed::RestartPolicy::kNo);
+  CHECK_FALSE(byed::parse_log_child("xml", &c, &err));
+  CHECK(err == "--log-child 'xml': expected raw, tag, json, journal or auto");
+}
+
+TEST_CASE("--ready: plain accepting, and the shortest duration") {
+  Config c;
+  std::string err;
+  REQUIRE(byed::parse_ready("accepting", &c, &err));
+  CHECK(c.ready.accepting);
+  CHECK(c.ready.accepting_names.empty());  // every held socket
+  REQUIRE(byed::parse_ready("1ms", &c, &err));
+  CHECK(c.ready.alive == Millis{1});
+  Config h;
+  CHECK_FALSE(byed::parse_health("exec:", &h, &err));
+  CHECK(err == "--health 'exec:': expected exec:CMD");
+  REQUIRE(byed::parse_health("exec:x", &h, &err));
+  CHECK(h.health == "x");
+}
+
+TEST_CASE("numbers at the edges of their ranges") {
+  Config c;
+  std::string err;
+  for (const char* code : {"0", "255"}) {
+    CAPTURE(code);
+    CHECK(byed::parse_success_status(code, &c, &err));
+  }
+  CHECK(c.success_status == std::vector<int>{0, 255});
+  for (const char* bad : {"-1", "256", "x", "", "1 "}) {
+    CAPTURE(bad);
+    CHECK_FALSE(byed::parse_success_status(bad, &c, &err));
+    CHECK(err == "--success-status '" + std::string(bad) +
+                     "': expected an exit code 0..255");
+  }
+
+  REQUIRE(byed::parse_restart_limit("1/1ms", &c, &err));
+  CHECK((c.restart_burst == 1 && c.restart_interval == Millis{1}));
+  REQUIRE(byed::parse_restart_limit("1000000/1h", &c, &err));
+  CHECK(c.restart_burst == 1000000);
+  CHECK_FALSE(byed::parse_restart_limit("1000001/1h", &c, &err));
+  CHECK(err ==
+        "--restart-limit '1000001/1h': expected N/INTERVAL, e.g. 5/60s (N >= "
+        "1)");
+
+  uint64_t usec = 7;
+  REQUIRE(byed::parse_watchdog_env("1", nullptr, 42, &usec, &err));
+  CHECK(usec == 1);
+  for (const char* bad : {"0", "-5", "", "5x"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(byed::parse_watchdog_env(bad, nullptr, 42, &usec, &err));
+    CHECK(err == "WATCHDOG_USEC='" + std::string(bad) +
+                     "': not a number of microseconds");
+  }
+
+  // LISTEN_FDS: 0 to 4096 fds.
+  CHECK(env("0", "42", nullptr, 42).count == 0);
+  CHECK(env("4096", "42", nullptr, 42).count == 4096);
+  CHECK_FALSE(env_fails("4097"));
+  CHECK_FALSE(env_fails("1x"));
+}
+
+TEST_CASE("fd names: 1-255 printable characters, '!' to '~', no ':'") {
+  CHECK(byed::valid_fd_name(std::string(255, 'a')));
+  CHECK(byed::valid_fd_name("!~"));
+  CHECK_FALSE(byed::valid_fd_name("a\x7f"));
+  CHECK_FALSE(byed::valid_fd_name("a\x01"));
+}
+
+TEST_CASE("listen addresses: edges") {
+  ListenAddress a;
+  std::string err;
+  // An address before '=' is not a name: '/' ':' '[' anywhere in it.
+  CHECK_FALSE(parse_listen("/a=80", &a, &err));
+  CHECK(err ==
+        "--listen '/a=80': neither a port (0..65535) nor an address "
+        "(HOST:PORT, [V6]:PORT, unix:/PATH)");
+  // A number with junk after it is not a port.
+  CHECK_FALSE(parse_listen("127.0.0.1:80x", &a, &err));
+  CHECK(err == "--listen '127.0.0.1:80x': '80x' is not a port (0..65535)");
+  CHECK_FALSE(parse_listen("::1:80", &a, &err));
+  CHECK(err ==
+        "--listen '::1:80': expected HOST:PORT (write IPv6 as [ADDR]:PORT)");
+  for (const char* bad : {"[::1]", "[::1]x80", "[::1"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_listen(bad, &a, &err));
+    CHECK(err == "--listen '" + std::string(bad) + "': expected [V6ADDR]:PORT");
+  }
+  // A unix socket path fits sun_path with its NUL: 107 bytes at most.
+  std::string path = "/" + std::string(106, 'p');
+  CHECK(byed::test::parse("unix:" + path).path == path);
+  CHECK_FALSE(parse_listen("unix:" + path + "p", &a, &err));
+  CHECK(err == "--listen 'unix:" + path + "p': unix socket path too long");
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 using byed::parse_signal;
 
@@ -94,4 +95,49 @@ TEST_CASE(
   CHECK_FALSE(byed::parse_sigcgt("SigCgt:\t12 34\n"));
   CHECK_FALSE(byed::parse_sigcgt("SigCgt:\t\n"));
   CHECK_FALSE(byed::parse_sigcgt(""));
+}
+
+TEST_CASE("signal names: aliases, the realtime range and its ends") {
+  CHECK(parse_signal("IOT") == SIGABRT);
+  CHECK(parse_signal("SIGPOLL") == SIGIO);
+  CHECK(parse_signal("RTMAX") == SIGRTMAX);
+  CHECK(parse_signal("RTMIN+0") == SIGRTMIN);
+  CHECK(parse_signal("RTMAX-0") == SIGRTMAX);
+  CHECK(parse_signal("RTMIN+" + std::to_string(SIGRTMAX - SIGRTMIN)) ==
+        SIGRTMAX);
+  // An offset past the other end is not an ordinary signal's number.
+  for (const std::string& bad : std::vector<std::string>{
+           "RTMIN+" + std::to_string(SIGRTMAX - SIGRTMIN + 1),
+           "RTMAX-" + std::to_string(SIGRTMAX - SIGRTMIN + 1), "RTMAX-40",
+           "RTMIN+-20", "RTMINX", "RTMAX+0"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_signal(bad).has_value());
+  }
+}
+
+TEST_CASE("signal names render as byed prints them") {
+  using byed::signal_name;
+  CHECK(signal_name(SIGHUP) == "HUP");
+  CHECK(signal_name(SIGSYS) == "SYS");
+  CHECK(signal_name(SIGRTMIN) == "RTMIN");
+  CHECK(signal_name(SIGRTMIN + 1) == "RTMIN+1");
+  CHECK(signal_name(SIGRTMAX) ==
+        "RTMIN+" + std::to_string(SIGRTMAX - SIGRTMIN));
+  CHECK(signal_name(32) == "SIG32");
+  CHECK(signal_name(SIGRTMAX + 1) == "SIG" + std::to_string(SIGRTMAX + 1));
+  CHECK(signal_name(0) == "SIG0");
+}
+
+TEST_CASE("SigCgt: the first line, and spaces before the mask") {
+  CHECK(byed::parse_sigcgt("SigCgt:\t2\n") == 2U);
+  CHECK(byed::parse_sigcgt("Name:\tx\nSigCgt:  \t 4000\nX:\t1\n") == 0x4000U);
+  CHECK(byed::parse_sigcgt("XSigCgt:\t1\nSigCgt:\t3\n") == 3U);
+}
+
+TEST_CASE("signal numbers: one digit or two, within the catchable range") {
+  CHECK(parse_signal("1") == SIGHUP);
+  CHECK(parse_signal("SIG2") == SIGINT);
+  CHECK(parse_signal(std::to_string(SIGRTMAX)) == SIGRTMAX);
+  // A mask wider than 64 bits is not one byed can read.
+  CHECK_FALSE(byed::parse_sigcgt("SigCgt:\t10000000000000000\n"));
 }

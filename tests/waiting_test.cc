@@ -308,3 +308,23 @@ TEST_CASE("the log says which socket was seen how") {
   CHECK(std::string(byed::wait_how_name(WaitHow::kPoll)) == "poll");
   CHECK(std::string(byed::wait_how_name(WaitHow::kSelect)) == "select");
 }
+
+TEST_CASE("syscall file: any whitespace separates, 0x alone is no number") {
+  auto s = byed::parse_syscall_line(
+      "7\t0x10 0x1\r0x0  0x0\n0x0 0x0 0x7ffe 0x7f87\n");
+  REQUIRE(s);
+  CHECK(s->nr == 7);
+  CHECK(s->args[0] == 0x10);
+  CHECK(s->args[1] == 1);
+  CHECK(s->pc == 0x7f87);
+  CHECK_FALSE(
+      byed::parse_syscall_line("7 0x 0x1 0x0 0x0 0x0 0x0 0x7ffe 0x7f87"));
+  CHECK_FALSE(byed::parse_syscall_line("7 0x10 0x1 0x0 0x0 0x0 0x0 0x7ffe 0x"));
+  CHECK_FALSE(byed::parse_syscall_line("7 0xg 0x1 0x0 0x0 0x0 0x0 0x7ffe 0x1"));
+  // The fd of a pollfd may be 0.
+  pollfd fds[1] = {{0, POLLIN, 0}};
+  std::vector<int> out;
+  byed::poll_read_fds(reinterpret_cast<const unsigned char*>(fds), sizeof fds,
+                      &out);
+  CHECK(out == std::vector<int>{0});
+}

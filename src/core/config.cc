@@ -9,6 +9,8 @@
 #include <charconv>
 #include <cstdint>
 #include <initializer_list>
+#include <iterator>
+#include <limits>
 
 #include "signals.h"
 #include "text.h"
@@ -42,12 +44,13 @@ std::optional<Millis> parse_duration(std::string_view text) {
       ++j;
     }
     std::string_view unit = text.substr(i, j - i);
-    size_t u = next_unit;
-    while (u < std::size(kUnits) && kUnits[u].unit != unit) ++u;
-    if (u == std::size(kUnits)) return std::nullopt;  // unknown or repeated
-    total += n * kUnits[u].ms;
+    const auto* u =
+        std::find_if(std::begin(kUnits) + next_unit, std::end(kUnits),
+                     [&](const auto& k) { return k.unit == unit; });
+    if (u == std::end(kUnits)) return std::nullopt;  // unknown or repeated
+    total += n * u->ms;
     if (total > kMax) return std::nullopt;
-    next_unit = u + 1;
+    next_unit = static_cast<size_t>(u - std::begin(kUnits)) + 1;
     i = j;
   }
   return Millis{total};
@@ -71,37 +74,42 @@ std::string format_duration(Millis d) {
 
 namespace {
 
-std::optional<long> parse_number(std::string_view s) {
-  long v = 0;
-  if (s.empty() || s.size() > 18) return std::nullopt;
+// The whole of s as a decimal number within [min, max].
+std::optional<long> parse_number(std::string_view s, long min, long max) {
+  long v{};
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  if (v < min || v > max) return std::nullopt;
   return v;
 }
 
+// Any pid: a value of pid_t that is not negative.
+std::optional<long> parse_pid(std::string_view s) {
+  return parse_number(s, 0, std::numeric_limits<pid_t>::max());
+}
+
 // One of a few keywords: "--restart 'x': expected no, on-failure or always".
-bool pick(std::string_view text, const char* flag,
-          std::initializer_list<std::pair<std::string_view, int>> choices,
-          int* out, std::string* err) {
+std::optional<int> pick(
+    std::string_view text, const char* flag,
+    std::initializer_list<std::pair<std::string_view, int>> choices,
+    std::string* err) {
   std::string expected;
   size_t i = 0;
   for (const auto& [word, value] : choices) {
-    if (text == word) {
-      *out = value;
-      return true;
-    }
+    if (text == word) return value;
     expected += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ");
     expected += word;
     ++i;
   }
-  return fail(err, std::string(flag) + " '" + std::string(text) +
-                       "': expected " + expected);
+  fail(err, std::string(flag) + " '" + std::string(text) + "': expected " +
+                expected);
+  return std::nullopt;
 }
 
 bool parse_port(std::string_view whole, std::string_view s, uint16_t* port,
                 std::string* err) {
-  auto v = parse_number(s);
-  if (!v || *v < 0) {
+  auto v = parse_number(s, 0, std::numeric_limits<long>::max());
+  if (!v) {
     return fail(err, "--listen '" + std::string(whole) + "': '" +
                          std::string(s) + "' is not a port (0..65535)");
   }
@@ -152,9 +160,7 @@ bool parse_option(std::string_view flag, std::string_view text, Parse parse,
 }
 
 std::optional<long> parse_count(std::string_view text) {
-  auto n = parse_number(text);
-  if (!n || *n < 0 || *n > 1000000) return std::nullopt;
-  return n;
+  return parse_number(text, 0, 1000000);
 }
 
 }  // namespace
@@ -189,18 +195,17 @@ bool parse_upgrade_signal(std::string_view text, Config* config,
 
 bool parse_switch(std::string_view name, std::string_view text, bool* out,
                   std::string* err) {
-  int on = 0;
-  if (pick(text, "",
-           {{"1", 1},
-            {"true", 1},
-            {"yes", 1},
-            {"on", 1},
-            {"0", 0},
-            {"false", 0},
-            {"no", 0},
-            {"off", 0}},
-           &on, err)) {
-    *out = on == 1;
+  if (auto on = pick(text, "",
+                     {{"1", 1},
+                      {"true", 1},
+                      {"yes", 1},
+                      {"on", 1},
+                      {"0", 0},
+                      {"false", 0},
+                      {"no", 0},
+                      {"off", 0}},
+                     err)) {
+    *out = *on == 1;
     return true;
   }
   return fail(err, std::string(name) + "='" + std::string(text) +
@@ -223,22 +228,18 @@ bool parse_wait_for(std::string_view text, Config* config, std::string*) {
 }
 
 bool parse_log_format(std::string_view text, Config* config, std::string* err) {
-  int json = 0;
-  if (!pick(text, "--log-format", {{"text", 0}, {"json", 1}}, &json, err)) {
-    return false;
-  }
-  config->log_format = json == 1 ? LogFormat::kJson : LogFormat::kText;
+  auto json = pick(text, "--log-format", {{"text", 0}, {"json", 1}}, err);
+  if (!json) return false;
+  config->log_format = *json == 1 ? LogFormat::kJson : LogFormat::kText;
   return true;
 }
 
 bool parse_log_child(std::string_view text, Config* config, std::string* err) {
-  int mode = 0;
-  if (!pick(text, "--log-child",
-            {{"raw", 0}, {"tag", 1}, {"json", 2}, {"journal", 3}, {"auto", 4}},
-            &mode, err)) {
-    return false;
-  }
-  config->log_child = static_cast<ChildLogMode>(mode);
+  auto mode = pick(
+      text, "--log-child",
+      {{"raw", 0}, {"tag", 1}, {"json", 2}, {"journal", 3}, {"auto", 4}}, err);
+  if (!mode) return false;
+  config->log_child = static_cast<ChildLogMode>(*mode);
   return true;
 }
 
@@ -248,7 +249,7 @@ namespace {
 bool valid_upgrade_signal(int sig, std::string* err) {
   auto caught = caught_signals();
   bool reserved = classify_signal(sig, 0) != SignalClass::kForward;
-  if (sig > 0 && !reserved &&
+  if (!reserved &&
       std::find(caught.begin(), caught.end(), sig) != caught.end()) {
     return true;
   }
@@ -267,7 +268,6 @@ bool validate(const Config& config, std::string* err) {
   if (config.command.front().empty()) {
     return fail(err, "the program name is empty");
   }
-  if (config.drain_signal <= 0) return fail(err, "--drain-signal is not set");
   if (config.ready_timeout.count() <= 0) {
     return fail(err, "--ready-timeout must be longer than 0");
   }
@@ -474,18 +474,16 @@ bool parse_rewrite(std::string_view text, Config* config, std::string* err) {
 }
 
 bool parse_forward_to(std::string_view text, Config* config, std::string* err) {
-  int group = 0;
-  if (!pick(text, "--forward-to", {{"child", 0}, {"group", 1}}, &group, err)) {
-    return false;
-  }
-  config->forward_to_group = group == 1;
+  auto group = pick(text, "--forward-to", {{"child", 0}, {"group", 1}}, err);
+  if (!group) return false;
+  config->forward_to_group = *group == 1;
   return true;
 }
 
 bool parse_success_status(std::string_view text, Config* config,
                           std::string* err) {
-  auto n = parse_number(text);
-  if (!n || *n < 0 || *n > 255) {
+  auto n = parse_number(text, 0, 255);
+  if (!n) {
     return fail(err, "--success-status '" + std::string(text) +
                          "': expected an exit code 0..255");
   }
@@ -494,27 +492,25 @@ bool parse_success_status(std::string_view text, Config* config,
 }
 
 bool parse_restart(std::string_view text, Config* config, std::string* err) {
-  int p = 0;
-  if (!pick(text, "--restart",
-            {{"no", static_cast<int>(RestartPolicy::kNo)},
-             {"on-failure", static_cast<int>(RestartPolicy::kOnFailure)},
-             {"always", static_cast<int>(RestartPolicy::kAlways)}},
-            &p, err)) {
-    return false;
-  }
-  config->restart = static_cast<RestartPolicy>(p);
+  auto p = pick(text, "--restart",
+                {{"no", static_cast<int>(RestartPolicy::kNo)},
+                 {"on-failure", static_cast<int>(RestartPolicy::kOnFailure)},
+                 {"always", static_cast<int>(RestartPolicy::kAlways)}},
+                err);
+  if (!p) return false;
+  config->restart = static_cast<RestartPolicy>(*p);
   return true;
 }
 
 bool parse_restart_limit(std::string_view text, Config* config,
                          std::string* err) {
   size_t slash = text.find('/');
-  auto n = parse_number(text.substr(0, slash));
+  auto n = parse_number(text.substr(0, slash), 1, 1000000);
   std::optional<Millis> interval;
   if (slash != std::string_view::npos) {
     interval = parse_duration(text.substr(slash + 1));
   }
-  if (!n || *n < 1 || *n > 1000000 || !interval || interval->count() <= 0) {
+  if (!n || !interval || interval->count() <= 0) {
     return fail(err, "--restart-limit '" + std::string(text) +
                          "': expected N/INTERVAL, e.g. 5/60s (N >= 1)");
   }
@@ -528,11 +524,11 @@ bool parse_watchdog_env(const char* usec, const char* pid, pid_t self,
   *out = 0;
   if (usec == nullptr) return true;
   if (pid != nullptr) {
-    auto p = parse_number(pid);
+    auto p = parse_pid(pid);
     if (!p || *p != self) return true;  // meant for another process
   }
-  auto v = parse_number(usec);
-  if (!v || *v <= 0) {
+  auto v = parse_number(usec, 1, std::numeric_limits<long>::max());
+  if (!v) {
     return fail(err, "WATCHDOG_USEC='" + std::string(usec) +
                          "': not a number of microseconds");
   }
@@ -581,8 +577,7 @@ bool parse_listen(std::string_view text, ListenAddress* out, std::string* err) {
   }
   if (rest[0] == '[') {
     size_t close = rest.find(']');
-    if (close == std::string_view::npos || close + 1 >= rest.size() ||
-        rest[close + 1] != ':') {
+    if (close == std::string_view::npos || rest.substr(close + 1, 1) != ":") {
       return bad("expected [V6ADDR]:PORT");
     }
     a.host = std::string(rest.substr(1, close - 1));
@@ -625,10 +620,10 @@ bool parse_listen_env(const char* listen_fds, const char* listen_pid,
                       std::string* err) {
   *out = ListenEnv{};
   if (listen_fds == nullptr || listen_pid == nullptr) return true;
-  auto pid = parse_number(listen_pid);
+  auto pid = parse_pid(listen_pid);
   if (!pid || *pid != self) return true;  // meant for another process
-  auto n = parse_number(listen_fds);
-  if (!n || *n < 0 || *n > 4096) {
+  auto n = parse_number(listen_fds, 0, 4096);
+  if (!n) {
     return fail(err, "LISTEN_FDS='" + std::string(listen_fds) +
                          "': not a count of fds");
   }

@@ -29,11 +29,9 @@ constexpr Named kNames[] = {
 };
 
 std::optional<int> parse_int(std::string_view s) {
-  int v = 0;
+  int v{};
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) {
-    return std::nullopt;
-  }
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
   return v;
 }
 
@@ -132,10 +130,10 @@ std::optional<uint64_t> parse_sigcgt(std::string_view status) {
   while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) {
     rest.remove_prefix(1);
   }
-  uint64_t mask = 0;
+  uint64_t mask{};
   auto [end, ec] =
       std::from_chars(rest.data(), rest.data() + rest.size(), mask, 16);
-  if (ec != std::errc() || end == rest.data()) return std::nullopt;
+  if (ec != std::errc()) return std::nullopt;
   if (end != rest.data() + rest.size() && *end != '\n') return std::nullopt;
   return mask;
 }

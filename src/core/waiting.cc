@@ -35,16 +35,13 @@ void for_each_token(std::string_view text, F f) {
 // The whole of s as a number in base; nothing else may follow.
 template <typename T>
 bool parse_whole(std::string_view s, int base, T* out) {
-  if (s.empty()) return false;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out, base);
   return ec == std::errc() && end == s.data() + s.size();
 }
 
 // A number as /proc/PID/syscall prints it: "0x1f" is hex, "31" decimal.
 bool parse_kernel_number(std::string_view s, uint64_t* out) {
-  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-    return parse_whole(s.substr(2), 16, out);
-  }
+  if (s.substr(0, 2) == "0x") return parse_whole(s.substr(2), 16, out);
   return parse_whole(s, 10, out);
 }
 
@@ -128,7 +125,7 @@ std::optional<SyscallLine> parse_syscall_line(std::string_view text) {
   size_t n = 0;
   bool too_many = false;
   for_each_token(text, [&](std::string_view tok) {
-    if (n < 10) {
+    if (n < std::size(toks)) {
       toks[n++] = tok;
     } else {
       too_many = true;
@@ -230,7 +227,7 @@ void fdset_read_fds(const unsigned char* bytes, size_t size, uint64_t nfds,
   for (size_t w = 0; w < words; ++w) {
     unsigned long word;
     std::memcpy(&word, bytes + w * sizeof word, sizeof word);
-    for (uint64_t bit = 0; word != 0 && bit < kBits; ++bit, word >>= 1) {
+    for (uint64_t bit = 0; bit < kBits; ++bit, word >>= 1) {
       uint64_t fd = w * kBits + bit;
       if (fd >= nfds) return;
       if (word & 1UL) out->push_back(static_cast<int>(fd));
@@ -240,11 +237,10 @@ void fdset_read_fds(const unsigned char* bytes, size_t size, uint64_t nfds,
 
 std::optional<uint64_t> parse_socket_link(std::string_view target) {
   constexpr std::string_view kPrefix = "socket:[";
-  if (target.size() < kPrefix.size() + 2 ||
-      target.substr(0, kPrefix.size()) != kPrefix || target.back() != ']') {
+  if (target.substr(0, kPrefix.size()) != kPrefix || target.back() != ']') {
     return std::nullopt;
   }
-  uint64_t ino = 0;
+  uint64_t ino{};
   if (!parse_whole(
           target.substr(kPrefix.size(), target.size() - kPrefix.size() - 1), 10,
           &ino)) {

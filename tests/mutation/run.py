@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Mutation check of byed's pure core: which one-line bugs no core test sees.
 
-Each mutation is one small change to the core's decisions (DEFAULT_FILES:
-supervisor.cc, config.cc, signals.cc and the start-up, notify, orphan,
-marker and environment rules), generated from the source (so the list
-never rots):
+Each mutation is one small change to a source file of the core (every
+src/core/*.cc: the supervisor, the grammar of the command line and of each
+value, signals, the accepting probe's parsers, the child log's formats),
+generated from the source (so the list never rots):
 
   remove    an action is no longer emitted: `out.push_back(...)`,
             `out.emplace_back(...)`, a call that passes `out` on (`drain(out,
@@ -16,7 +16,10 @@ never rots):
   constant  an integer literal: 0 -> 1, 1 -> 0, n -> n+1; true <-> false
 
 Nothing inside a log message is mutated (wording, fields), nor info and
-debug log lines themselves.
+debug log lines themselves. Two classes of mutation are left out because
+they are equivalent by construction: the argument of a `reserve()` call (a
+capacity hint, no value changes) and a local array's bound made larger (a
+buffer read back through sizeof or std::size only gains spare room).
 
 For each mutation, one at a time, it rebuilds only the core tests
 (byed_core_tests, which link the pure core alone) and runs them: a failing,
@@ -38,7 +41,8 @@ stderr.
   tests/mutation/run.py --limit 50       # a sample (fixed --seed)
 
 Python 3 standard library only; needs cmake and a C++ compiler, and uses
-ccache when it is installed (a second run recompiles only what changed).
+ccache when it is installed (a second run recompiles only what changed),
+ninja and lld when they are.
 """
 
 import argparse
@@ -55,12 +59,15 @@ import time
 from dataclasses import dataclass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_FILES = [
-    "src/core/supervisor.cc", "src/core/config.cc", "src/core/signals.cc",
-    "src/core/startup.cc", "src/core/notify_message.cc",
-    "src/core/orphan_ledger.cc", "src/core/markers.cc",
-    "src/core/environment.cc",
-]
+CORE_DIR = "src/core"
+
+
+def core_files(root):
+    """Every source file of the pure core, the supervisor first."""
+    names = sorted(n for n in os.listdir(os.path.join(root, CORE_DIR))
+                   if n.endswith(".cc"))
+    names.sort(key=lambda n: n != "supervisor.cc")
+    return [f"{CORE_DIR}/{n}" for n in names]
 KINDS = ["remove", "flip", "negate", "constant"]
 TEST_TARGET = "byed_core_tests"
 
@@ -173,6 +180,9 @@ BINARY_RE = re.compile(r"(?<= )(==|!=|&&|\|\||<=|>=|<|>)(?= )")
 NOT_RE = re.compile(r"!(?!=)")
 COND_RE = re.compile(r"\b(?:if|while) \(")
 NUMBER_RE = re.compile(r"(?<![\w.'])(\d+)(?![\w.'])")
+ARRAY_DECL_RE = re.compile(
+    r"(?<![\w:])(?!(?:return|case|throw|else|delete)\b)[A-Za-z_][\w:<>]*"
+    r"[*&]?\s+[*&]?[A-Za-z_]\w*\[$")
 BOOL_RE = re.compile(r"\b(true|false)\b")
 ACTION_RE = re.compile(
     r"\bout\.(?:push_back|emplace_back)\(|(?<![\w.>:])([a-z_]\w*)\(out(?=[,)])")
@@ -202,13 +212,19 @@ def generate(root, rel):
         return all(mask[a:b])
 
     # Log calls: their arguments (wording, fields) are not mutated.
-    log_spans = []
+    unmutated_spans = []
     for m in re.finditer(r"(?<![\w.>:])log\(out,", text):
         if mask[m.start()]:
-            log_spans.append((m.start(), matching_paren(text, mask, m.end() - 5)))
+            unmutated_spans.append((m.start(), matching_paren(text, mask, m.end() - 5)))
+
+    # A capacity hint (`s.reserve(n + 64)`) changes no value the program
+    # computes, only when it allocates: mutating it is equivalent.
+    for m in re.finditer(r"\.reserve\(", text):
+        if mask[m.start()]:
+            unmutated_spans.append((m.start(), matching_paren(text, mask, m.end() - 1)))
 
     def in_log(offset):
-        return any(a <= offset <= b for a, b in log_spans)
+        return any(a <= offset <= b for a, b in unmutated_spans)
 
     found = {}
 
@@ -275,12 +291,23 @@ def generate(root, rel):
             continue  # flipping the operator does the same
         add("negate", cond_start, close, "!(" + cond + ")")
 
-    # constant: integer and bool literals.
+    # constant: integer and bool literals. Not the bound of an array
+    # declaration made larger: a buffer's capacity, read back through
+    # sizeof or std::size, that was large enough is large enough with one
+    # more element (an equivalent mutation). A bound that must match
+    # another literal is a bug of its own: write sizeof/std::size there.
+    def is_array_bound(start, end):
+        head = text[line_starts[line_of(start)] : start]
+        return (ARRAY_DECL_RE.search(head) is not None
+                and re.match(r"\]\s*[;={\[]", text[end:]) is not None)
+
     for m in NUMBER_RE.finditer(text):
         if not is_code(m.start(), m.end()) or in_log(m.start()):
             continue
         n = int(m.group(1))
         new = {0: 1, 1: 0}.get(n, n + 1)
+        if new > n and is_array_bound(m.start(), m.end()):
+            continue  # `char buf[64]` -> [65]: only spare room (see below)
         add("constant", m.start(), m.end(), str(new))
     for m in BOOL_RE.finditer(text):
         if is_code(m.start(), m.end()) and not in_log(m.start()):
@@ -409,6 +436,10 @@ class Worker:
                "-DCMAKE_CXX_FLAGS=-Wno-parentheses"]
         if shutil.which("ninja"):
             cmd += ["-G", "Ninja"]
+        if shutil.which("ld.lld"):
+            # Each mutation relinks the core tests: lld does it in a quarter
+            # of the time of GNU ld.
+            cmd += ["-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld"]
         if self.args.ccache:
             cmd += ["-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"]
         cmd += self.args.cmake_arg
@@ -469,6 +500,12 @@ def report(results, total, elapsed, args, complete):
     print(f"# score: {len(killed)}/{counted} = {score:.1f}%")
     print(f"# time: {int(elapsed // 60)}m{int(elapsed % 60):02d}s, "
           f"{args.jobs} job(s)")
+    if len(args.files) > 1:
+        for file in args.files:
+            k = sum(m.file == file for m in killed)
+            n = k + sum(m.file == file for m in survived)
+            if n:
+                print(f"#   {file}: {k}/{n} = {100.0 * k / n:.1f}%")
     if survived:
         print("#\n# surviving mutations, by function:")
     groups = {}
@@ -495,8 +532,9 @@ def main():
         description="Mutation check of byed's pure core (see the docstring).",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--source", default=ROOT, help="the source tree (default: this one)")
-    p.add_argument("--files", nargs="+", default=DEFAULT_FILES,
-                   help="files to mutate, relative to --source")
+    p.add_argument("--files", nargs="+",
+                   help="files to mutate, relative to --source (default: "
+                        f"every {CORE_DIR}/*.cc)")
     p.add_argument("--kinds", default=",".join(KINDS),
                    help="kinds of mutation, comma-separated: " + ", ".join(KINDS))
     p.add_argument("--list", metavar="FILE",
@@ -521,6 +559,7 @@ def main():
                    help="print each result, and the build errors")
     args = p.parse_args()
     args.source = os.path.abspath(args.source)
+    args.files = args.files or core_files(args.source)
     args.ccache = args.ccache and shutil.which("ccache") is not None
     kinds = set(args.kinds.split(","))
     if not kinds <= set(KINDS):
