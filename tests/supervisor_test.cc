@@ -39,6 +39,7 @@ Config options(Millis stop_timeout, const std::string& program) {
   c.command = {program};
   c.stop_timeout = stop_timeout;
   c.upgrade_signal = SIGUSR1;
+  c.pidfile = "/run/srv.pid";  // WritePidfile marks the first ready
   return c;
 }
 
@@ -2294,4 +2295,15 @@ TEST_CASE("a stop signal is sent before anything is logged or told") {
   CHECK(std::get<SendSignal>(a.front()).sig == SIGTERM);
   CHECK(only<Log>(a).size() == 1);
   CHECK(notes(a).size() == 1);  // STOPPING=1, after the signal
+}
+
+TEST_CASE("no PIDFILE set: nothing to write at the first ready") {
+  Config o = options(Millis{5000}, "./server");
+  o.pidfile.clear();
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  auto a = s.on(ChildReady{1, "pipe"});
+  CHECK(only<WritePidfile>(a).empty());
+  CHECK_FALSE(notes(a).empty());  // READY=1 all the same
 }

@@ -628,7 +628,7 @@ void Supervisor::become_ready(std::vector<Action>& out, Generation& g) {
   }
   if (!first_ready_) {
     first_ready_ = true;
-    out.push_back(WritePidfile{});
+    if (!cfg_.pidfile.empty()) out.push_back(WritePidfile{});
     if (!cfg_.ready_dir.empty()) out.push_back(WriteReadyMarker{});
     out.push_back(NotifySystemd{NotifySystemd::State::kReady, status});
   }

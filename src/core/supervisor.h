@@ -306,7 +306,8 @@ struct NotifySystemd {
 };
 // The protocol line of a state: "READY=1", ... (null for kNone).
 const char* notify_state_line(NotifySystemd::State state);
-// PIDFILE: byed's own pid, written once the first generation is ready.
+// PIDFILE (when one is set): byed's own pid, written once the first
+// generation is ready.
 struct WritePidfile {};
 // --ready-dir: leave NAME.ready there (the first generation is ready).
 struct WriteReadyMarker {};

@@ -186,8 +186,6 @@ void Runtime::notify_systemd(const NotifySystemd& n) {
 }
 
 void Runtime::write_pidfile() {
-  // The core asks at its first ready whether or not a PIDFILE is set.
-  if (config_.pidfile.empty()) return;
   std::string err;
   if (byed::write_pidfile(config_.pidfile, getpid(), &err)) {
     pidfile_written_ = true;
