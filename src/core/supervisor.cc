@@ -780,6 +780,9 @@ void Supervisor::drain(std::vector<Action>& out, Generation& g, int sig) {
       w.restart_pending = false;
       out.push_back(CancelTimer{TimerId{TimerKind::kRestart, g.num, w.index}});
     }
+    if (w.state == GenState::kDraining && w.stop_signal != 0) {
+      continue;  // drained on its own already (a batch, `ctl workers`)
+    }
     if (w.state != GenState::kExited) w.state = GenState::kDraining;
     stop_worker(out, g, w, sig, Target::kProcess);
   }
@@ -865,7 +868,11 @@ Target Supervisor::forward_target() const {
 void Supervisor::forward(std::vector<Action>& out, int sig, Target target) {
   if (Generation* g = find_gen(current_)) {
     for (const Worker& w : g->workers) {
-      if (w.live()) out.push_back(SendSignal{w.pid, sig, target});
+      // Not to one drained on its own (replaced in a batch, or beyond
+      // `ctl workers`' count): it is on its way out.
+      const bool leaving =
+          w.state == GenState::kDraining && g->state != GenState::kDraining;
+      if (w.live() && !leaving) out.push_back(SendSignal{w.pid, sig, target});
     }
   }
   const auto* up = std::get_if<phase::Upgrading>(&phase_);
