@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
 #include "config.h"
 #include "control_protocol.h"
@@ -137,42 +139,47 @@ std::string format_status(const nlohmann::json& s) {
   out += "byed pid " + str(s.value("pid", nlohmann::json())) + ", up " +
          seconds_text(s.value("uptime_s", nlohmann::json()), true) + ", " +
          (s.value("stopping", false) ? "stopping" : "running") + "\n\n";
-  char line[256];
-  snprintf(line, sizeof line, "%-5s %-8s %-9s %-26s %s\n", "GEN", "PID",
-           "STATE", "STARTED", "READY");
-  out += line;
+  // A table: each line its cells, padded to the column's width (the last
+  // one as it is).
+  auto table = [&out](const std::vector<int>& widths,
+                      const std::vector<std::vector<std::string>>& rows) {
+    for (const auto& cells : rows) {
+      std::string line;
+      for (size_t i = 0; i < cells.size(); ++i) {
+        line += cells[i];
+        if (i + 1 == cells.size()) break;
+        line.append(std::max<size_t>(widths[i] + 1, cells[i].size() + 1) -
+                        cells[i].size(),
+                    ' ');
+      }
+      out += line + "\n";
+    }
+  };
+  std::vector<std::vector<std::string>> gens{
+      {"GEN", "PID", "STATE", "STARTED", "READY"}};
+  std::vector<std::vector<std::string>> workers{
+      {"GEN", "WORKER", "PID", "STATE", "RESTARTS"}};
   for (const auto& g : s.value("generations", nlohmann::json::array())) {
-    snprintf(line, sizeof line, "%-5s %-8s %-9s %-26s %s\n",
-             str(g["gen"]).c_str(), str(g["pid"]).c_str(),
-             str(g["state"]).c_str(), str(g["started_at"]).c_str(),
-             str(g["ready_at"]).c_str());
-    out += line;
+    gens.push_back({str(g["gen"]), str(g["pid"]), str(g["state"]),
+                    str(g["started_at"]), str(g["ready_at"])});
+    for (const auto& w : g.value("workers", nlohmann::json::array())) {
+      workers.push_back({str(g["gen"]), str(w["index"]), str(w["pid"]),
+                         str(w["state"]), str(w["restarts"])});
+    }
   }
+  table({5, 8, 9, 26}, gens);
   if (s.contains("workers")) {
     out += "\nworkers: " + str(s["workers"]) + "\n";
-    snprintf(line, sizeof line, "%-5s %-7s %-8s %-11s %s\n", "GEN", "WORKER",
-             "PID", "STATE", "RESTARTS");
-    out += line;
-    for (const auto& g : s.value("generations", nlohmann::json::array())) {
-      for (const auto& w : g.value("workers", nlohmann::json::array())) {
-        snprintf(line, sizeof line, "%-5s %-7s %-8s %-11s %s\n",
-                 str(g["gen"]).c_str(), str(w["index"]).c_str(),
-                 str(w["pid"]).c_str(), str(w["state"]).c_str(),
-                 str(w["restarts"]).c_str());
-        out += line;
-      }
-    }
+    table({5, 7, 8, 11}, workers);
   }
   auto socks = s.value("sockets", nlohmann::json::array());
   if (!socks.empty()) {
-    out += "\n";
-    snprintf(line, sizeof line, "%-4s %-12s %s\n", "FD", "NAME", "ADDRESS");
-    out += line;
+    std::vector<std::vector<std::string>> rows{{"FD", "NAME", "ADDRESS"}};
     for (const auto& k : socks) {
-      snprintf(line, sizeof line, "%-4s %-12s %s\n", str(k["fd"]).c_str(),
-               str(k["name"]).c_str(), str(k["address"]).c_str());
-      out += line;
+      rows.push_back({str(k["fd"]), str(k["name"]), str(k["address"])});
     }
+    out += "\n";
+    table({4, 12}, rows);
   }
   auto restarts = s.value("restarts", nlohmann::json());
   if (restarts.is_object() && restarts.value("count", 0) > 0) {
