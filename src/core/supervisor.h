@@ -10,16 +10,19 @@
 // without starting a process. The status `byed ctl status` shows is read
 // from here too: one owner for states, times and the last upgrade.
 //
-// A generation is one run of the program: starting (spawned, not yet ready),
-// ready (the current one, target of forwarded signals), draining (replaced,
-// told to stop) or exited. A generation is its whole process group (its
-// leader is the program byed started): a stop or drain signal goes to the
-// leader, and to what is left of the group once the leader has gone; the
-// kill after --stop-timeout goes to the group; and byed does not end while
-// anything of a generation's group, or any orphan it adopted, still runs. An
-// upgrade starts generation N+1 beside the current one; when N+1 is ready the
-// old one is drained; when N+1 dies or is not ready in time, it is stopped and
-// the old one keeps serving, untouched.
+// A generation is one run of the program: one process, or with --workers
+// N processes (workers), each the leader of its own process group. It is
+// starting (spawned, not yet ready), ready (the current one, target of
+// forwarded signals), draining (replaced, told to stop) or gone. A stop or
+// drain signal goes to each worker's leader, and to what is left of its
+// group once the leader has gone; the kill after --stop-timeout goes to
+// the group; and byed does not end while anything of a worker's group, or
+// any orphan it adopted, still runs. An upgrade starts generation N+1
+// beside the current one (all its workers, or --upgrade-batch at a time);
+// when N+1 is ready the old one is drained; when N+1 dies or is not ready
+// in time, it is stopped and the old one keeps serving, untouched. byed's
+// own phase (starting, serving, upgrading, stopping, ...) is one type,
+// Phase, below.
 #pragma once
 
 #include <time.h>
