@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -345,4 +347,19 @@ TEST_CASE("server: a client past the output bound is dropped, with one note") {
   CHECK(got > 0);
   CHECK(got < t.handled);
   CHECK(t.notes.size() == 1);
+}
+
+TEST_CASE("server: the socket appears at its path only once it listens") {
+  ServerWithClient s(1 << 20);  // connected as soon as listen() returned
+  // Bound under a name of its own first, then renamed into place: nothing
+  // else is left in the directory.
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(s.dir.path)) {
+    names.push_back(e.path().filename().string());
+  }
+  CHECK(names == std::vector<std::string>{"c.sock"});
+  struct stat st {};
+  REQUIRE(lstat((s.dir.path + "/c.sock").c_str(), &st) == 0);
+  CHECK(S_ISSOCK(st.st_mode));
+  CHECK((st.st_mode & 0777) == 0600);
 }

@@ -43,11 +43,8 @@ ControlServer::~ControlServer() {
 
 bool ControlServer::listen(const std::string& path, std::string* err) {
   std::string what = "control " + path;
-  if (!bind_unix_socket(path, what, SOCK_STREAM, 0600, &fd_, err)) {
-    return false;
-  }
-  if (::listen(fd_.get(), 64) != 0) {
-    *err = what + ": " + strerror(errno);
+  // It listens before its path appears: a client is never refused.
+  if (!bind_unix_socket(path, what, SOCK_STREAM, 0600, 64, &fd_, err)) {
     return false;
   }
   file_.remember(path);

@@ -127,7 +127,8 @@ std::string describe_sockaddr(const sockaddr_storage& ss, socklen_t len) {
 }  // namespace
 
 bool bind_unix_socket(const std::string& path, const std::string& what,
-                      int type, mode_t mode, UniqueFd* out, std::string* err) {
+                      int type, mode_t mode, int backlog, UniqueFd* out,
+                      std::string* err) {
   sockaddr_un su{};
   su.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof su.sun_path) {
@@ -157,14 +158,34 @@ bool bind_unix_socket(const std::string& path, const std::string& what,
       return fail(err, sys_error(what + ": remove stale socket"));
     }
   }
+  // With a backlog the socket appears at `path` only once it listens:
+  // bound under a name of its own in the same directory, then renamed into
+  // place, so a client never finds the path and is refused (ECONNREFUSED)
+  // in between. (Its getsockname() keeps the first name: not for sockets
+  // handed to programs.)
+  const std::string temp = path + ".byed-" + std::to_string(getpid());
+  const bool publish = backlog > 0 && temp.size() < sizeof su.sun_path;
+  sockaddr_un at = su;
+  if (publish) {
+    memcpy(at.sun_path, temp.c_str(), temp.size() + 1);
+    unlink(temp.c_str());  // left by a byed with this pid that crashed
+  }
   // The file gets its mode at bind time, through the umask: there is no
   // moment at which it exists with a wider mode. byed is single-threaded
   // here, so the process-wide umask change is safe.
   mode_t old = mode != 0 ? umask(~mode & 0777) : 0;
-  int rc = bind(fd.get(), reinterpret_cast<sockaddr*>(&su), sizeof su);
+  int rc = bind(fd.get(), reinterpret_cast<sockaddr*>(&at), sizeof at);
   int e = errno;
   if (mode != 0) umask(old);
   if (rc != 0) return fail(err, sys_error(what, e));
+  if (publish) {
+    if (::listen(fd.get(), backlog) != 0 ||
+        rename(temp.c_str(), path.c_str()) != 0) {
+      e = errno;
+      unlink(temp.c_str());
+      return fail(err, sys_error(what, e));
+    }
+  }
   *out = std::move(fd);
   return true;
 }
@@ -230,7 +251,7 @@ bool bind_listen(const ListenAddress& a, HeldSocket* out, std::string* err) {
   h.name = a.name.empty() ? "unknown" : a.name;
   std::string what = "listen " + a.text;
   if (a.kind == ListenAddress::Kind::kUnix) {
-    if (!bind_unix_socket(a.path, what, SOCK_STREAM, 0, &h.fd, err)) {
+    if (!bind_unix_socket(a.path, what, SOCK_STREAM, 0, 0, &h.fd, err)) {
       return false;
     }
     h.unix_file.remember(a.path);

@@ -52,13 +52,15 @@ bool bind_listen(const ListenAddress& addr, HeldSocket* out, std::string* err);
 bool bind_listen_sockets(const std::vector<ListenAddress>& listen,
                          std::vector<HeldSocket>* held, std::string* err);
 
-// Creates a unix socket bound at path (type SOCK_STREAM or SOCK_DGRAM). A
+// Creates a unix socket bound at path (type SOCK_STREAM or SOCK_DGRAM;
+// backlog > 0: a stream socket that listens before it appears at path). A
 // stale socket file is replaced only when a connect to it is refused; a
 // live one, or a path that is not a socket, is an error. mode != 0: the file
 // is created with exactly that mode (no window with a wider one). Messages
 // are prefixed with `what`.
 bool bind_unix_socket(const std::string& path, const std::string& what,
-                      int type, mode_t mode, UniqueFd* out, std::string* err);
+                      int type, mode_t mode, int backlog, UniqueFd* out,
+                      std::string* err);
 
 // True when an adopted socket already serves this --listen address (same
 // kind, same port, and the same host or a wildcard one): the bye rule.
