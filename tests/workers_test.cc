@@ -395,3 +395,30 @@ TEST_CASE("workers: what a worker leaves behind is waited for, by worker") {
   CHECK_FALSE(exit_of(s.on(ChildExited{100, killed(SIGTERM)})));
   CHECK(exit_of(s.on(GroupEmpty{1, 1})) == 143);
 }
+
+TEST_CASE(
+    "workers: ctl workers refills what a failed rolling upgrade "
+    "drained, without waiting for the drained ones to exit") {
+  Config c = workers(2);
+  c.upgrade_batch = 1;
+  Supervisor s = serving(c);
+  s.on(ControlRequest{7, Command::kUpgrade});
+  s.on(Spawned{2, 200, "", 0});
+  s.on(ChildReady{2, "notify", 0});  // old worker 0 (100) drained
+  s.on(Spawned{2, 201, "", 1});
+  s.on(ChildExited{201, exited(3)});  // the upgrade fails; 101 serves
+  auto a = s.on(ControlRequest{8, Command::kWorkers, 2});  // 100 still runs
+  auto sp = only<SpawnGeneration>(a);
+  REQUIRE(sp.size() == 1);
+  CHECK(sp[0].gen == 1);
+  CHECK(sp[0].worker == 0);
+  s.on(Spawned{1, 110, "", 0});
+  a = s.on(ChildReady{1, "notify", 0});
+  REQUIRE(only<ReplyWorkers>(a).size() == 1);
+  // The drained one ends as drained: no restart, no exit.
+  a = s.on(ChildExited{100, killed(SIGTERM)});
+  CHECK(only<ArmTimer>(a).empty());
+  CHECK_FALSE(exit_of(a));
+  CHECK(signalled(s.on(SignalReceived{SIGHUP}), SIGHUP) ==
+        std::vector<int>{101, 110});
+}

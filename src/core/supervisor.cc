@@ -1009,7 +1009,10 @@ void Supervisor::set_workers(std::vector<Action>& out, ConnId conn, int n,
   }
   for (int i = 0; i < n; ++i) {
     const Worker* w = g.worker(i);
-    if (w == nullptr || (!w->live() && !w->restart_pending)) {
+    // Missing, gone for good, or on its way out (drained by a batch that
+    // then failed, or by a smaller count): a new one takes the index.
+    if (w == nullptr || w->state == GenState::kDraining ||
+        (!w->live() && !w->restart_pending)) {
       spawn_worker(out, g, i);
     }
   }
