@@ -197,6 +197,17 @@ TEST_CASE("status renders as a table, tolerating missing fields") {
   CHECK_NOTHROW(format_status(nlohmann::json::object()));
   CHECK(format_status(nlohmann::json::object()).find("up -,") !=
         std::string::npos);
+  // A byed that says its phase shows it; workers get their own table.
+  s["phase"] = "upgrading";
+  s["workers"] = 2;
+  s["generations"][0]["workers"] = {
+      {{"index", 0}, {"pid", 22}, {"state", "ready"}, {"restarts", 0}},
+      {{"index", 1}, {"pid", 23}, {"state", "restarting"}, {"restarts", 4}}};
+  t = format_status(s);
+  CHECK(t.find("byed pid 10, up 1m12s, upgrading") != std::string::npos);
+  CHECK(t.find("workers: 2\nGEN   WORKER  PID      STATE       RESTARTS\n") !=
+        std::string::npos);
+  CHECK(t.find("2     1       23       restarting  4\n") != std::string::npos);
 }
 
 TEST_CASE("ctl finds its socket: flag, then env, then RUNTIME_DIRECTORY") {

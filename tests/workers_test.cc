@@ -422,3 +422,18 @@ TEST_CASE(
   CHECK(signalled(s.on(SignalReceived{SIGHUP}), SIGHUP) ==
         std::vector<int>{101, 110});
 }
+
+TEST_CASE(
+    "workers: ctl workers answers with an error when a new worker "
+    "ends before it is ready and is not replaced") {
+  Supervisor s = serving(workers(2));  // --restart no
+  s.on(ControlRequest{9, Command::kWorkers, 3});
+  s.on(Spawned{1, 102, "", 2});
+  auto a = s.on(ChildExited{102, exited(3)});
+  auto e = only<ReplyError>(a);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].conn == 9);
+  CHECK(e[0].message.find("worker 2") != std::string::npos);
+  CHECK(only<ReplyWorkers>(a).empty());
+  CHECK_FALSE(exit_of(a));  // the other two serve on
+}

@@ -1035,11 +1035,25 @@ void Supervisor::check_workers_waiters(std::vector<Action>& out) {
     }
     return;
   }
-  for (int i = 0; i < worker_count(); ++i) {
+  std::string failed;
+  for (int i = 0; i < worker_count() && failed.empty(); ++i) {
     const Worker* w = g->worker(i);
-    if (w == nullptr || w->state != GenState::kReady) return;
+    if (w != nullptr && w->state == GenState::kExited && !w->restart_pending) {
+      // It ended and is not replaced (--restart, or its limit): the count
+      // cannot be reached now.
+      failed = "worker " + std::to_string(i) +
+               " ended before it was ready and is not replaced";
+    } else if (w == nullptr || w->state != GenState::kReady) {
+      return;
+    }
   }
-  for (ConnId c : workers_waiters_) out.push_back(ReplyWorkers{c, workers_});
+  for (ConnId c : workers_waiters_) {
+    if (failed.empty()) {
+      out.push_back(ReplyWorkers{c, workers_});
+    } else {
+      out.push_back(ReplyError{c, failed});
+    }
+  }
   workers_waiters_.clear();
 }
 
@@ -1492,7 +1506,9 @@ void Supervisor::replace_worker(std::vector<Action>& out, Generation& g,
       end_serving(out, g, wait_status);
       return;
     }
-    log(out, LogLevel::kWarn, g.num, "worker not replaced (--restart)",
+    // Ending well is no news to warn about (a one-shot job's workers).
+    log(out, is_success(wait_status) ? LogLevel::kInfo : LogLevel::kWarn, g.num,
+        "worker not replaced (--restart)",
         worker_fields(w, {{"status", describe_wait_status(wait_status)}}));
     // A starting generation is ready without it once the others are.
     check_generation_ready(out, g);

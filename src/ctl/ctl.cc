@@ -138,7 +138,10 @@ std::string format_status(const nlohmann::json& s) {
   std::string out;
   out += "byed pid " + str(s.value("pid", nlohmann::json())) + ", up " +
          seconds_text(s.value("uptime_s", nlohmann::json()), true) + ", " +
-         (s.value("stopping", false) ? "stopping" : "running") + "\n\n";
+         (s.contains("phase")          ? str(s["phase"])
+          : s.value("stopping", false) ? std::string("stopping")
+                                       : std::string("running")) +
+         "\n\n";
   // A table: each line its cells, padded to the column's width (the last
   // one as it is).
   auto table = [&out](const std::vector<int>& widths,
