@@ -2307,3 +2307,202 @@ TEST_CASE("no PIDFILE set: nothing to write at the first ready") {
   CHECK(only<WritePidfile>(a).empty());
   CHECK_FALSE(notes(a).empty());  // READY=1 all the same
 }
+
+// ---- what the mutation check found untested, round 2 ------------------------
+
+namespace {
+
+// --workers n, ready by a message; generation `gen`'s worker i is pid
+// base + i.
+Config workers_options(int n) {
+  Config o = upgrade_options(ReadyMode::kMessage);
+  o.workers = n;
+  return o;
+}
+
+void spawn_workers(Supervisor& s, int gen, int n, int base) {
+  for (int i = 0; i < n; ++i) s.on(Spawned{gen, base + i, "", i});
+}
+
+std::vector<Action> ready_workers(Supervisor& s, int gen, int n) {
+  std::vector<Action> all;
+  for (int i = 0; i < n; ++i) {
+    auto a = s.on(ChildReady{gen, "pipe", i});
+    all.insert(all.end(), a.begin(), a.end());
+  }
+  return all;
+}
+
+// Gen 1 serving with n workers (pids 100, 101, ...).
+Supervisor serving_workers(Config o) {
+  const int n = o.workers;
+  Supervisor s(std::move(o));
+  s.on(Start{});
+  spawn_workers(s, 1, n, 100);
+  ready_workers(s, 1, n);
+  REQUIRE(s.phase().index() == Phase(phase::Serving{}).index());
+  return s;
+}
+
+bool cancels_id(const std::vector<Action>& a, TimerId id) {
+  for (const auto& c : only<CancelTimer>(a)) {
+    if (c.id == id) return true;
+  }
+  return false;
+}
+
+std::optional<LogRecord> line(const std::vector<Action>& a,
+                              const std::string& message) {
+  for (const auto& l : only<Log>(a)) {
+    if (l.record.message == message) return l.record;
+  }
+  return std::nullopt;
+}
+
+bool has_field(const LogRecord& r, const std::string& key) {
+  for (const auto& kv : r.fields) {
+    if (kv.first == key) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("workers: one that ends for good is not waited for") {
+  Config o = workers_options(2);
+  o.restart = RestartPolicy::kNo;
+  Supervisor s(o);
+  s.on(Start{});
+  spawn_workers(s, 1, 2, 100);
+  // Worker 1 ends before it is ready, and --restart no replaces nothing:
+  // the generation is ready once worker 0 is.
+  auto a = s.on(ChildExited{101, exited(1)});
+  CHECK(only<SpawnGeneration>(a).empty());
+  CHECK_FALSE(exit_of(a));
+  a = s.on(ChildReady{1, "pipe", 0});
+  CHECK(only<WritePidfile>(a).size() == 1);
+  CHECK(s.generations().at(0).state == Supervisor::GenState::kReady);
+  // Worker 1 is still shown, as exited.
+  auto st = s.status();
+  REQUIRE(st.generations.size() == 1);
+  REQUIRE(st.generations[0].workers.size() == 2);
+  CHECK(st.generations[0].workers[1].pid == 101);
+  CHECK(st.generations[0].workers[1].state == "exited");
+}
+
+TEST_CASE("workers: a replaced worker's old entry is forgotten") {
+  Config o = workers_options(2);
+  o.restart = RestartPolicy::kOnFailure;
+  o.restart_burst = 100;
+  Supervisor s = serving_workers(o);
+  for (int round = 1; round <= 3; ++round) {
+    CAPTURE(round);
+    const int old_pid = round == 1 ? 101 : 200 + round - 1;
+    auto a = s.on(ChildExited{old_pid, exited(1)});
+    REQUIRE(arms(a, TimerKind::kRestart, 1));
+    a = s.on(TimerFired{TimerId{TimerKind::kRestart, 1, 1}});
+    REQUIRE(only<SpawnGeneration>(a).size() == 1);
+    s.on(Spawned{1, 200 + round, "", 1});
+    s.on(ChildReady{1, "pipe", 1});
+    // One entry per worker: the ended one is not kept.
+    CHECK(s.generations().at(0).workers.size() == 2);
+    auto st = s.status();
+    REQUIRE(st.generations.at(0).workers.size() == 2);
+    CHECK(st.generations[0].workers[1].pid == 200 + round);
+    CHECK(st.generations[0].workers[1].restarts == round);
+  }
+  // Stopped, byed ends once both are gone.
+  s.on(SignalReceived{SIGTERM});
+  s.on(ChildExited{100, killed(SIGTERM)});
+  CHECK(exit_of(s.on(ChildExited{203, killed(SIGTERM)})) == 143);
+}
+
+TEST_CASE("workers: ctl workers grows, answers once ready, and shrinks") {
+  Config o = workers_options(2);
+  o.health = "check";
+  Supervisor s = serving_workers(o);
+  // Grow to 3: worker 2 starts; the answer waits for it to be ready.
+  auto a = s.on(ControlRequest{7, Command::kWorkers, 3});
+  auto sp = only<SpawnGeneration>(a);
+  REQUIRE(sp.size() == 1);
+  CHECK(sp[0].worker == 2);
+  CHECK(sp[0].workers == 3);
+  CHECK(only<ReplyWorkers>(a).empty());
+  s.on(Spawned{1, 102, "", 2});
+  a = s.on(ChildReady{1, "pipe", 2});
+  auto r = only<ReplyWorkers>(a);
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].conn == 7);
+  CHECK(r[0].workers == 3);
+  // It serves: health-checked, and systemd hears the new count.
+  CHECK(armed_for(a, TimerKind::kHealth, 1) == o.health_interval);
+  CHECK(notes(a) ==
+        std::vector<std::string>{"STATUS=3/3 workers ready, gen 1"});
+
+  // Shrink to 1: workers 1 and 2 drain; once gone they are forgotten.
+  a = s.on(ControlRequest{8, Command::kWorkers, 1});
+  CHECK(only<SendSignal>(a).size() == 2);
+  REQUIRE(only<ReplyWorkers>(a).size() == 1);
+  s.on(ChildExited{101, killed(SIGTERM)});
+  s.on(ChildExited{102, killed(SIGTERM)});
+  CHECK(s.generations().at(0).workers.size() == 1);
+  auto st = s.status();
+  REQUIRE(st.generations.size() == 1);
+  REQUIRE(st.generations[0].workers.size() == 1);
+  CHECK(st.generations[0].workers[0].pid == 100);
+}
+
+TEST_CASE("lines name the worker only with --workers") {
+  Supervisor one(upgrade_options());
+  one.on(Start{});
+  one.on(Spawned{1, 100, ""});
+  auto l = line(one.on(Exec{1, ""}), "started");
+  REQUIRE(l);
+  CHECK_FALSE(has_field(*l, "worker"));
+
+  Supervisor two(workers_options(2));
+  two.on(Start{});
+  spawn_workers(two, 1, 2, 100);
+  l = line(two.on(Exec{1, "", 1}), "started");
+  REQUIRE(l);
+  CHECK(field(*l, "worker") == "1");
+}
+
+TEST_CASE("one process: no per-worker ready line, even at debug") {
+  Config o = upgrade_options();
+  o.log_level = LogLevel::kDebug;
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  auto a = s.on(ChildReady{1, "pipe"});
+  CHECK(line(a, "ready"));
+  CHECK_FALSE(line(a, "worker ready"));
+}
+
+TEST_CASE(
+    "a repeated Spawned changes nothing; an Exec for nothing is dropped") {
+  auto s = started();
+  CHECK(s.on(Spawned{1, 999, ""}).empty());
+  CHECK(s.generations().at(0).workers.at(0).pid == 100);
+  CHECK(s.on(Exec{7, ""}).empty());
+  CHECK(s.on(Exec{1, "", 3}).empty());
+}
+
+TEST_CASE("--wait-for: a 1ms timeout is armed; the wait's own timer goes") {
+  auto o = options(Millis{30000}, "./server");
+  o.ready_dir = "/run/ready";
+  o.wait_for = {"db"};
+  o.wait_for_timeout = Millis{1};
+  Supervisor s(o);
+  CHECK(armed_for(s.on(Start{}), TimerKind::kWaitFor, 0) == Millis{1});
+  CHECK(cancels_id(s.on(ReadyDirEntry{"db.ready"}),
+                   TimerId{TimerKind::kWaitFor, 0}));
+}
+
+TEST_CASE("auto without sockets: ready via alive 1s") {
+  auto s = started();
+  s.on(Exec{1, ""});
+  auto l = line(s.on(TimerFired{TimerId{TimerKind::kReadyDelay, 1}}), "ready");
+  REQUIRE(l);
+  CHECK(field(*l, "via") == "alive 1s");
+}
