@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+
 using namespace byed;
 
 namespace {
@@ -2505,4 +2507,122 @@ TEST_CASE("auto without sockets: ready via alive 1s") {
   auto l = line(s.on(TimerFired{TimerId{TimerKind::kReadyDelay, 1}}), "ready");
   REQUIRE(l);
   CHECK(field(*l, "via") == "alive 1s");
+}
+
+TEST_CASE("ctl workers: refused with a reason, and a waiter told at a stop") {
+  {
+    auto s = serving();  // one process
+    auto e = only<ReplyError>(s.on(ControlRequest{1, Command::kWorkers, 2}));
+    REQUIRE(e.size() == 1);
+    CHECK(e[0].message == "byed runs one process: start it with --workers N");
+  }
+  Supervisor s = serving_workers(workers_options(2));
+  auto e = only<ReplyError>(s.on(ControlRequest{2, Command::kWorkers, 0}));
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].message == "workers: at least 1");
+  CHECK(s.status().workers == 2);
+  {
+    Supervisor t(workers_options(2));
+    t.on(Start{});
+    e = only<ReplyError>(t.on(ControlRequest{3, Command::kWorkers, 3}));
+    REQUIRE(e.size() == 1);
+    CHECK(e[0].message == "byed is starting: try again once it serves");
+  }
+  {
+    Config o = workers_options(2);
+    o.stop_delay = Millis{5000};
+    Supervisor t = serving_workers(o);
+    t.on(SignalReceived{SIGTERM});
+    e = only<ReplyError>(t.on(ControlRequest{4, Command::kWorkers, 3}));
+    REQUIRE(e.size() == 1);
+    CHECK(e[0].message == "byed is stopping");
+  }
+  // Waiting for a third worker when a stop comes: told, not left hanging.
+  s.on(ControlRequest{5, Command::kWorkers, 3});
+  auto a = s.on(SignalReceived{SIGTERM});
+  e = only<ReplyError>(a);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].conn == 5);
+  CHECK(e[0].message == "byed is stopping");
+  CHECK(only<ReplyError>(s.on(ChildExited{100, killed(SIGTERM)})).empty());
+}
+
+TEST_CASE("rolling upgrade: a batch at a time, signals to who took over") {
+  Config o = workers_options(2);
+  o.upgrade_batch = 1;
+  Supervisor s = serving_workers(o);
+  s.on(ControlRequest{9, Command::kUpgrade});
+  auto a = s.on(SignalReceived{SIGUSR1});
+  CHECK(only<SpawnGeneration>(a).empty());  // joined the one in flight
+  auto st = s.status();
+  REQUIRE(st.generations.size() == 2);
+  REQUIRE(st.generations[1].workers.size() == 1);  // the first batch only
+  s.on(Spawned{2, 200, "", 0});
+  a = s.on(ChildReady{2, "pipe", 0});
+  // The old worker 0 drains, new worker 1 starts.
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
+  CHECK(sent[0].sig == SIGTERM);
+  auto sp = only<SpawnGeneration>(a);
+  REQUIRE(sp.size() == 1);
+  CHECK(sp[0].gen == 2);
+  CHECK(sp[0].worker == 1);
+  CHECK(notes(a) ==
+        std::vector<std::string>{"STATUS=upgrading: 1/2 workers of gen 2"});
+  CHECK(only<ReplyUpgrade>(a).empty());
+  CHECK(s.current() == 1);
+  s.on(Spawned{2, 201, "", 1});
+  // A forwarded signal: the old worker 1, and the new worker 0 that took
+  // over; not the new worker 1, still starting.
+  std::vector<int> hup;
+  for (const auto& x : only<SendSignal>(s.on(SignalReceived{SIGHUP}))) {
+    hup.push_back(x.pid);
+  }
+  CHECK(std::count(hup.begin(), hup.end(), 101) == 1);
+  CHECK(std::count(hup.begin(), hup.end(), 200) == 1);
+  CHECK(std::count(hup.begin(), hup.end(), 201) == 0);
+  a = s.on(ChildReady{2, "pipe", 1});
+  CHECK(s.current() == 2);
+  auto r = only<ReplyUpgrade>(a);
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].conn == 9);
+  CHECK(r[0].result.ok);
+  CHECK(r[0].result.upgraded == 2);
+  CHECK(r[0].result.workers == 2);
+  // The rest of the old generation drains.
+  sent = only<SendSignal>(a);
+  bool drained_101 = false;
+  for (const auto& x : sent) drained_101 |= x.pid == 101 && x.sig == SIGTERM;
+  CHECK(drained_101);
+}
+
+TEST_CASE("rolling upgrade: a failure keeps the old workers that remain") {
+  Config o = workers_options(2);
+  o.upgrade_batch = 1;
+  Supervisor s = serving_workers(o);
+  s.on(ControlRequest{9, Command::kUpgrade});
+  s.on(Spawned{2, 200, "", 0});
+  s.on(ChildReady{2, "pipe", 0});
+  s.on(Spawned{2, 201, "", 1});
+  auto a = s.on(ChildExited{201, exited(3)});
+  auto failed = line(a,
+                     "upgrade failed: exited before it was ready (exit "
+                     "code 3) (1/2 workers upgraded)");
+  REQUIRE(failed);
+  CHECK(failed->level == LogLevel::kError);
+  auto rest = line(a, "serving with the old workers that remain");
+  REQUIRE(rest);
+  CHECK(field(*rest, "workers") == "1/2");
+  auto r = only<ReplyUpgrade>(a);
+  REQUIRE(r.size() == 1);
+  CHECK_FALSE(r[0].result.ok);
+  CHECK(r[0].result.upgraded == 1);
+  CHECK(r[0].result.workers == 2);
+  // The new worker 0 that took over is stopped with its generation.
+  bool stopped_200 = false;
+  for (const auto& x : only<SendSignal>(a)) stopped_200 |= x.pid == 200;
+  CHECK(stopped_200);
+  CHECK(s.current() == 1);
+  CHECK(s.upgrading() == 0);
 }
