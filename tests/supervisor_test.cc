@@ -2626,3 +2626,31 @@ TEST_CASE("rolling upgrade: a failure keeps the old workers that remain") {
   CHECK(s.current() == 1);
   CHECK(s.upgrading() == 0);
 }
+
+TEST_CASE("settle with workers: the line says how many of how many") {
+  Config o = workers_options(2);
+  o.upgrade_batch = 1;
+  o.ready_settle = Millis{300};
+  Supervisor s = serving_workers(o);
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, "", 0});
+  auto a = s.on(ChildReady{2, "pipe", 0});
+  auto l = line(a, "ready; settling");
+  REQUIRE(l);
+  CHECK(field(*l, "workers") == "1/2");
+  CHECK(field(*l, "settle") == "300ms");
+  CHECK(armed_for(a, TimerKind::kSettle, 2) == Millis{300});
+  CHECK(only<SendSignal>(a).empty());  // nothing drained before it settles
+
+  Config p = upgrade_options();
+  p.ready_settle = Millis{300};
+  Supervisor t(p);
+  t.on(Start{});
+  t.on(Spawned{1, 100, ""});
+  t.on(ChildReady{1, "pipe"});
+  t.on(SignalReceived{SIGUSR1});
+  t.on(Spawned{2, 200, ""});
+  l = line(t.on(ChildReady{2, "pipe"}), "ready; settling");
+  REQUIRE(l);
+  CHECK_FALSE(has_field(*l, "workers"));
+}
