@@ -2654,3 +2654,178 @@ TEST_CASE("settle with workers: the line says how many of how many") {
   REQUIRE(l);
   CHECK_FALSE(has_field(*l, "workers"));
 }
+
+TEST_CASE("workers: an upgrade without --upgrade-batch starts every worker") {
+  Supervisor s = serving_workers(workers_options(3));
+  auto sp = only<SpawnGeneration>(s.on(SignalReceived{SIGUSR1}));
+  REQUIRE(sp.size() == 3);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(sp[i].gen == 2);
+    CHECK(sp[i].worker == i);
+  }
+}
+
+TEST_CASE("workers: --workers 1 is one worker, counted") {
+  Config o = workers_options(1);
+  Supervisor s = serving_workers(o);
+  auto a = s.on(ControlRequest{1, Command::kWorkers, 2});
+  CHECK(only<ReplyError>(a).empty());
+  CHECK(only<SpawnGeneration>(a).size() == 1);
+  s.on(Spawned{1, 101, "", 1});
+  s.on(ControlRequest{2, Command::kWorkers, 1});
+  s.on(ChildExited{101, killed(SIGTERM)});
+  // An upgrade's drain line counts the workers drained.
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, "", 0});
+  auto l = line(s.on(ChildReady{2, "pipe", 0}), "draining");
+  REQUIRE(l);
+  CHECK(field(*l, "workers") == "1");
+}
+
+TEST_CASE("workers: a worker's back-off is cancelled when it is not needed") {
+  Config o = workers_options(3);
+  o.restart = RestartPolicy::kOnFailure;
+  // Shrunk below it.
+  Supervisor s = serving_workers(o);
+  s.on(ChildExited{102, exited(1)});
+  auto a = s.on(ControlRequest{1, Command::kWorkers, 2});
+  CHECK(cancels_id(a, TimerId{TimerKind::kRestart, 1, 2}));
+  CHECK(only<SpawnGeneration>(a).empty());
+  // Its generation drained by an upgrade.
+  Supervisor t = serving_workers(o);
+  t.on(ChildExited{101, exited(1)});
+  t.on(SignalReceived{SIGUSR1});
+  spawn_workers(t, 2, 3, 200);
+  a = ready_workers(t, 2, 3);
+  CHECK(cancels_id(a, TimerId{TimerKind::kRestart, 1, 1}));
+  CHECK(only<SpawnGeneration>(
+            t.on(TimerFired{TimerId{TimerKind::kRestart, 1, 1}}))
+            .empty());
+  // A timer for a worker that waits for nothing starts nothing.
+  CHECK(only<SpawnGeneration>(
+            t.on(TimerFired{TimerId{TimerKind::kRestart, 2, 0}}))
+            .empty());
+  CHECK(t.on(TimerFired{TimerId{TimerKind::kSettle, 9}}).empty());
+}
+
+TEST_CASE("workers: an ended worker is counted out, then replaced") {
+  Config o = workers_options(2);
+  o.restart = RestartPolicy::kOnFailure;
+  o.restart_burst = 1;
+  Supervisor s = serving_workers(o);
+  auto a = s.on(ChildExited{101, exited(1)}, at_ms(1000));
+  CHECK(notes(a) ==
+        std::vector<std::string>{"STATUS=1/2 workers ready, gen 1"});
+  s.on(TimerFired{TimerId{TimerKind::kRestart, 1, 1}}, at_ms(1100));
+  s.on(Spawned{1, 201, "", 1}, at_ms(1100));
+  s.on(ChildReady{1, "pipe", 1}, at_ms(1200));
+  // A second crash within the interval: the burst limit ends byed, with
+  // the worker's status.
+  a = s.on(ChildExited{201, exited(4)}, at_ms(2000));
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
+  CHECK(s.stopping());
+  CHECK(exit_of(s.on(ChildExited{100, killed(SIGTERM)}, at_ms(2100))) == 4);
+}
+
+TEST_CASE("the stop-timeout KILL spares workers that are gone or unborn") {
+  Supervisor s = serving_workers(workers_options(2));
+  s.on(SignalReceived{SIGUSR1});  // gen 2 asked for, not forked yet
+  s.on(SignalReceived{SIGTERM});
+  s.on(ChildExited{100, killed(SIGTERM)});
+  auto sent =
+      only<SendSignal>(s.on(TimerFired{TimerId{TimerKind::kStopKill, 0}}));
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 101);
+  CHECK(sent[0].sig == SIGKILL);
+}
+
+TEST_CASE("upgrade requests: queued said once, ignored while stopping") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  auto queued = [](const std::vector<Action>& a) {
+    return line(a, "upgrade queued").has_value();
+  };
+  CHECK(queued(s.on(SignalReceived{SIGUSR1})));
+  CHECK_FALSE(queued(s.on(SignalReceived{SIGUSR1})));
+  s.on(SignalReceived{SIGTERM});
+  auto l = line(s.on(SignalReceived{SIGUSR1}), "upgrade ignored: stopping");
+  REQUIRE(l);
+  CHECK(l->level == LogLevel::kWarn);
+}
+
+TEST_CASE("a stop by a rewritten signal says so; forwarding is a debug line") {
+  Config o = upgrade_options();
+  o.rewrite = {{SIGINT, SIGTERM}};
+  o.log_level = LogLevel::kDebug;
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  auto l = line(s.on(SignalReceived{SIGHUP}), "forwarding signal");
+  REQUIRE(l);
+  CHECK(field(*l, "pid") == "100");
+  s.on(SignalReceived{SIGINT});
+  auto last = last_line(s.on(ChildExited{100, killed(SIGTERM)}));
+  CHECK(field(last, "reason") ==
+        "stop requested by signal INT (rewritten): gen 1 killed by signal "
+        "TERM");
+}
+
+TEST_CASE("--stop-delay during an upgrade abandons it; 1ms is a delay") {
+  Config o = upgrade_options();
+  o.stop_delay = Millis{1};
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  s.on(ControlRequest{4, Command::kUpgrade});
+  s.on(Spawned{2, 200, ""});
+  auto a = s.on(SignalReceived{SIGTERM});
+  CHECK(armed_for(a, TimerKind::kStopDelay, 0) == Millis{1});
+  auto r = only<ReplyUpgrade>(a);
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].result.reason == "byed is stopping");
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);  // the new one goes; the old one serves on
+  CHECK(sent[0].pid == 200);
+}
+
+TEST_CASE("a stop cancels byed's own restart timer and every probe") {
+  Config o = restart_options(RestartPolicy::kOnFailure);
+  o.health = "check";
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  s.on(ChildExited{100, killed(SIGKILL)});
+  auto a = s.on(SignalReceived{SIGTERM});
+  CHECK(cancels_id(a, TimerId{TimerKind::kRestart, 0}));
+  auto p = only<StopProbes>(a);
+  REQUIRE(p.size() == 1);
+  CHECK(p[0].gen == 0);
+}
+
+TEST_CASE("restart: the time of the next attempt carries over a second") {
+  Config o = restart_options(RestartPolicy::kOnFailure);
+  o.restart_delay = Millis{1000};
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  s.on(ChildExited{100, exited(1)}, Now{timespec{10, 500000000}});
+  REQUIRE(s.status().next_restart_at);
+  CHECK(s.status().next_restart_at->tv_sec == 11);
+  CHECK(s.status().next_restart_at->tv_nsec == 500000000);
+
+  o.restart_delay = Millis{1500};
+  Supervisor t(o);
+  t.on(Start{});
+  t.on(Spawned{1, 100, ""});
+  t.on(ChildReady{1, "pipe"});
+  t.on(ChildExited{100, exited(1)}, Now{timespec{10, 500000000}});
+  REQUIRE(t.status().next_restart_at);
+  CHECK(t.status().next_restart_at->tv_sec == 12);
+  CHECK(t.status().next_restart_at->tv_nsec == 0);
+}
