@@ -2829,3 +2829,110 @@ TEST_CASE("restart: the time of the next attempt carries over a second") {
   CHECK(t.status().next_restart_at->tv_sec == 12);
   CHECK(t.status().next_restart_at->tv_nsec == 0);
 }
+
+TEST_CASE("a settling generation's pings are not relayed") {
+  Config o = upgrade_options();
+  o.systemd_watchdog_usec = 2000000;
+  o.ready_settle = Millis{300};
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  s.on(ChildReady{2, "pipe"});  // ready, settling: gen 1 still serves
+  ChildSaid ping;
+  ping.gen = 2;
+  ping.watchdog = true;
+  CHECK(notes(s.on(ping)).empty());
+}
+
+TEST_CASE("the serving one's end cancels its watchdog and health checks") {
+  Config o = restart_options(RestartPolicy::kOnFailure);
+  o.watchdog = Millis{2000};
+  o.health = "check";
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  auto a = s.on(ChildExited{100, killed(SIGTERM)});
+  CHECK(cancels_id(a, TimerId{TimerKind::kWatchdog, 1}));
+  CHECK(cancels_id(a, TimerId{TimerKind::kHealth, 1}));
+  auto p = only<StopProbes>(a);
+  REQUIRE(p.size() == 1);
+  CHECK(p[0].gen == 1);
+  CHECK(p[0].worker == 0);
+  // Killed by TERM from elsewhere is a crash like any, not "not ready".
+  CHECK(s.status().last_restart_reason == "gen 1 killed by signal TERM");
+  auto l = line(a, "restarting");
+  REQUIRE(l);
+  CHECK(l->level == LogLevel::kWarn);
+  CHECK(field(*l, "reason") == "gen 1 killed by signal TERM");
+  // One process in its back-off: nothing running to show.
+  CHECK(s.status().generations.empty());
+}
+
+TEST_CASE("workers: a drain KILL goes to its own worker only") {
+  Supervisor s = serving_workers(workers_options(2));
+  s.on(SignalReceived{SIGUSR1});
+  spawn_workers(s, 2, 2, 200);
+  ready_workers(s, 2, 2);
+  auto sent =
+      only<SendSignal>(s.on(TimerFired{TimerId{TimerKind::kDrainKill, 1, 0}}));
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
+  CHECK(sent[0].sig == SIGKILL);
+}
+
+TEST_CASE("workers: a replacement not ready in time is tried again") {
+  Config o = workers_options(2);
+  o.restart = RestartPolicy::kOnFailure;
+  o.ready_timeout = Millis{3000};
+  Supervisor s = serving_workers(o);
+  s.on(ChildExited{101, exited(1)});
+  s.on(TimerFired{TimerId{TimerKind::kRestart, 1, 1}});
+  s.on(Spawned{1, 201, "", 1});
+  auto a = s.on(TimerFired{TimerId{TimerKind::kReadyTimeout, 1, 1}});
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 201);
+  CHECK(sent[0].sig == SIGTERM);
+  // It took its TERM well (exit 0): still a failure, replaced again.
+  a = s.on(ChildExited{201, exited(0)});
+  CHECK(arms(a, TimerKind::kRestart, 1));
+}
+
+TEST_CASE("workers: status shows the one worker of --workers 1 restarting") {
+  Config o = workers_options(1);
+  o.restart = RestartPolicy::kOnFailure;
+  Supervisor s = serving_workers(o);
+  s.on(ChildExited{100, exited(1)});
+  auto st = s.status();
+  REQUIRE(st.generations.size() == 1);
+  REQUIRE(st.generations[0].workers.size() == 1);
+  CHECK(st.generations[0].workers[0].state == "restarting");
+}
+
+TEST_CASE("the accepting hint counts from an exec at time 0") {
+  Supervisor s(socket_options());
+  s.on(Start{}, at_ms(0));
+  s.on(Spawned{1, 100, ""}, at_ms(0));
+  s.on(Exec{1, ""}, at_ms(0));
+  auto a = s.on(AcceptingProbed{1, AcceptingProbed::Result::kNotYet, ""},
+                at_ms(5000));
+  CHECK(line(a,
+             "not waiting on the held sockets yet; a program that binds "
+             "its own port instead needs --ready exec:CMD or --ready DUR"));
+}
+
+TEST_CASE("an upgrade cut short by a stop is kept for status") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  s.on(SignalReceived{SIGTERM});
+  auto st = s.status();
+  REQUIRE(st.last_upgrade);
+  CHECK_FALSE(st.last_upgrade->ok);
+  CHECK(st.last_upgrade->gen == 2);
+  CHECK(st.last_upgrade->reason == "byed is stopping");
+}
