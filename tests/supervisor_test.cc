@@ -2757,12 +2757,17 @@ TEST_CASE("upgrade requests: queued said once, ignored while stopping") {
 
 TEST_CASE("a stop by a rewritten signal says so; forwarding is a debug line") {
   Config o = upgrade_options();
-  o.rewrite = {{SIGINT, SIGTERM}};
+  o.rewrite = {{SIGINT, SIGTERM}, {SIGUSR2, 0}};
   o.log_level = LogLevel::kDebug;
   Supervisor s(o);
   s.on(Start{});
   s.on(Spawned{1, 100, ""});
   s.on(ChildReady{1, "pipe"});
+  auto dropped = s.on(SignalReceived{SIGUSR2});
+  CHECK(only<SendSignal>(dropped).empty());
+  auto why = line(dropped, "signal ignored (--rewrite)");
+  REQUIRE(why);
+  CHECK(field(*why, "signal") == "USR2");
   auto l = line(s.on(SignalReceived{SIGHUP}), "forwarding signal");
   REQUIRE(l);
   CHECK(field(*l, "pid") == "100");
