@@ -1681,6 +1681,8 @@ TEST_CASE("exec probe: run one at a time until it passes") {
   CHECK(run[0].cmd == "check-a");
   a = s.on(ProbeDone{1, ProbeKind::kReady, 0, true, "exit code 0"});
   CHECK(only<WritePidfile>(a).empty());  // check-b must pass too
+  // The next rule is tried at once, not after the interval.
+  CHECK(armed_for(a, TimerKind::kReadyProbe, 1) == Millis{0});
   run = only<RunProbe>(s.on(TimerFired{TimerId{TimerKind::kReadyProbe, 1}}));
   REQUIRE(run.size() == 1);
   CHECK(run[0].cmd == "check-b");
