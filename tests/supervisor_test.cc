@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+
 using namespace byed;
 
 namespace {
@@ -1679,6 +1681,8 @@ TEST_CASE("exec probe: run one at a time until it passes") {
   CHECK(run[0].cmd == "check-a");
   a = s.on(ProbeDone{1, ProbeKind::kReady, 0, true, "exit code 0"});
   CHECK(only<WritePidfile>(a).empty());  // check-b must pass too
+  // The next rule is tried at once, not after the interval.
+  CHECK(armed_for(a, TimerKind::kReadyProbe, 1) == Millis{0});
   run = only<RunProbe>(s.on(TimerFired{TimerId{TimerKind::kReadyProbe, 1}}));
   REQUIRE(run.size() == 1);
   CHECK(run[0].cmd == "check-b");
@@ -2306,4 +2310,636 @@ TEST_CASE("no PIDFILE set: nothing to write at the first ready") {
   auto a = s.on(ChildReady{1, "pipe"});
   CHECK(only<WritePidfile>(a).empty());
   CHECK_FALSE(notes(a).empty());  // READY=1 all the same
+}
+
+// ---- what the mutation check found untested, round 2 ------------------------
+
+namespace {
+
+// --workers n, ready by a message; generation `gen`'s worker i is pid
+// base + i.
+Config workers_options(int n) {
+  Config o = upgrade_options(ReadyMode::kMessage);
+  o.workers = n;
+  return o;
+}
+
+void spawn_workers(Supervisor& s, int gen, int n, int base) {
+  for (int i = 0; i < n; ++i) s.on(Spawned{gen, base + i, "", i});
+}
+
+std::vector<Action> ready_workers(Supervisor& s, int gen, int n) {
+  std::vector<Action> all;
+  for (int i = 0; i < n; ++i) {
+    auto a = s.on(ChildReady{gen, "pipe", i});
+    all.insert(all.end(), a.begin(), a.end());
+  }
+  return all;
+}
+
+// Gen 1 serving with n workers (pids 100, 101, ...).
+Supervisor serving_workers(Config o) {
+  const int n = o.workers;
+  Supervisor s(std::move(o));
+  s.on(Start{});
+  spawn_workers(s, 1, n, 100);
+  ready_workers(s, 1, n);
+  REQUIRE(s.phase().index() == Phase(phase::Serving{}).index());
+  return s;
+}
+
+bool cancels_id(const std::vector<Action>& a, TimerId id) {
+  for (const auto& c : only<CancelTimer>(a)) {
+    if (c.id == id) return true;
+  }
+  return false;
+}
+
+std::optional<LogRecord> line(const std::vector<Action>& a,
+                              const std::string& message) {
+  for (const auto& l : only<Log>(a)) {
+    if (l.record.message == message) return l.record;
+  }
+  return std::nullopt;
+}
+
+bool has_field(const LogRecord& r, const std::string& key) {
+  for (const auto& kv : r.fields) {
+    if (kv.first == key) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("workers: one that ends for good is not waited for") {
+  Config o = workers_options(2);
+  o.restart = RestartPolicy::kNo;
+  Supervisor s(o);
+  s.on(Start{});
+  spawn_workers(s, 1, 2, 100);
+  // Worker 1 ends before it is ready, and --restart no replaces nothing:
+  // the generation is ready once worker 0 is.
+  auto a = s.on(ChildExited{101, exited(1)});
+  CHECK(only<SpawnGeneration>(a).empty());
+  CHECK_FALSE(exit_of(a));
+  a = s.on(ChildReady{1, "pipe", 0});
+  CHECK(only<WritePidfile>(a).size() == 1);
+  CHECK(s.generations().at(0).state == Supervisor::GenState::kReady);
+  // Worker 1 is still shown, as exited.
+  auto st = s.status();
+  REQUIRE(st.generations.size() == 1);
+  REQUIRE(st.generations[0].workers.size() == 2);
+  CHECK(st.generations[0].workers[1].pid == 101);
+  CHECK(st.generations[0].workers[1].state == "exited");
+}
+
+TEST_CASE("workers: a replaced worker's old entry is forgotten") {
+  Config o = workers_options(2);
+  o.restart = RestartPolicy::kOnFailure;
+  o.restart_burst = 100;
+  Supervisor s = serving_workers(o);
+  for (int round = 1; round <= 3; ++round) {
+    CAPTURE(round);
+    const int old_pid = round == 1 ? 101 : 200 + round - 1;
+    auto a = s.on(ChildExited{old_pid, exited(1)});
+    REQUIRE(arms(a, TimerKind::kRestart, 1));
+    a = s.on(TimerFired{TimerId{TimerKind::kRestart, 1, 1}});
+    REQUIRE(only<SpawnGeneration>(a).size() == 1);
+    s.on(Spawned{1, 200 + round, "", 1});
+    s.on(ChildReady{1, "pipe", 1});
+    // One entry per worker: the ended one is not kept.
+    CHECK(s.generations().at(0).workers.size() == 2);
+    auto st = s.status();
+    REQUIRE(st.generations.at(0).workers.size() == 2);
+    CHECK(st.generations[0].workers[1].pid == 200 + round);
+    CHECK(st.generations[0].workers[1].restarts == round);
+  }
+  // Stopped, byed ends once both are gone.
+  s.on(SignalReceived{SIGTERM});
+  s.on(ChildExited{100, killed(SIGTERM)});
+  CHECK(exit_of(s.on(ChildExited{203, killed(SIGTERM)})) == 143);
+}
+
+TEST_CASE("workers: ctl workers grows, answers once ready, and shrinks") {
+  Config o = workers_options(2);
+  o.health = "check";
+  Supervisor s = serving_workers(o);
+  // Grow to 3: worker 2 starts; the answer waits for it to be ready.
+  auto a = s.on(ControlRequest{7, Command::kWorkers, 3});
+  auto sp = only<SpawnGeneration>(a);
+  REQUIRE(sp.size() == 1);
+  CHECK(sp[0].worker == 2);
+  CHECK(sp[0].workers == 3);
+  CHECK(only<ReplyWorkers>(a).empty());
+  s.on(Spawned{1, 102, "", 2});
+  a = s.on(ChildReady{1, "pipe", 2});
+  auto r = only<ReplyWorkers>(a);
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].conn == 7);
+  CHECK(r[0].workers == 3);
+  // It serves: health-checked, and systemd hears the new count.
+  CHECK(armed_for(a, TimerKind::kHealth, 1) == o.health_interval);
+  CHECK(notes(a) ==
+        std::vector<std::string>{"STATUS=3/3 workers ready, gen 1"});
+
+  // Shrink to 1: workers 1 and 2 drain; once gone they are forgotten.
+  a = s.on(ControlRequest{8, Command::kWorkers, 1});
+  CHECK(only<SendSignal>(a).size() == 2);
+  REQUIRE(only<ReplyWorkers>(a).size() == 1);
+  s.on(ChildExited{101, killed(SIGTERM)});
+  s.on(ChildExited{102, killed(SIGTERM)});
+  CHECK(s.generations().at(0).workers.size() == 1);
+  auto st = s.status();
+  REQUIRE(st.generations.size() == 1);
+  REQUIRE(st.generations[0].workers.size() == 1);
+  CHECK(st.generations[0].workers[0].pid == 100);
+}
+
+TEST_CASE("lines name the worker only with --workers") {
+  Supervisor one(upgrade_options());
+  one.on(Start{});
+  one.on(Spawned{1, 100, ""});
+  auto l = line(one.on(Exec{1, ""}), "started");
+  REQUIRE(l);
+  CHECK_FALSE(has_field(*l, "worker"));
+
+  Supervisor two(workers_options(2));
+  two.on(Start{});
+  spawn_workers(two, 1, 2, 100);
+  l = line(two.on(Exec{1, "", 1}), "started");
+  REQUIRE(l);
+  CHECK(field(*l, "worker") == "1");
+}
+
+TEST_CASE("one process: no per-worker ready line, even at debug") {
+  Config o = upgrade_options();
+  o.log_level = LogLevel::kDebug;
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  auto a = s.on(ChildReady{1, "pipe"});
+  CHECK(line(a, "ready"));
+  CHECK_FALSE(line(a, "worker ready"));
+}
+
+TEST_CASE(
+    "a repeated Spawned changes nothing; an Exec for nothing is dropped") {
+  auto s = started();
+  CHECK(s.on(Spawned{1, 999, ""}).empty());
+  CHECK(s.generations().at(0).workers.at(0).pid == 100);
+  CHECK(s.on(Exec{7, ""}).empty());
+  CHECK(s.on(Exec{1, "", 3}).empty());
+}
+
+TEST_CASE("--wait-for: a 1ms timeout is armed; the wait's own timer goes") {
+  auto o = options(Millis{30000}, "./server");
+  o.ready_dir = "/run/ready";
+  o.wait_for = {"db"};
+  o.wait_for_timeout = Millis{1};
+  Supervisor s(o);
+  CHECK(armed_for(s.on(Start{}), TimerKind::kWaitFor, 0) == Millis{1});
+  CHECK(cancels_id(s.on(ReadyDirEntry{"db.ready"}),
+                   TimerId{TimerKind::kWaitFor, 0}));
+}
+
+TEST_CASE("auto without sockets: ready via alive 1s") {
+  auto s = started();
+  s.on(Exec{1, ""});
+  auto l = line(s.on(TimerFired{TimerId{TimerKind::kReadyDelay, 1}}), "ready");
+  REQUIRE(l);
+  CHECK(field(*l, "via") == "alive 1s");
+}
+
+TEST_CASE("ctl workers: refused with a reason, and a waiter told at a stop") {
+  {
+    auto s = serving();  // one process
+    auto e = only<ReplyError>(s.on(ControlRequest{1, Command::kWorkers, 2}));
+    REQUIRE(e.size() == 1);
+    CHECK(e[0].message == "byed runs one process: start it with --workers N");
+  }
+  Supervisor s = serving_workers(workers_options(2));
+  auto e = only<ReplyError>(s.on(ControlRequest{2, Command::kWorkers, 0}));
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].message == "workers: at least 1");
+  CHECK(s.status().workers == 2);
+  {
+    Supervisor t(workers_options(2));
+    t.on(Start{});
+    e = only<ReplyError>(t.on(ControlRequest{3, Command::kWorkers, 3}));
+    REQUIRE(e.size() == 1);
+    CHECK(e[0].message == "byed is starting: try again once it serves");
+  }
+  {
+    Config o = workers_options(2);
+    o.stop_delay = Millis{5000};
+    Supervisor t = serving_workers(o);
+    t.on(SignalReceived{SIGTERM});
+    e = only<ReplyError>(t.on(ControlRequest{4, Command::kWorkers, 3}));
+    REQUIRE(e.size() == 1);
+    CHECK(e[0].message == "byed is stopping");
+  }
+  // Waiting for a third worker when a stop comes: told, not left hanging.
+  s.on(ControlRequest{5, Command::kWorkers, 3});
+  auto a = s.on(SignalReceived{SIGTERM});
+  e = only<ReplyError>(a);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].conn == 5);
+  CHECK(e[0].message == "byed is stopping");
+  CHECK(only<ReplyError>(s.on(ChildExited{100, killed(SIGTERM)})).empty());
+}
+
+TEST_CASE("rolling upgrade: a batch at a time, signals to who took over") {
+  Config o = workers_options(2);
+  o.upgrade_batch = 1;
+  Supervisor s = serving_workers(o);
+  s.on(ControlRequest{9, Command::kUpgrade});
+  auto a = s.on(SignalReceived{SIGUSR1});
+  CHECK(only<SpawnGeneration>(a).empty());  // joined the one in flight
+  auto st = s.status();
+  REQUIRE(st.generations.size() == 2);
+  REQUIRE(st.generations[1].workers.size() == 1);  // the first batch only
+  s.on(Spawned{2, 200, "", 0});
+  a = s.on(ChildReady{2, "pipe", 0});
+  // The old worker 0 drains, new worker 1 starts.
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
+  CHECK(sent[0].sig == SIGTERM);
+  auto sp = only<SpawnGeneration>(a);
+  REQUIRE(sp.size() == 1);
+  CHECK(sp[0].gen == 2);
+  CHECK(sp[0].worker == 1);
+  CHECK(notes(a) ==
+        std::vector<std::string>{"STATUS=upgrading: 1/2 workers of gen 2"});
+  CHECK(only<ReplyUpgrade>(a).empty());
+  CHECK(s.current() == 1);
+  s.on(Spawned{2, 201, "", 1});
+  // A forwarded signal: the old worker 1, and the new worker 0 that took
+  // over; not the new worker 1, still starting.
+  std::vector<int> hup;
+  for (const auto& x : only<SendSignal>(s.on(SignalReceived{SIGHUP}))) {
+    hup.push_back(x.pid);
+  }
+  CHECK(std::count(hup.begin(), hup.end(), 101) == 1);
+  CHECK(std::count(hup.begin(), hup.end(), 200) == 1);
+  CHECK(std::count(hup.begin(), hup.end(), 201) == 0);
+  a = s.on(ChildReady{2, "pipe", 1});
+  CHECK(s.current() == 2);
+  auto r = only<ReplyUpgrade>(a);
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].conn == 9);
+  CHECK(r[0].result.ok);
+  CHECK(r[0].result.upgraded == 2);
+  CHECK(r[0].result.workers == 2);
+  // The rest of the old generation drains.
+  sent = only<SendSignal>(a);
+  bool drained_101 = false;
+  for (const auto& x : sent) drained_101 |= x.pid == 101 && x.sig == SIGTERM;
+  CHECK(drained_101);
+}
+
+TEST_CASE("rolling upgrade: a failure keeps the old workers that remain") {
+  Config o = workers_options(2);
+  o.upgrade_batch = 1;
+  Supervisor s = serving_workers(o);
+  s.on(ControlRequest{9, Command::kUpgrade});
+  s.on(Spawned{2, 200, "", 0});
+  s.on(ChildReady{2, "pipe", 0});
+  s.on(Spawned{2, 201, "", 1});
+  auto a = s.on(ChildExited{201, exited(3)});
+  auto failed = line(a,
+                     "upgrade failed: exited before it was ready (exit "
+                     "code 3) (1/2 workers upgraded)");
+  REQUIRE(failed);
+  CHECK(failed->level == LogLevel::kError);
+  auto rest = line(a, "serving with the old workers that remain");
+  REQUIRE(rest);
+  CHECK(field(*rest, "workers") == "1/2");
+  auto r = only<ReplyUpgrade>(a);
+  REQUIRE(r.size() == 1);
+  CHECK_FALSE(r[0].result.ok);
+  CHECK(r[0].result.upgraded == 1);
+  CHECK(r[0].result.workers == 2);
+  // The new worker 0 that took over is stopped with its generation.
+  bool stopped_200 = false;
+  for (const auto& x : only<SendSignal>(a)) stopped_200 |= x.pid == 200;
+  CHECK(stopped_200);
+  CHECK(s.current() == 1);
+  CHECK(s.upgrading() == 0);
+}
+
+TEST_CASE("settle with workers: the line says how many of how many") {
+  Config o = workers_options(2);
+  o.upgrade_batch = 1;
+  o.ready_settle = Millis{300};
+  Supervisor s = serving_workers(o);
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, "", 0});
+  auto a = s.on(ChildReady{2, "pipe", 0});
+  auto l = line(a, "ready; settling");
+  REQUIRE(l);
+  CHECK(field(*l, "workers") == "1/2");
+  CHECK(field(*l, "settle") == "300ms");
+  CHECK(armed_for(a, TimerKind::kSettle, 2) == Millis{300});
+  CHECK(only<SendSignal>(a).empty());  // nothing drained before it settles
+
+  Config p = upgrade_options();
+  p.ready_settle = Millis{300};
+  Supervisor t(p);
+  t.on(Start{});
+  t.on(Spawned{1, 100, ""});
+  t.on(ChildReady{1, "pipe"});
+  t.on(SignalReceived{SIGUSR1});
+  t.on(Spawned{2, 200, ""});
+  l = line(t.on(ChildReady{2, "pipe"}), "ready; settling");
+  REQUIRE(l);
+  CHECK_FALSE(has_field(*l, "workers"));
+}
+
+TEST_CASE("workers: an upgrade without --upgrade-batch starts every worker") {
+  Supervisor s = serving_workers(workers_options(3));
+  auto sp = only<SpawnGeneration>(s.on(SignalReceived{SIGUSR1}));
+  REQUIRE(sp.size() == 3);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(sp[i].gen == 2);
+    CHECK(sp[i].worker == i);
+  }
+}
+
+TEST_CASE("workers: --workers 1 is one worker, counted") {
+  Config o = workers_options(1);
+  Supervisor s = serving_workers(o);
+  auto a = s.on(ControlRequest{1, Command::kWorkers, 2});
+  CHECK(only<ReplyError>(a).empty());
+  CHECK(only<SpawnGeneration>(a).size() == 1);
+  s.on(Spawned{1, 101, "", 1});
+  s.on(ControlRequest{2, Command::kWorkers, 1});
+  s.on(ChildExited{101, killed(SIGTERM)});
+  // An upgrade's drain line counts the workers drained.
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, "", 0});
+  auto l = line(s.on(ChildReady{2, "pipe", 0}), "draining");
+  REQUIRE(l);
+  CHECK(field(*l, "workers") == "1");
+}
+
+TEST_CASE("workers: a worker's back-off is cancelled when it is not needed") {
+  Config o = workers_options(3);
+  o.restart = RestartPolicy::kOnFailure;
+  // Shrunk below it.
+  Supervisor s = serving_workers(o);
+  s.on(ChildExited{102, exited(1)});
+  auto a = s.on(ControlRequest{1, Command::kWorkers, 2});
+  CHECK(cancels_id(a, TimerId{TimerKind::kRestart, 1, 2}));
+  CHECK(only<SpawnGeneration>(a).empty());
+  // Its generation drained by an upgrade.
+  Supervisor t = serving_workers(o);
+  t.on(ChildExited{101, exited(1)});
+  t.on(SignalReceived{SIGUSR1});
+  spawn_workers(t, 2, 3, 200);
+  a = ready_workers(t, 2, 3);
+  CHECK(cancels_id(a, TimerId{TimerKind::kRestart, 1, 1}));
+  CHECK(only<SpawnGeneration>(
+            t.on(TimerFired{TimerId{TimerKind::kRestart, 1, 1}}))
+            .empty());
+  // A timer for a worker that waits for nothing starts nothing.
+  CHECK(only<SpawnGeneration>(
+            t.on(TimerFired{TimerId{TimerKind::kRestart, 2, 0}}))
+            .empty());
+  CHECK(t.on(TimerFired{TimerId{TimerKind::kSettle, 9}}).empty());
+}
+
+TEST_CASE("workers: an ended worker is counted out, then replaced") {
+  Config o = workers_options(2);
+  o.restart = RestartPolicy::kOnFailure;
+  o.restart_burst = 1;
+  Supervisor s = serving_workers(o);
+  auto a = s.on(ChildExited{101, exited(1)}, at_ms(1000));
+  CHECK(notes(a) ==
+        std::vector<std::string>{"STATUS=1/2 workers ready, gen 1"});
+  s.on(TimerFired{TimerId{TimerKind::kRestart, 1, 1}}, at_ms(1100));
+  s.on(Spawned{1, 201, "", 1}, at_ms(1100));
+  s.on(ChildReady{1, "pipe", 1}, at_ms(1200));
+  // A second crash within the interval: the burst limit ends byed, with
+  // the worker's status.
+  a = s.on(ChildExited{201, exited(4)}, at_ms(2000));
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
+  CHECK(s.stopping());
+  CHECK(exit_of(s.on(ChildExited{100, killed(SIGTERM)}, at_ms(2100))) == 4);
+}
+
+TEST_CASE("the stop-timeout KILL spares workers that are gone or unborn") {
+  Supervisor s = serving_workers(workers_options(2));
+  s.on(SignalReceived{SIGUSR1});  // gen 2 asked for, not forked yet
+  s.on(SignalReceived{SIGTERM});
+  s.on(ChildExited{100, killed(SIGTERM)});
+  auto sent =
+      only<SendSignal>(s.on(TimerFired{TimerId{TimerKind::kStopKill, 0}}));
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 101);
+  CHECK(sent[0].sig == SIGKILL);
+}
+
+TEST_CASE("upgrade requests: queued said once, ignored while stopping") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  auto queued = [](const std::vector<Action>& a) {
+    return line(a, "upgrade queued").has_value();
+  };
+  CHECK(queued(s.on(SignalReceived{SIGUSR1})));
+  CHECK_FALSE(queued(s.on(SignalReceived{SIGUSR1})));
+  s.on(SignalReceived{SIGTERM});
+  auto l = line(s.on(SignalReceived{SIGUSR1}), "upgrade ignored: stopping");
+  REQUIRE(l);
+  CHECK(l->level == LogLevel::kWarn);
+}
+
+TEST_CASE("a stop by a rewritten signal says so; forwarding is a debug line") {
+  Config o = upgrade_options();
+  o.rewrite = {{SIGINT, SIGTERM}, {SIGUSR2, 0}};
+  o.log_level = LogLevel::kDebug;
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  auto dropped = s.on(SignalReceived{SIGUSR2});
+  CHECK(only<SendSignal>(dropped).empty());
+  auto why = line(dropped, "signal ignored (--rewrite)");
+  REQUIRE(why);
+  CHECK(field(*why, "signal") == "USR2");
+  auto l = line(s.on(SignalReceived{SIGHUP}), "forwarding signal");
+  REQUIRE(l);
+  CHECK(field(*l, "pid") == "100");
+  s.on(SignalReceived{SIGINT});
+  auto last = last_line(s.on(ChildExited{100, killed(SIGTERM)}));
+  CHECK(field(last, "reason") ==
+        "stop requested by signal INT (rewritten): gen 1 killed by signal "
+        "TERM");
+}
+
+TEST_CASE("--stop-delay during an upgrade abandons it; 1ms is a delay") {
+  Config o = upgrade_options();
+  o.stop_delay = Millis{1};
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  s.on(ControlRequest{4, Command::kUpgrade});
+  s.on(Spawned{2, 200, ""});
+  auto a = s.on(SignalReceived{SIGTERM});
+  CHECK(armed_for(a, TimerKind::kStopDelay, 0) == Millis{1});
+  auto r = only<ReplyUpgrade>(a);
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].result.reason == "byed is stopping");
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);  // the new one goes; the old one serves on
+  CHECK(sent[0].pid == 200);
+}
+
+TEST_CASE("a stop cancels byed's own restart timer and every probe") {
+  Config o = restart_options(RestartPolicy::kOnFailure);
+  o.health = "check";
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  s.on(ChildExited{100, killed(SIGKILL)});
+  auto a = s.on(SignalReceived{SIGTERM});
+  CHECK(cancels_id(a, TimerId{TimerKind::kRestart, 0}));
+  auto p = only<StopProbes>(a);
+  REQUIRE(p.size() == 1);
+  CHECK(p[0].gen == 0);
+}
+
+TEST_CASE("restart: the time of the next attempt carries over a second") {
+  Config o = restart_options(RestartPolicy::kOnFailure);
+  o.restart_delay = Millis{1000};
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  s.on(ChildExited{100, exited(1)}, Now{timespec{10, 500000000}});
+  REQUIRE(s.status().next_restart_at);
+  CHECK(s.status().next_restart_at->tv_sec == 11);
+  CHECK(s.status().next_restart_at->tv_nsec == 500000000);
+
+  o.restart_delay = Millis{1500};
+  Supervisor t(o);
+  t.on(Start{});
+  t.on(Spawned{1, 100, ""});
+  t.on(ChildReady{1, "pipe"});
+  t.on(ChildExited{100, exited(1)}, Now{timespec{10, 500000000}});
+  REQUIRE(t.status().next_restart_at);
+  CHECK(t.status().next_restart_at->tv_sec == 12);
+  CHECK(t.status().next_restart_at->tv_nsec == 0);
+}
+
+TEST_CASE("a settling generation's pings are not relayed") {
+  Config o = upgrade_options();
+  o.systemd_watchdog_usec = 2000000;
+  o.ready_settle = Millis{300};
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  s.on(ChildReady{2, "pipe"});  // ready, settling: gen 1 still serves
+  ChildSaid ping;
+  ping.gen = 2;
+  ping.watchdog = true;
+  CHECK(notes(s.on(ping)).empty());
+}
+
+TEST_CASE("the serving one's end cancels its watchdog and health checks") {
+  Config o = restart_options(RestartPolicy::kOnFailure);
+  o.watchdog = Millis{2000};
+  o.health = "check";
+  Supervisor s(o);
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(ChildReady{1, "pipe"});
+  auto a = s.on(ChildExited{100, killed(SIGTERM)});
+  CHECK(cancels_id(a, TimerId{TimerKind::kWatchdog, 1}));
+  CHECK(cancels_id(a, TimerId{TimerKind::kHealth, 1}));
+  auto p = only<StopProbes>(a);
+  REQUIRE(p.size() == 1);
+  CHECK(p[0].gen == 1);
+  CHECK(p[0].worker == 0);
+  // Killed by TERM from elsewhere is a crash like any, not "not ready".
+  CHECK(s.status().last_restart_reason == "gen 1 killed by signal TERM");
+  auto l = line(a, "restarting");
+  REQUIRE(l);
+  CHECK(l->level == LogLevel::kWarn);
+  CHECK(field(*l, "reason") == "gen 1 killed by signal TERM");
+  // One process in its back-off: nothing running to show.
+  CHECK(s.status().generations.empty());
+}
+
+TEST_CASE("workers: a drain KILL goes to its own worker only") {
+  Supervisor s = serving_workers(workers_options(2));
+  s.on(SignalReceived{SIGUSR1});
+  spawn_workers(s, 2, 2, 200);
+  ready_workers(s, 2, 2);
+  auto sent =
+      only<SendSignal>(s.on(TimerFired{TimerId{TimerKind::kDrainKill, 1, 0}}));
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
+  CHECK(sent[0].sig == SIGKILL);
+}
+
+TEST_CASE("workers: a replacement not ready in time is tried again") {
+  Config o = workers_options(2);
+  o.restart = RestartPolicy::kOnFailure;
+  o.ready_timeout = Millis{3000};
+  Supervisor s = serving_workers(o);
+  s.on(ChildExited{101, exited(1)});
+  s.on(TimerFired{TimerId{TimerKind::kRestart, 1, 1}});
+  s.on(Spawned{1, 201, "", 1});
+  auto a = s.on(TimerFired{TimerId{TimerKind::kReadyTimeout, 1, 1}});
+  auto sent = only<SendSignal>(a);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 201);
+  CHECK(sent[0].sig == SIGTERM);
+  // It took its TERM well (exit 0): still a failure, replaced again.
+  a = s.on(ChildExited{201, exited(0)});
+  CHECK(arms(a, TimerKind::kRestart, 1));
+}
+
+TEST_CASE("workers: status shows the one worker of --workers 1 restarting") {
+  Config o = workers_options(1);
+  o.restart = RestartPolicy::kOnFailure;
+  Supervisor s = serving_workers(o);
+  s.on(ChildExited{100, exited(1)});
+  auto st = s.status();
+  REQUIRE(st.generations.size() == 1);
+  REQUIRE(st.generations[0].workers.size() == 1);
+  CHECK(st.generations[0].workers[0].state == "restarting");
+}
+
+TEST_CASE("the accepting hint counts from an exec at time 0") {
+  Supervisor s(socket_options());
+  s.on(Start{}, at_ms(0));
+  s.on(Spawned{1, 100, ""}, at_ms(0));
+  s.on(Exec{1, ""}, at_ms(0));
+  auto a = s.on(AcceptingProbed{1, AcceptingProbed::Result::kNotYet, ""},
+                at_ms(5000));
+  CHECK(line(a,
+             "not waiting on the held sockets yet; a program that binds "
+             "its own port instead needs --ready exec:CMD or --ready DUR"));
+}
+
+TEST_CASE("an upgrade cut short by a stop is kept for status") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  s.on(SignalReceived{SIGTERM});
+  auto st = s.status();
+  REQUIRE(st.last_upgrade);
+  CHECK_FALSE(st.last_upgrade->ok);
+  CHECK(st.last_upgrade->gen == 2);
+  CHECK(st.last_upgrade->reason == "byed is stopping");
 }

@@ -1137,7 +1137,6 @@ void Supervisor::abandon_upgrade(std::vector<Action>& out, bool drain_new) {
     r.reason = "byed is stopping";
     finish_upgrade(out, r);
   }
-  upgrade_pending_ = false;
 }
 
 std::vector<Action> Supervisor::on_exit_dir(const ExitDirEntry& e) {
