@@ -3,10 +3,11 @@
 // Watches DIR with inotify and, on every IN_CREATE or IN_MOVED_TO, opens and
 // reads the new file at once — the moment a reader in another container
 // would. A marker counts as complete when its content is a whole JSON object
-// ending in "}\n". Prints "ready" once watching, then, after N markers (or
-// 60 s), "complete=C partial=P other=O" and exits 0 only if P == 0, O == 0
-// and C == N. "other" counts events for names not ending in ".exit" (temp
-// files a writer made visible).
+// ending in "}\n". Prints "ready" once watching, then, after N markers, or
+// once a file named "fence" appears (the test wrote all it will; a
+// 10-minute backstop), "complete=C partial=P other=O" and exits 0 only if P ==
+// 0, O == 0 and C == N. "other" counts events for names not ending in ".exit"
+// (temp files a writer made visible).
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/inotify.h>
@@ -27,9 +28,10 @@ int main(int argc, char** argv) {
   printf("ready\n");
   fflush(stdout);
   int complete = 0, partial = 0, other = 0;
-  time_t deadline = time(nullptr) + 60;
+  time_t deadline = time(nullptr) + 600;
+  bool fenced = false;
   alignas(inotify_event) char buf[65536];
-  while (complete + partial < want && time(nullptr) < deadline) {
+  while (complete + partial < want && !fenced && time(nullptr) < deadline) {
     pollfd p{in, POLLIN, 0};
     if (poll(&p, 1, 1000) <= 0) continue;
     ssize_t n = read(in, buf, sizeof buf);
@@ -37,6 +39,10 @@ int main(int argc, char** argv) {
       auto* ev = reinterpret_cast<inotify_event*>(q);
       q += sizeof(inotify_event) + ev->len;
       std::string name = ev->len ? ev->name : "";
+      if (name == "fence") {
+        fenced = true;
+        continue;
+      }
       if (name.size() < 5 || name.compare(name.size() - 5, 5, ".exit") != 0) {
         ++other;
         continue;

@@ -149,7 +149,10 @@ class ExitDirTests(ByedTestCase):
                                      "--exit-role", "leader", "--name", f"m{i}",
                                      "--", "true"])
             self.assertEqual(code, 0, err)
-        out, _ = w.communicate(timeout=60)
+        # Every marker is written before its byed exits: the fence tells
+        # the watcher there is nothing more to wait for.
+        open(self.path("fence"), "w").close()
+        out, _ = w.communicate(timeout=600)
         self.assertEqual(out.strip(), "complete=200 partial=0 other=0")
         self.assertEqual(w.returncode, 0)
 
