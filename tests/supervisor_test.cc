@@ -2943,3 +2943,20 @@ TEST_CASE("an upgrade cut short by a stop is kept for status") {
   CHECK(st.last_upgrade->gen == 2);
   CHECK(st.last_upgrade->reason == "byed is stopping");
 }
+
+TEST_CASE("status: the generations that run, the current one marked") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  auto st = s.status();
+  CHECK(st.phase == "upgrading");
+  CHECK(st.upgrading);
+  REQUIRE(st.generations.size() == 2);
+  CHECK(st.generations[0].num == 1);
+  CHECK(st.generations[0].pid == 100);
+  CHECK(st.generations[0].state == "ready");
+  CHECK(st.generations[0].current);
+  CHECK(st.generations[1].num == 2);
+  CHECK(st.generations[1].state == "starting");
+  CHECK_FALSE(st.generations[1].current);
+}
