@@ -2432,6 +2432,9 @@ TEST_CASE("workers: ctl workers grows, answers once ready, and shrinks") {
   CHECK(sp[0].worker == 2);
   CHECK(sp[0].workers == 3);
   CHECK(only<ReplyWorkers>(a).empty());
+  // systemd hears the new count at once.
+  CHECK(notes(a) ==
+        std::vector<std::string>{"STATUS=2/3 workers ready, gen 1"});
   s.on(Spawned{1, 102, "", 2});
   a = s.on(ChildReady{1, "pipe", 2});
   auto r = only<ReplyWorkers>(a);
