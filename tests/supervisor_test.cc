@@ -2432,6 +2432,9 @@ TEST_CASE("workers: ctl workers grows, answers once ready, and shrinks") {
   CHECK(sp[0].worker == 2);
   CHECK(sp[0].workers == 3);
   CHECK(only<ReplyWorkers>(a).empty());
+  // systemd hears the new count at once.
+  CHECK(notes(a) ==
+        std::vector<std::string>{"STATUS=2/3 workers ready, gen 1"});
   s.on(Spawned{1, 102, "", 2});
   a = s.on(ChildReady{1, "pipe", 2});
   auto r = only<ReplyWorkers>(a);
@@ -2942,4 +2945,81 @@ TEST_CASE("an upgrade cut short by a stop is kept for status") {
   CHECK_FALSE(st.last_upgrade->ok);
   CHECK(st.last_upgrade->gen == 2);
   CHECK(st.last_upgrade->reason == "byed is stopping");
+}
+
+TEST_CASE("status: the generations that run, the current one marked") {
+  auto s = serving();
+  s.on(SignalReceived{SIGUSR1});
+  s.on(Spawned{2, 200, ""});
+  auto st = s.status();
+  CHECK(st.phase == "upgrading");
+  CHECK(st.upgrading);
+  REQUIRE(st.generations.size() == 2);
+  CHECK(st.generations[0].num == 1);
+  CHECK(st.generations[0].pid == 100);
+  CHECK(st.generations[0].state == "ready");
+  CHECK(st.generations[0].current);
+  CHECK(st.generations[1].num == 2);
+  CHECK(st.generations[1].state == "starting");
+  CHECK_FALSE(st.generations[1].current);
+}
+
+TEST_CASE("--wait-for: the generation started after the wait is the current") {
+  auto o = options(Millis{30000}, "./server");
+  o.ready_dir = "/run/ready";
+  o.wait_for = {"db"};
+  Supervisor s(o);
+  s.on(Start{true, {}});
+  auto sp = only<SpawnGeneration>(s.on(ReadyDirEntry{"db.ready"}));
+  REQUIRE(sp.size() == 1);
+  CHECK(sp[0].take_terminal);
+  s.on(Spawned{1, 100, ""});
+  auto sent = only<SendSignal>(s.on(SignalReceived{SIGHUP}));
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].pid == 100);
+}
+
+TEST_CASE("rollback of one process: no worker counts, no 'old workers' line") {
+  auto s = serving();
+  s.on(ControlRequest{3, Command::kUpgrade});
+  s.on(Spawned{2, 200, ""});
+  auto a = s.on(ChildExited{200, exited(1)});
+  CHECK_FALSE(line(a, "serving with the old workers that remain"));
+  auto r = only<ReplyUpgrade>(a);
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].result.workers == 0);
+  CHECK(r[0].result.upgraded == 0);
+}
+
+TEST_CASE("a ready timeout that fires while stopping stops nothing again") {
+  Supervisor s(upgrade_options());
+  s.on(Start{});
+  s.on(Spawned{1, 100, ""});
+  s.on(SignalReceived{SIGTERM});
+  auto a = s.on(TimerFired{TimerId{TimerKind::kReadyTimeout, 1}});
+  CHECK(only<SendSignal>(a).empty());
+  CHECK(notes(a).empty());
+}
+
+TEST_CASE("workers: a stop cancels a worker's back-off, and byed ends") {
+  Config o = workers_options(2);
+  o.restart = RestartPolicy::kOnFailure;
+  Supervisor s = serving_workers(o);
+  s.on(ChildExited{101, exited(1)});
+  auto a = s.on(SignalReceived{SIGTERM});
+  CHECK(cancels_id(a, TimerId{TimerKind::kRestart, 1, 1}));
+  CHECK_FALSE(cancels_id(a, TimerId{TimerKind::kRestart, 1, 0}));
+  CHECK(exit_of(s.on(ChildExited{100, killed(SIGTERM)})) == 143);
+}
+
+TEST_CASE("workers: the last one not ready ends for good: the rest is ready") {
+  Config o = workers_options(2);
+  o.restart = RestartPolicy::kNo;
+  Supervisor s(o);
+  s.on(Start{});
+  spawn_workers(s, 1, 2, 100);
+  CHECK(only<WritePidfile>(s.on(ChildReady{1, "pipe", 0})).empty());
+  auto a = s.on(ChildExited{101, exited(1)});
+  CHECK(only<WritePidfile>(a).size() == 1);
+  CHECK(s.generations().at(0).state == Supervisor::GenState::kReady);
 }
