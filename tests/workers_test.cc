@@ -437,3 +437,18 @@ TEST_CASE(
   CHECK(only<ReplyWorkers>(a).empty());
   CHECK_FALSE(exit_of(a));  // the other two serve on
 }
+
+TEST_CASE(
+    "workers: one forked after ctl workers lowered the count is "
+    "drained as it appears") {
+  Supervisor s = serving(workers(2));
+  s.on(ControlRequest{9, Command::kWorkers, 3});  // worker 2 forking
+  s.on(ControlRequest{10, Command::kWorkers, 2});
+  auto a = s.on(Spawned{1, 102, "", 2});
+  CHECK(signalled(a, SIGTERM) == std::vector<int>{102});
+  CHECK(signalled(s.on(SignalReceived{SIGHUP}), SIGHUP) ==
+        std::vector<int>{100, 101});
+  a = s.on(ChildExited{102, killed(SIGTERM)});
+  CHECK(only<ArmTimer>(a).empty());
+  CHECK_FALSE(exit_of(a));
+}

@@ -355,6 +355,11 @@ std::vector<Action> Supervisor::on_spawned(const Spawned& e) {
     // A stop arrived before this worker existed: it is stopped too.
     w->stop_signal = SIGTERM;
     out.push_back(SendSignal{e.pid, SIGTERM});
+  } else if (workers_ > 0 && w->index >= workers_) {
+    // `byed ctl workers` lowered the count while it was being forked.
+    cancel_ready_timers(out, g->num, w->index);
+    w->state = GenState::kDraining;
+    stop_worker(out, *g, *w, cfg_.drain_signal, Target::kProcess);
   }
   return out;
 }
