@@ -7,33 +7,22 @@
 
 #include <algorithm>
 
+#include "core_test_util.h"
+
 using namespace byed;
 
 namespace {
 
-int exited(int code) { return (code & 0xff) << 8; }  // a wait status
-int killed(int sig) { return sig; }
-
-template <typename T>
-std::vector<T> only(const std::vector<Action>& actions) {
-  std::vector<T> out;
-  for (const auto& a : actions) {
-    if (auto* p = std::get_if<T>(&a)) out.push_back(*p);
-  }
-  return out;
-}
+using test::exit_of;
+using test::exited;
+using test::killed;
+using test::only;
 
 bool cancels(const std::vector<Action>& actions, TimerKind kind) {
   for (const auto& c : only<CancelTimer>(actions)) {
     if (c.id.kind == kind) return true;
   }
   return false;
-}
-
-std::optional<int> exit_of(const std::vector<Action>& actions) {
-  auto e = only<ExitProcess>(actions);
-  if (e.empty()) return std::nullopt;
-  return e.front().code;
 }
 
 Config options(Millis stop_timeout, const std::string& program) {

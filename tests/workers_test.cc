@@ -5,28 +5,17 @@
 
 #include <algorithm>
 
+#include "core_test_util.h"
 #include "supervisor.h"
 
 using namespace byed;
 
 namespace {
 
-int exited(int code) { return (code & 0xff) << 8; }  // a wait status
-int killed(int sig) { return sig; }
-
-template <typename T>
-std::vector<T> only(const std::vector<Action>& actions) {
-  std::vector<T> out;
-  for (const auto& a : actions) {
-    if (auto* p = std::get_if<T>(&a)) out.push_back(*p);
-  }
-  return out;
-}
-
-std::optional<int> exit_of(const std::vector<Action>& a) {
-  auto e = only<ExitProcess>(a);
-  return e.empty() ? std::nullopt : std::optional<int>(e.front().code);
-}
+using test::exit_of;
+using test::exited;
+using test::killed;
+using test::only;
 
 std::optional<Millis> armed(const std::vector<Action>& a, TimerKind kind,
                             int gen, int worker) {

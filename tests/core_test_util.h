@@ -1,0 +1,31 @@
+// core_test_util.h — what the core's event tests share: wait statuses and
+// picking actions of one kind out of the core's answer.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "supervisor.h"
+
+namespace byed::test {
+
+inline int exited(int code) { return (code & 0xff) << 8; }  // a wait status
+inline int killed(int sig) { return sig; }
+
+template <typename T>
+std::vector<T> only(const std::vector<Action>& actions) {
+  std::vector<T> out;
+  for (const auto& a : actions) {
+    if (auto* p = std::get_if<T>(&a)) out.push_back(*p);
+  }
+  return out;
+}
+
+// The code of the ExitProcess among `actions`, if there is one.
+inline std::optional<int> exit_of(const std::vector<Action>& actions) {
+  auto e = only<ExitProcess>(actions);
+  if (e.empty()) return std::nullopt;
+  return e.front().code;
+}
+
+}  // namespace byed::test
