@@ -165,7 +165,7 @@ std::vector<Action> Supervisor::on(const Event& event, const Now& now) {
           std::find(seen.begin(), seen.end(), it->index) == seen.end();
       seen.push_back(it->index);
       // Beyond `byed ctl workers`' count, a worker gone is forgotten.
-      const bool dropped = workers_ > 0 && it->index >= workers_;
+      const bool dropped = it->index >= worker_count();
       if ((!newest || dropped) && !it->alive() && !it->restart_pending) {
         it = g.workers.erase(it);
       }
