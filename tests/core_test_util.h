@@ -3,8 +3,10 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <vector>
 
+#include "markers.h"
 #include "supervisor.h"
 
 namespace byed::test {
@@ -26,6 +28,18 @@ inline std::optional<int> exit_of(const std::vector<Action>& actions) {
   auto e = only<ExitProcess>(actions);
   if (e.empty()) return std::nullopt;
   return e.front().code;
+}
+
+// The exit record the marker tests write and read back.
+inline ExitRecord sample_exit_record(const std::string& name) {
+  ExitRecord r;
+  r.name = name;
+  r.pid = 1234;
+  r.exit_code = 3;
+  r.started_at = {1700000000, 5000000};
+  r.exited_at = {1700000001, 999000000};
+  r.host = "h";
+  return r;
 }
 
 }  // namespace byed::test

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core_test_util.h"
 #include "test_util.h"
 
 using namespace byed;
@@ -17,16 +18,7 @@ using byed::test::TempDir;
 
 namespace {
 
-ExitRecord record(const std::string& name) {
-  ExitRecord r;
-  r.name = name;
-  r.pid = 1234;
-  r.exit_code = 3;
-  r.started_at = {1700000000, 5000000};
-  r.exited_at = {1700000001, 999000000};
-  r.host = "h";
-  return r;
-}
+using test::sample_exit_record;
 
 bool marker(const std::string& dir, const ExitRecord& r) {
   std::string err, empty;
@@ -48,7 +40,7 @@ TEST_CASE("which entries stop a follower") {
 }
 
 TEST_CASE("marker JSON has every field, RFC 3339 UTC times") {
-  auto j = nlohmann::json::parse(exit_record_json(record("main")));
+  auto j = nlohmann::json::parse(exit_record_json(sample_exit_record("main")));
   CHECK(j["name"] == "main");
   CHECK(j["pid"] == 1234);
   CHECK(j["exit_code"] == 3);
@@ -57,7 +49,7 @@ TEST_CASE("marker JSON has every field, RFC 3339 UTC times") {
   CHECK(j["exited_at"] == "2023-11-14T22:13:21.999Z");
   CHECK(j["host"] == "h");
 
-  ExitRecord k = record("x");
+  ExitRecord k = sample_exit_record("x");
   k.exit_code.reset();
   k.signal = 9;
   j = nlohmann::json::parse(exit_record_json(k));
@@ -68,7 +60,7 @@ TEST_CASE("marker JSON has every field, RFC 3339 UTC times") {
 TEST_CASE("marker is written complete, 0644, and replaces an old one") {
   TempDir d;
   mode_t old = umask(077);  // the marker is for other users too
-  CHECK(marker(d.path, record("main")));
+  CHECK(marker(d.path, sample_exit_record("main")));
   umask(old);
   std::string p = d.path + "/main.exit";
   struct stat st {};
@@ -76,7 +68,7 @@ TEST_CASE("marker is written complete, 0644, and replaces an old one") {
   CHECK((st.st_mode & 0777) == 0644);
   CHECK(nlohmann::json::parse(slurp(p))["exit_code"] == 3);
 
-  ExitRecord r = record("main");
+  ExitRecord r = sample_exit_record("main");
   r.exit_code = 0;
   CHECK(marker(d.path, r));
   CHECK(nlohmann::json::parse(slurp(p))["exit_code"] == 0);
@@ -87,7 +79,7 @@ TEST_CASE("a symlink planted at the marker path is replaced, not followed") {
   std::string victim = d.path + "/victim";
   { std::ofstream(victim) << "keep"; }
   REQUIRE(symlink(victim.c_str(), (d.path + "/main.exit").c_str()) == 0);
-  CHECK(marker(d.path, record("main")));
+  CHECK(marker(d.path, sample_exit_record("main")));
   CHECK(slurp(victim) == "keep");
   struct stat st {};
   REQUIRE(lstat((d.path + "/main.exit").c_str(), &st) == 0);
@@ -96,8 +88,8 @@ TEST_CASE("a symlink planted at the marker path is replaced, not followed") {
 
 TEST_CASE("a missing directory is an error with context") {
   std::string e, empty;
-  CHECK_FALSE(
-      write_exit_marker("/nonexistent-dir", record("main"), &e, &empty));
+  CHECK_FALSE(write_exit_marker("/nonexistent-dir", sample_exit_record("main"),
+                                &e, &empty));
   CHECK(e.rfind("write marker /nonexistent-dir/main.exit: No such file or "
                 "directory",
                 0) == 0);
@@ -120,7 +112,7 @@ TEST_CASE("a full disk still gets an empty marker: followers must stop") {
     }
   }
   std::string e, empty;
-  bool ok = write_exit_marker(d.path, record("main"), &e, &empty);
+  bool ok = write_exit_marker(d.path, sample_exit_record("main"), &e, &empty);
   CHECK(ok);
   CHECK(e.empty());
   CHECK(empty.find("No space left on device") != std::string::npos);

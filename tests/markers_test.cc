@@ -3,24 +3,15 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include "core_test_util.h"
+
 using namespace byed;
 
 namespace {
 
-ExitRecord record(const std::string& name) {
-  ExitRecord r;
-  r.name = name;
-  r.pid = 1234;
-  r.exit_code = 3;
-  r.started_at = {1700000000, 5000000};
-  r.exited_at = {1700000001, 999000000};
-  r.host = "h";
-  return r;
-}
-
-// A wait status as waitpid reports it.
-int exited(int code) { return (code & 0xff) << 8; }
-int killed(int sig) { return sig & 0x7f; }
+using test::exited;
+using test::killed;
+using test::sample_exit_record;
 
 }  // namespace
 
@@ -30,11 +21,11 @@ TEST_CASE("marker names") {
 }
 
 TEST_CASE("marker JSON: every field, keys in order, RFC 3339 UTC times") {
-  CHECK(exit_record_json(record("main")) ==
+  CHECK(exit_record_json(sample_exit_record("main")) ==
         "{\"exit_code\":3,\"exited_at\":\"2023-11-14T22:13:21.999Z\","
         "\"host\":\"h\",\"name\":\"main\",\"pid\":1234,\"signal\":null,"
         "\"started_at\":\"2023-11-14T22:13:20.005Z\"}\n");
-  ExitRecord k = record("x");
+  ExitRecord k = sample_exit_record("x");
   k.exit_code.reset();
   k.signal = 9;
   k.host = "a\"b";
