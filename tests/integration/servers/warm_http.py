@@ -106,6 +106,11 @@ if os.environ.get("WARM_STYLE") == "asyncio":
         serving()
         await term.wait()
         server.close()  # byed keeps the socket: nothing is refused
+        # A connection accepted just before close() reaches its handler
+        # (and `active`) only a few loop turns later: let them run first,
+        # or it would be dropped unanswered.
+        for _ in range(20):
+            await asyncio.sleep(0)
         while active:
             await asyncio.sleep(0.01)
 
