@@ -94,7 +94,12 @@ const Supervisor::Worker* Supervisor::Generation::worker(int index) const {
 }
 
 Supervisor::Supervisor(Config config)
-    : cfg_(std::move(config)), workers_(cfg_.workers) {}
+    : cfg_(std::move(config)), workers_(cfg_.workers) {
+  for (int sig = 1; sig < kSignals; ++sig) {
+    routed_as_[sig] = forwarded_as(sig);
+    routed_class_[sig] = classify_signal(sig, cfg_.upgrade_signal);
+  }
+}
 
 int Supervisor::upgrading() const {
   const auto* up = std::get_if<phase::Upgrading>(&phase_);
@@ -128,6 +133,11 @@ LogFields Supervisor::worker_fields(const Worker& w, LogFields more) const {
 std::vector<Action> Supervisor::on(const Event& event, const Now& now) {
   if (exited()) return {};
   now_ = now;
+  // A routed signal: what its route sent went out already.
+  SignalRoute sent;
+  if (const auto* s = std::get_if<SignalReceived>(&event); s && s->routed) {
+    sent = route(s->sig);
+  }
   std::vector<Action> out = std::visit(
       [this](const auto& e) -> std::vector<Action> {
         using T = std::decay_t<decltype(e)>;
@@ -177,7 +187,66 @@ std::vector<Action> Supervisor::on(const Event& event, const Now& now) {
                                       g.num != upgrading();
                              }),
               gens_.end());
+  if (sent.count > 0) {
+    int i = 0;
+    out.erase(std::remove_if(out.begin(), out.end(),
+                             [&](const Action& a) {
+                               const auto* s = std::get_if<SendSignal>(&a);
+                               if (i == sent.count || s == nullptr ||
+                                   s->pid != sent.sends[i].pid ||
+                                   s->sig != sent.sends[i].sig ||
+                                   s->target != sent.sends[i].target) {
+                                 return false;
+                               }
+                               ++i;
+                               return true;
+                             }),
+              out.end());
+  }
+  update_routes();
   return out;
+}
+
+const SignalRoute& Supervisor::route(int sig) const {
+  static const SignalRoute kNone;
+  return sig > 0 && sig < kSignals ? routes_[sig] : kNone;
+}
+
+// After each event: what each signal would send at once. A forwarded
+// signal goes where forward() sends it; a stop signal, where begin_stop()
+// does, unless it only starts --stop-delay or ends byed before the program
+// ran. Job control, upgrades and CHLD have no route: the core decides
+// those when they come.
+void Supervisor::update_routes() {
+  for (SignalRoute& r : routes_) r.count = 0;
+  if (exited()) return;
+  std::vector<SendSignal> forwards;
+  forward_sends(forwards, 0, forward_target());
+  std::vector<SendSignal> stops;
+  if (stop_sends_now()) {
+    for (const auto& g : gens_) {
+      for (const auto& w : g.workers) {
+        if (w.pid > 0 && w.alive()) {
+          stops.push_back(stop_send(w, 0, forward_target()));
+        }
+      }
+    }
+  }
+  for (int sig = 1; sig < kSignals; ++sig) {
+    const int as = routed_as_[sig];
+    const std::vector<SendSignal>* sends =
+        routed_class_[sig] == SignalClass::kForward ? &forwards
+        : routed_class_[sig] == SignalClass::kStop  ? &stops
+                                                    : nullptr;
+    if (as == 0 || sends == nullptr ||
+        sends->size() > static_cast<size_t>(SignalRoute::kMax)) {
+      continue;
+    }
+    SignalRoute& r = routes_[sig];
+    for (const SendSignal& s : *sends) {
+      r.sends[r.count++] = SendSignal{s.pid, as, s.target};
+    }
+  }
 }
 
 Supervisor::Generation* Supervisor::find_gen(int num) {
@@ -760,12 +829,19 @@ void Supervisor::stop_worker(std::vector<Action>& out, const Generation& g,
                              Worker& w, int sig, Target target) {
   if (w.pid <= 0 || !w.alive()) return;
   w.stop_signal = sig;
-  out.push_back(SendSignal{
-      w.pid, sig, w.state == GenState::kExited ? Target::kGroup : target});
+  out.push_back(stop_send(w, sig, target));
   if (cfg_.stop_timeout.count() > 0 && !stopping()) {
     out.push_back(ArmTimer{TimerId{TimerKind::kDrainKill, g.num, w.index},
                            cfg_.stop_timeout});
   }
+}
+
+// A stop or drain signal to a worker: its leader, or its group where only
+// the group is left.
+SendSignal Supervisor::stop_send(const Worker& w, int sig,
+                                 Target target) const {
+  return SendSignal{w.pid, sig,
+                    w.state == GenState::kExited ? Target::kGroup : target};
 }
 
 // Tells a whole generation to stop: the drain signal to its workers.
@@ -871,23 +947,49 @@ Target Supervisor::forward_target() const {
 // A forwarded signal goes to every running worker of the serving
 // generation, and in a rolling upgrade to the new workers that took over.
 void Supervisor::forward(std::vector<Action>& out, int sig, Target target) {
-  if (Generation* g = find_gen(current_)) {
-    for (const Worker& w : g->workers) {
-      // Not to one drained on its own (replaced in a batch, or beyond
-      // `ctl workers`' count): it is on its way out.
-      const bool leaving =
-          w.state == GenState::kDraining && g->state != GenState::kDraining;
-      if (w.live() && !leaving) out.push_back(SendSignal{w.pid, sig, target});
+  std::vector<SendSignal> sends;
+  forward_sends(sends, sig, target);
+  out.insert(out.end(), sends.begin(), sends.end());
+}
+
+void Supervisor::forward_sends(std::vector<SendSignal>& out, int sig,
+                               Target target) const {
+  const auto* up = std::get_if<phase::Upgrading>(&phase_);
+  for (const Generation& g : gens_) {
+    if (g.num == current_) {
+      for (const Worker& w : g.workers) {
+        // Not to one drained on its own (replaced in a batch, or beyond
+        // `ctl workers`' count): it is on its way out.
+        const bool leaving =
+            w.state == GenState::kDraining && g.state != GenState::kDraining;
+        if (w.live() && !leaving) out.push_back(SendSignal{w.pid, sig, target});
+      }
     }
   }
-  const auto* up = std::get_if<phase::Upgrading>(&phase_);
-  if (Generation* n = up ? find_gen(up->gen) : nullptr) {
-    for (const Worker& w : n->workers) {
+  for (const Generation& n : gens_) {
+    if (up == nullptr || n.num != up->gen) continue;
+    for (const Worker& w : n.workers) {
       if (w.live() && w.index < up->handed) {
         out.push_back(SendSignal{w.pid, sig, target});
       }
     }
   }
+}
+
+// Whether a stop signal now sends the stop to the workers (begin_stop):
+// not while byed waits for --wait-for (it ends at once), nor when it only
+// starts --stop-delay (the program keeps serving; a second one sends).
+bool Supervisor::stop_sends_now() const {
+  return !is<phase::Idle>(phase_) && !is<phase::Waiting>(phase_) &&
+         !starts_stop_delay();
+}
+
+// --stop-delay applies to a stop that comes while the program serves or
+// starts (not in a restart's back-off: nothing serves then).
+bool Supervisor::starts_stop_delay() const {
+  return cfg_.stop_delay.count() > 0 &&
+         (is<phase::Serving>(phase_) || is<phase::Upgrading>(phase_) ||
+          is<phase::Starting>(phase_));
 }
 
 std::vector<Action> Supervisor::on_signal(int sig) {
@@ -1084,9 +1186,7 @@ void Supervisor::request_stop(std::vector<Action>& out, int sig,
     begin_stop(out, sig);
     return;
   }
-  if (cfg_.stop_delay.count() > 0 &&
-      (is<phase::Serving>(phase_) || is<phase::Upgrading>(phase_) ||
-       is<phase::Starting>(phase_))) {
+  if (starts_stop_delay()) {
     // --stop-delay: say STOPPING=1 at once and keep serving a while, so
     // load balancers stop sending before the program stops taking. An
     // upgrade in flight is abandoned: nothing new comes up during a stop.

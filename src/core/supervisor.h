@@ -35,6 +35,7 @@
 
 #include "config.h"
 #include "log_record.h"
+#include "signals.h"
 
 namespace byed {
 
@@ -49,6 +50,9 @@ struct Start {
 };
 struct SignalReceived {
   int sig;
+  // The shell already sent route(sig)'s signals (Supervisor::route): the
+  // core does the rest of what the signal means, without sending them again.
+  bool routed = false;
 };
 // A request on the control socket, from connection `conn`.
 enum class Command { kStatus, kUpgrade, kStop, kWorkers };
@@ -230,6 +234,20 @@ struct SendSignal {
   int sig;
   Target target = Target::kProcess;
 };
+// What a signal sends at once, decided by the core before the signal comes
+// (Supervisor::route): the shell sends these the moment it reads the
+// signal, then gives the core the signal (SignalReceived::routed) for the
+// rest — logs, timers, orphans, systemd — once the program had its turn
+// (kRoutedFollowUp). Empty: no such shortcut; the signal goes to the core
+// first, as every other event does.
+struct SignalRoute {
+  static constexpr int kMax = 8;  // more workers than this: no shortcut
+  int count = 0;
+  SendSignal sends[kMax]{};
+};
+// How long the rest of a routed signal may wait for the loop to be woken
+// by something else: the program the signal woke gets the CPU first.
+constexpr Millis kRoutedFollowUp{1};
 // Orphans byed adopted (as PID 1 or subreaper) that belong to no
 // generation: every child of byed outside these process groups.
 struct SignalOrphans {
@@ -500,8 +518,14 @@ class Supervisor {
   bool stopping() const;
   bool exited() const;
   StatusView status() const;
+  // What signal `sig` sends at once in the state the last event left: the
+  // SendSignal actions on(SignalReceived{sig}) would begin with, and no
+  // others. Kept for every signal after each event.
+  const SignalRoute& route(int sig) const;
 
  private:
+  // Signal numbers: 1..64 on Linux (SIGRTMAX).
+  static constexpr int kSignals = 65;
   std::vector<Action> on_start(const Start& e);
   std::vector<Action> on_signal(int sig);
   std::vector<Action> on_control(const ControlRequest& r);
@@ -563,6 +587,12 @@ class Supervisor {
   int forwarded_as(int sig) const;
   Target forward_target() const;
   void forward(std::vector<Action>& out, int sig, Target target);
+  void forward_sends(std::vector<SendSignal>& out, int sig,
+                     Target target) const;
+  SendSignal stop_send(const Worker& w, int sig, Target target) const;
+  bool stop_sends_now() const;
+  bool starts_stop_delay() const;
+  void update_routes();
   void request_stop(std::vector<Action>& out, int sig,
                     const std::string& source);
   void begin_stop(std::vector<Action>& out, int sig);
@@ -642,6 +672,12 @@ class Supervisor {
     std::string stop_reason;  // who asked for the stop
   } ending_;
   std::optional<UpgradeResult> last_upgrade_;
+
+  // route(): per signal, what it sends at once. What each signal is sent
+  // on as and what it means depend on the configuration only.
+  SignalRoute routes_[kSignals]{};
+  int routed_as_[kSignals]{};
+  SignalClass routed_class_[kSignals]{};
 };
 
 }  // namespace byed

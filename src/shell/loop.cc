@@ -59,6 +59,7 @@ Runtime::Runtime(Config config, std::vector<HeldSocket> sockets,
     if (!held_socket_inode(h.fd.get(), &ino, &inode_error_)) break;
     held_inodes_.push_back(ino);
   }
+  if (loop_ok_) routed_timer_.init(uv_timer_init, &loop_, this);
   probes_ = std::make_unique<ProbeRunner>(
       &loop_, [this](ProbeDone done) { dispatch(std::move(done)); });
 }
@@ -73,6 +74,7 @@ Runtime::~Runtime() {
   control_.reset();
   gen_io_.clear();
   signal_poll_.reset();
+  routed_timer_.reset();
   timers_.clear();
   // Let the close callbacks run so every handle is freed before the loop.
   // NOWAIT, and more than once: a uv_stop() from before the loop ever ran
@@ -125,14 +127,54 @@ void Runtime::dispatch(Event event) {
     queue_.push_back(std::move(event));
     return;
   }
+  flush_routed();  // the core sees every signal before what came after it
   dispatching_ = true;
-  for (const Action& a : core_.on(event, now())) execute(a);
+  run_event(event, now());
+  dispatching_ = false;
+}
+
+// One event to the core, its actions carried out, then the events those
+// raised.
+void Runtime::run_event(const Event& event, const Now& at) {
+  for (const Action& a : core_.on(event, at)) execute(a);
   while (!queue_.empty()) {
     Event next = std::move(queue_.front());
     queue_.pop_front();
     for (const Action& a : core_.on(next, now())) execute(a);
   }
+}
+
+// A signal read: what the core routed for it goes out before anything
+// else (no log record built, no timer armed, no orphan looked for, before
+// the program has it), and the core hears of the signal once the loop
+// wakes again, or kRoutedFollowUp later: a program woken on byed's CPU
+// runs first. A signal without a route goes to the core at once.
+void Runtime::on_signal(int sig) {
+  // A route is the state the core last saw: it sees earlier signals first.
+  flush_routed();
+  const SignalRoute& route = core_.route(sig);
+  if (route.count == 0) {
+    dispatch(SignalReceived{sig});
+    return;
+  }
+  for (int i = 0; i < route.count; ++i) do_signal(route.sends[i]);
+  routed_.emplace_back(SignalReceived{sig, true}, now());
+  uv_timer_start(routed_timer_.get(), &Runtime::on_routed_timer,
+                 static_cast<uint64_t>(kRoutedFollowUp.count()), 0);
+}
+
+void Runtime::flush_routed() {
+  if (routed_.empty() || dispatching_) return;
+  uv_timer_stop(routed_timer_.get());
+  std::vector<std::pair<SignalReceived, Now>> routed;
+  routed.swap(routed_);
+  dispatching_ = true;
+  for (const auto& [event, at] : routed) run_event(event, at);
   dispatching_ = false;
+}
+
+void Runtime::on_routed_timer(uv_timer_t* handle) {
+  static_cast<Runtime*>(handle->data)->flush_routed();
 }
 
 void Runtime::arm_timer(const TimerId& id, Millis after) {
@@ -176,7 +218,7 @@ void Runtime::on_signals(uv_poll_t* handle, int status, int /*events*/) {
       if (sig == SIGCHLD) {
         self->reap();
       } else {
-        self->dispatch(SignalReceived{sig});
+        self->on_signal(sig);
       }
     }
     // A short read took every pending signal: no second read to learn it

@@ -7,7 +7,9 @@
 // (fork/exec, kill, timers, notify, pidfile, marker, control replies, exit).
 // It decides nothing: events go through one queue, so the actions of one
 // event are all carried out, in the order the core gave them, before the
-// next event (e.g. the Spawned that a spawn produces) reaches the core.
+// next event (e.g. the Spawned that a spawn produces) reaches the core. A
+// signal's route (Supervisor::route, the core's) goes out as the signal is
+// read; the core hears of the signal itself before any later event.
 //
 // Runtime's members live in one file per job:
 //   loop.cc            the loop itself: dispatch, timers, the signalfd, exit
@@ -72,6 +74,9 @@ class Runtime {
 
   // loop.cc
   void dispatch(Event event);
+  void run_event(const Event& event, const Now& at);
+  void on_signal(int sig);
+  void flush_routed();
   void finish();
   void arm_timer(const TimerId& id, Millis after);
   void log(LogLevel level, std::string message, LogFields fields = {});
@@ -109,6 +114,7 @@ class Runtime {
 
   static void on_signals(uv_poll_t* handle, int status, int events);
   static void on_timer(uv_timer_t* handle);
+  static void on_routed_timer(uv_timer_t* handle);
 
   Config config_;
   std::vector<HeldSocket> sockets_;
@@ -118,6 +124,10 @@ class Runtime {
   Supervisor core_;
   std::deque<Event> queue_;  // events not yet given to the core
   bool dispatching_ = false;
+  // Signals whose route went out, not yet given to the core (with when
+  // they came): before any other event, or kRoutedFollowUp later.
+  std::vector<std::pair<SignalReceived, Now>> routed_;
+  UvHandle<uv_timer_t> routed_timer_;
   std::vector<std::string> child_env_;
   std::string own_notify_;  // byed's NOTIFY_SOCKET from systemd, if any
   std::vector<int> ignored_signals_;  // the StartupPlan's: stay ignored
