@@ -322,6 +322,16 @@ const std::string* lookup(const Env& env, const char* name) {
   return &it->second;
 }
 
+// What argv gave, before any variable is read: per entry of kOptions
+// whether its flag was given and its values (one for a kValue), and the
+// rest of argv from the program on ("--" first where it was given).
+struct FromArgv {
+  std::vector<char> flagged = std::vector<char>(std::size(kOptions));
+  std::vector<std::vector<std::string>> values =
+      std::vector<std::vector<std::string>>(std::size(kOptions));
+  std::vector<std::string> rest;
+};
+
 // What CLI11 collected, one slot per entry of kOptions.
 struct Collected {
   std::vector<std::string> one = std::vector<std::string>(std::size(kOptions));
@@ -358,6 +368,39 @@ void add_options(CLI::App* app, Collected* got) {
   // Everything from the first non-option (or after "--") is the command,
   // passed through untouched: `byed -- prog -x` and `byed prog -x` alike.
   app->prefix_command();
+}
+
+// argv split by CLI11 into *out; --help and --version are outcomes.
+bool split_with_parser(int argc, const char* const* argv, FromArgv* out,
+                       std::string* err, ParseOutcome* outcome) {
+  CLI::App app{"", "byed"};
+  Collected got;
+  add_options(&app, &got);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    *outcome = ParseOutcome::kHelp;
+    return true;
+  } catch (const CLI::CallForAllHelp&) {
+    *outcome = ParseOutcome::kHelp;
+    return true;
+  } catch (const CLI::CallForVersion&) {
+    *outcome = ParseOutcome::kVersion;
+    return true;
+  } catch (const CLI::ParseError& e) {
+    return fail(err, e.what());
+  }
+  for (size_t i = 0; i < std::size(kOptions); ++i) {
+    if (got.opt[i]->count() == 0) continue;
+    out->flagged[i] = true;
+    if (kOptions[i].kind == Kind::kValue) {
+      out->values[i].push_back(std::move(got.one[i]));
+    } else if (kOptions[i].kind != Kind::kSwitch) {
+      out->values[i] = std::move(got.many[i]);
+    }
+  }
+  out->rest = app.remaining();
+  return true;
 }
 
 // Which of byed's own settings a flag or a BYED_ variable gave.
@@ -505,28 +548,29 @@ Env make_env(const char* const* environ_strings) {
   return env;
 }
 
+bool argv_has_options(int argc, const char* const* argv) {
+  if (argc < 2) return false;
+  const std::string_view first = argv[1];
+  return first != "--" && !first.empty() && first[0] == '-';
+}
+
 bool parse_args(int argc, const char* const* argv, const Env& env,
-                Config* config, std::string* err, ParseOutcome* outcome) {
+                Config* config, std::string* err, ParseOutcome* outcome,
+                ArgvSplit split) {
   *outcome = ParseOutcome::kRun;
-  CLI::App app{"", "byed"};
-  Collected got;
-  add_options(&app, &got);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    *outcome = ParseOutcome::kHelp;
-    return true;
-  } catch (const CLI::CallForAllHelp&) {
-    *outcome = ParseOutcome::kHelp;
-    return true;
-  } catch (const CLI::CallForVersion&) {
-    *outcome = ParseOutcome::kVersion;
-    return true;
-  } catch (const CLI::ParseError& e) {
-    return fail(err, e.what());
+  // Building CLI11's parser is most of byed's start-up (its add_option
+  // compares each option with all earlier ones, and constructs it twice):
+  // argv that starts with the program, or with "--", is split without it.
+  // The variables are read below either way, from the same table.
+  FromArgv got;
+  if (split == ArgvSplit::kParser || argv_has_options(argc, argv)) {
+    if (!split_with_parser(argc, argv, &got, err, outcome)) return false;
+    if (*outcome != ParseOutcome::kRun) return true;
+  } else {
+    got.rest.assign(argv + std::min(argc, 1), argv + argc);
   }
 
-  config->command = app.remaining();
+  config->command = std::move(got.rest);
   if (!config->command.empty() && config->command.front() == "--") {
     config->command.erase(config->command.begin());
   } else if (!config->command.empty() && config->command.front().size() > 1 &&
@@ -541,7 +585,7 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
     const Option& o = kOptions[i];
     if (o.kind == Kind::kSwitch) {
       bool value{};
-      if (got.opt[i]->count() > 0) {
+      if (got.flagged[i]) {
         on[i] = by_flag[i] = true;
       } else if (const std::string* v = lookup(env, o.env)) {
         if (!parse_switch(o.env, *v, &value, err)) return false;
@@ -552,13 +596,9 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
     }
     std::vector<std::string> values;
     const char* from = nullptr;  // the variable the values came from
-    if (got.opt[i]->count() > 0) {
+    if (got.flagged[i]) {
       by_flag[i] = true;
-      if (o.kind == Kind::kValue) {
-        values.push_back(got.one[i]);
-      } else {
-        values = got.many[i];
-      }
+      values = std::move(got.values[i]);
     } else {
       const std::string* v = lookup(env, o.env);
       from = o.env;
