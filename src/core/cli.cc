@@ -70,7 +70,7 @@ bool set_string(std::string* field, std::string_view v) {
   return true;
 }
 
-const Option kOptions[] = {
+constexpr Option kOptions[] = {
     // Signals and stopping.
     {Group::kStop, "--stop-timeout", "DUR", "BYED_STOP_TIMEOUT", nullptr,
      Kind::kValue, "30s",
@@ -299,11 +299,14 @@ bool set_value(const Option& o, std::string_view v, Config* config,
   return o.set(v, config, err);
 }
 
-size_t index_of(std::string_view flag) {
-  const Option* o =
-      std::find_if(std::begin(kOptions), std::end(kOptions),
-                   [&](const Option& o) { return long_name(o.flags) == flag; });
-  return static_cast<size_t>(o - std::begin(kOptions));  // the flags exist
+// The entry of a long flag, at compile time (a flag that is not in kOptions
+// does not compile).
+constexpr size_t index_of(std::string_view flag) {
+  for (size_t i = 0; i < std::size(kOptions); ++i) {
+    std::string_view f = kOptions[i].flags;
+    if (f.substr(f.rfind(',') + 1) == flag) return i;
+  }
+  throw "no such flag";
 }
 
 // A variable's value, or nullptr when it is unset or empty.
@@ -628,9 +631,10 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
   }
 
   // -q and -v are one setting: a flag for either wins over both variables.
-  const size_t quiet = index_of("--quiet"), verbose = index_of("--verbose");
-  const size_t no_subreaper = index_of("--no-subreaper");
-  const size_t forward_to = index_of("--forward-to");
+  constexpr size_t quiet = index_of("--quiet");
+  constexpr size_t verbose = index_of("--verbose");
+  constexpr size_t no_subreaper = index_of("--no-subreaper");
+  constexpr size_t forward_to = index_of("--forward-to");
   bool is_quiet = on[quiet], is_verbose = on[verbose];
   if (by_flag[quiet] || by_flag[verbose]) {
     is_quiet = by_flag[quiet];
@@ -641,7 +645,7 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
   config->subreaper = !on[no_subreaper];
   // One format reaches the collector: --log-child json makes byed's own
   // records JSON too, unless --log-format says otherwise.
-  const size_t log_format = index_of("--log-format");
+  constexpr size_t log_format = index_of("--log-format");
   if (config->log_child == ChildLogMode::kJson && !by_flag[log_format] &&
       !by_env[log_format]) {
     config->log_format = LogFormat::kJson;
