@@ -694,6 +694,21 @@ Parsed parse_with(byed::ArgvSplit split, const std::vector<std::string>& args,
   return p;
 }
 
+// parse_args as byed runs it and with CLI11's parser of every option: the
+// same answer, the same Config.
+void same_both_ways(const std::vector<std::string>& args, const Env& env) {
+  Parsed fast = parse_with(byed::ArgvSplit::kAuto, args, env);
+  Parsed full = parse_with(byed::ArgvSplit::kParser, args, env);
+  std::string what = "argv:";
+  for (const std::string& a : args) what += " '" + a + "'";
+  CAPTURE(what);
+  CAPTURE(env.size());
+  CHECK(fast.ok == full.ok);
+  CHECK(fast.err == full.err);
+  CHECK(fast.outcome == full.outcome);
+  CHECK(describe(fast.config) == describe(full.config));
+}
+
 bool has_options(std::vector<std::string> args) {
   std::vector<const char*> argv{"byed"};
   for (const std::string& a : args) argv.push_back(a.c_str());
@@ -766,18 +781,7 @@ TEST_CASE("cli: argv without options skips CLI11 and gives what it gives") {
   };
   for (const auto& args : argvs) {
     CHECK_FALSE(has_options(args));
-    for (const Env& env : envs) {
-      Parsed fast = parse_with(byed::ArgvSplit::kAuto, args, env);
-      Parsed full = parse_with(byed::ArgvSplit::kParser, args, env);
-      std::string what = "argv:";
-      for (const std::string& a : args) what += " '" + a + "'";
-      CAPTURE(what);
-      CAPTURE(env.size());
-      CHECK(fast.ok == full.ok);
-      CHECK(fast.err == full.err);
-      CHECK(fast.outcome == full.outcome);
-      CHECK(describe(fast.config) == describe(full.config));
-    }
+    for (const Env& env : envs) same_both_ways(args, env);
   }
   // The cases above include both outcomes.
   CHECK(parse_with(byed::ArgvSplit::kAuto, {"prog"}, {}).ok);
@@ -810,4 +814,46 @@ TEST_CASE("cli: any option, --help and --version go through CLI11") {
   CHECK(parse({"--version"}).outcome == ParseOutcome::kVersion);
   CHECK(ok({"-q", "prog"}).log_level == byed::LogLevel::kWarn);
   CHECK(error({"-x", "prog"}).find("-x") != std::string::npos);
+}
+
+TEST_CASE("cli: a parser of the options argv names splits it as all of them") {
+  const std::vector<std::vector<std::string>> argvs{
+      {"-q", "--", "prog"},
+      {"-qv", "prog"},
+      {"-vq", "--", "-x"},
+      {"-l8080", "prog"},
+      {"-l", "80", "--listen=81", "--listen", "a=82", "prog"},
+      {"--name", "-q", "prog"},
+      {"--name=", "prog"},
+      {"--name=-v", "prog"},
+      {"--stop-timeout", "--quiet", "prog"},
+      {"--stop-timeout"},
+      {"--stop-timeout", "5s", "--stop-timeout", "6s", "prog"},
+      {"--bogus", "prog"},
+      {"-x"},
+      {"-", "prog"},
+      {"--=x", "prog"},
+      {"---q", "prog"},
+      {"--quiet=1", "prog"},
+      {"--no-subreaper", "prog"},
+      {"--ready", "exec:a,b", "--ready", "message", "prog"},
+      {"--rewrite", "TERM:QUIT", "--rewrite=HUP:none", "--", "prog"},
+      {"--forward-to", "group", "--", "prog", "--stop-timeout", "5s"},
+      {"--workers", "auto", "--upgrade-batch", "1", "prog"},
+      {"--exit-dir", "/e", "--exit-role", "follower", "prog"},
+      {"--log-child", "json", "-v", "prog", "-q"},
+      {"-q", "--help"},
+      {"-h", "prog"},
+      {"--version"},
+      {"--stop-timeout", "8s", "--", "/bin/true"},
+  };
+  const std::vector<Env> envs{
+      {},
+      {{"BYED_QUIET", "1"}, {"BYED_LISTEN", "90"}, {"BYED_NAME", "n"}},
+      {{"TINI_VERBOSITY", "3"}, {"BYED_FORWARD_TO", "group"}},
+  };
+  for (const auto& args : argvs) {
+    CHECK(has_options(args));
+    for (const Env& env : envs) same_both_ways(args, env);
+  }
 }

@@ -347,12 +347,44 @@ struct Collected {
       std::vector<const CLI::Option*>(std::size(kOptions));
 };
 
-// The CLI11 parser for kOptions. Only argv is split with it: its help
-// formatter and environment lookup go unused (help_text(), Env).
-void add_options(CLI::App* app, Collected* got) {
+// The entries of kOptions an argument of argv may name: "--name" and
+// "--name=value" name one long flag, "-abc" each of the short flags a, b, c
+// (a cluster, or -a with its value attached). CLI11 matches an option only
+// by a name an argument carries (no prefixes, no variables, no config file
+// here), so a parser without the others splits argv the same way.
+std::vector<char> named_in(int argc, const char* const* argv) {
+  std::vector<char> named(std::size(kOptions));
+  auto mark = [&named](std::string_view name) {
+    for (size_t i = 0; i < std::size(kOptions); ++i) {
+      for (std::string_view f = kOptions[i].flags; !f.empty();) {
+        const size_t comma = f.find(',');
+        if (f.substr(0, comma) == name) named[i] = true;
+        f = comma == std::string_view::npos ? "" : f.substr(comma + 1);
+      }
+    }
+  };
+  for (int k = 1; k < argc; ++k) {
+    const std::string_view a = argv[k];
+    if (a.size() > 2 && a.substr(0, 2) == "--") {
+      mark(a.substr(0, a.find('=')));
+    } else if (a.size() > 1 && a[0] == '-') {
+      for (char c : a.substr(1)) mark(std::string{'-', c});
+    }
+  }
+  return named;
+}
+
+// The CLI11 parser for the entries of kOptions that argv names (see
+// named_in: add_option compares each new option with all earlier ones and
+// constructs it twice, 0.8 M instructions for all of them). Only argv is
+// split with it: its help formatter and environment lookup go unused
+// (help_text(), Env).
+void add_options(CLI::App* app, const std::vector<char>& named,
+                 Collected* got) {
   app->set_help_flag("-h,--help");
   app->set_version_flag("--version", std::string("byed"));
   for (size_t i = 0; i < std::size(kOptions); ++i) {
+    if (!named[i]) continue;
     const Option& o = kOptions[i];
     switch (o.kind) {
       case Kind::kValue:
@@ -374,11 +406,12 @@ void add_options(CLI::App* app, Collected* got) {
 }
 
 // argv split by CLI11 into *out; --help and --version are outcomes.
-bool split_with_parser(int argc, const char* const* argv, FromArgv* out,
+bool split_with_parser(int argc, const char* const* argv,
+                       const std::vector<char>& options, FromArgv* out,
                        std::string* err, ParseOutcome* outcome) {
   CLI::App app{"", "byed"};
   Collected got;
-  add_options(&app, &got);
+  add_options(&app, options, &got);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -394,7 +427,7 @@ bool split_with_parser(int argc, const char* const* argv, FromArgv* out,
     return fail(err, e.what());
   }
   for (size_t i = 0; i < std::size(kOptions); ++i) {
-    if (got.opt[i]->count() == 0) continue;
+    if (got.opt[i] == nullptr || got.opt[i]->count() == 0) continue;
     out->flagged[i] = true;
     if (kOptions[i].kind == Kind::kValue) {
       out->values[i].push_back(std::move(got.one[i]));
@@ -561,13 +594,19 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
                 Config* config, std::string* err, ParseOutcome* outcome,
                 ArgvSplit split) {
   *outcome = ParseOutcome::kRun;
-  // Building CLI11's parser is most of byed's start-up (its add_option
-  // compares each option with all earlier ones, and constructs it twice):
-  // argv that starts with the program, or with "--", is split without it.
-  // The variables are read below either way, from the same table.
+  // Building CLI11's parser for every option was most of byed's start-up:
+  // argv that starts with the program, or with "--", is split without it,
+  // other argv with a parser of the options it names. The variables are
+  // read below either way, from the same table.
   FromArgv got;
   if (split == ArgvSplit::kParser || argv_has_options(argc, argv)) {
-    if (!split_with_parser(argc, argv, &got, err, outcome)) return false;
+    const std::vector<char> options =
+        split == ArgvSplit::kParser
+            ? std::vector<char>(std::size(kOptions), true)
+            : named_in(argc, argv);
+    if (!split_with_parser(argc, argv, options, &got, err, outcome)) {
+      return false;
+    }
     if (*outcome != ParseOutcome::kRun) return true;
   } else {
     got.rest.assign(argv + std::min(argc, 1), argv + argc);

@@ -32,8 +32,9 @@ enum class ParseOutcome {
 // unset). Validates the whole Config once. On false, *err is one line that
 // names the culprit: the option or the variable, and its value.
 //
-// CLI11 splits argv only where argv_has_options(); kParser makes it split
-// every argv (the tests check that both ways give the same Config).
+// CLI11 splits argv only where argv_has_options(), with only the options
+// argv names; kParser splits every argv with a parser of all the options
+// (the tests check that both ways give the same Config).
 enum class ArgvSplit { kAuto, kParser };
 bool parse_args(int argc, const char* const* argv, const Env& env,
                 Config* config, std::string* err, ParseOutcome* outcome,
