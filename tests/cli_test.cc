@@ -846,6 +846,9 @@ TEST_CASE("cli: a parser of the options argv names splits it as all of them") {
       {"-h", "prog"},
       {"--version"},
       {"--stop-timeout", "8s", "--", "/bin/true"},
+      {"-1", "prog"},
+      {"--health-failures", "-1", "prog"},
+      {"-q1", "prog"},
   };
   const std::vector<Env> envs{
       {},
