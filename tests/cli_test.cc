@@ -607,3 +607,256 @@ TEST_CASE("cli: TINI_SUBREAPER's note says whether --no-subreaper won") {
   CHECK(ok({"p"}, {{"TINI_SUBREAPER", "1"}}).notes ==
         std::vector<std::string>{nothing});
 }
+
+namespace {
+
+// Every field of a Config (config.h), one per line: a field added there
+// belongs here, or the fast path below is not compared on it.
+std::string describe(const Config& c) {
+  std::string out;
+  auto line = [&out](const char* name, const std::string& value) {
+    out += std::string(name) + "=" + value + "\n";
+  };
+  auto ms = [](Millis m) { return std::to_string(m.count()); };
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const std::string& e : v) s += "[" + e + "]";
+    return s;
+  };
+  auto num = [](auto n) { return std::to_string(static_cast<long long>(n)); };
+  line("command", list(c.command));
+  line("stop_timeout", ms(c.stop_timeout));
+  line("upgrade_signal", num(c.upgrade_signal));
+  line("drain_signal", num(c.drain_signal));
+  line("ready.automatic", num(c.ready.automatic));
+  line("ready.message", num(c.ready.message));
+  line("ready.accepting", num(c.ready.accepting));
+  line("ready.accepting_names", list(c.ready.accepting_names));
+  line("ready.alive", ms(c.ready.alive));
+  line("ready.exec", list(c.ready.exec));
+  line("ready_timeout", ms(c.ready_timeout));
+  line("ready_settle", c.ready_settle ? ms(*c.ready_settle) : "unset");
+  line("ready_interval", ms(c.ready_interval));
+  line("health", c.health);
+  line("health_interval", ms(c.health_interval));
+  line("health_failures", num(c.health_failures));
+  line("stop_delay", ms(c.stop_delay));
+  line("ready_dir", c.ready_dir);
+  line("wait_for", list(c.wait_for));
+  line("wait_for_timeout", ms(c.wait_for_timeout));
+  line("held_sockets", list(c.held_sockets));
+  std::string rewrite;
+  for (const auto& [from, to] : c.rewrite) {
+    rewrite += num(from) + ":" + num(to) + ",";
+  }
+  line("rewrite", rewrite);
+  line("forward_to_group", num(c.forward_to_group));
+  std::string success;
+  for (int s : c.success_status) success += num(s) + ",";
+  line("success_status", success);
+  line("parent_death_signal", num(c.parent_death_signal));
+  line("pidfile", c.pidfile);
+  line("control", c.control);
+  line("subreaper", num(c.subreaper));
+  line("log_format", num(c.log_format));
+  line("log_child", num(c.log_child));
+  line("log_level", num(c.log_level));
+  line("name", c.name);
+  for (const byed::ListenAddress& a : c.listen) {
+    line("listen", num(a.kind) + "|" + a.name + "|" + a.host + "|" +
+                       num(a.port) + "|" + a.path + "|" + a.text);
+  }
+  line("workers", num(c.workers));
+  line("upgrade_batch", num(c.upgrade_batch));
+  line("restart", num(c.restart));
+  line("restart_delay", ms(c.restart_delay));
+  line("restart_delay_max", ms(c.restart_delay_max));
+  line("restart_stable", ms(c.restart_stable));
+  line("restart_burst", num(c.restart_burst));
+  line("restart_interval", ms(c.restart_interval));
+  line("watchdog", ms(c.watchdog));
+  line("systemd_watchdog_usec", num(c.systemd_watchdog_usec));
+  line("exit_dir", c.exit_dir);
+  line("exit_leader", num(c.exit_leader));
+  line("exit_follower", num(c.exit_follower));
+  line("notes", list(c.notes));
+  return out;
+}
+
+Parsed parse_with(byed::ArgvSplit split, const std::vector<std::string>& args,
+                  const Env& env) {
+  std::vector<const char*> argv{"byed"};
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  argv.push_back(nullptr);
+  Parsed p;
+  p.ok = byed::parse_args(static_cast<int>(argv.size() - 1), argv.data(), env,
+                          &p.config, &p.err, &p.outcome, split);
+  return p;
+}
+
+// parse_args as byed runs it and with CLI11's parser of every option: the
+// same answer, the same Config.
+void same_both_ways(const std::vector<std::string>& args, const Env& env) {
+  Parsed fast = parse_with(byed::ArgvSplit::kAuto, args, env);
+  Parsed full = parse_with(byed::ArgvSplit::kParser, args, env);
+  std::string what = "argv:";
+  for (const std::string& a : args) what += " '" + a + "'";
+  CAPTURE(what);
+  CAPTURE(env.size());
+  CHECK(fast.ok == full.ok);
+  CHECK(fast.err == full.err);
+  CHECK(fast.outcome == full.outcome);
+  CHECK(describe(fast.config) == describe(full.config));
+}
+
+bool has_options(std::vector<std::string> args) {
+  std::vector<const char*> argv{"byed"};
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  argv.push_back(nullptr);
+  return byed::argv_has_options(static_cast<int>(argv.size() - 1), argv.data());
+}
+
+}  // namespace
+
+TEST_CASE("cli: argv without options skips CLI11 and gives what it gives") {
+  const std::vector<std::vector<std::string>> argvs{
+      {"--", "/usr/bin/server", "-x"},
+      {"prog"},
+      {"./prog", "--help"},
+      {"prog", "-v", "--", "--version"},
+      {"--", "--", "prog"},
+      {"--", "-v", "prog"},
+      {"--", "--help"},
+      {"--"},
+      {},
+      {""},
+      {"", "x"},
+      {"/bin/sh", "-c", "exec true"},
+  };
+  const std::vector<Env> envs{
+      {},
+      {{"BYED_STOP_TIMEOUT", "5s"},
+       {"BYED_UPGRADE_SIGNAL", "none"},
+       {"BYED_FORWARD_TO", "group"},
+       {"BYED_EXIT_ROLE", "leader"},
+       {"BYED_READY_TIMEOUT", "2m"},
+       {"BYED_READY_SETTLE", "3s"},
+       {"BYED_READY_INTERVAL", "2s"},
+       {"BYED_HEALTH", "exec:true"},
+       {"BYED_HEALTH_INTERVAL", "4s"},
+       {"BYED_HEALTH_FAILURES", "7"},
+       {"BYED_STOP_DELAY", "1s"},
+       {"BYED_READY_DIR", "/r"},
+       {"BYED_WAIT_FOR", "a,b"},
+       {"BYED_WAIT_FOR_TIMEOUT", "8s"},
+       {"BYED_DRAIN_SIGNAL", "QUIT"},
+       {"BYED_RESTART", "always"},
+       {"BYED_RESTART_DELAY", "300ms"},
+       {"BYED_RESTART_LIMIT", "2/5s"},
+       {"BYED_WATCHDOG", "9s"},
+       {"BYED_READY", "exec:a,b"},
+       {"BYED_REWRITE", "TERM:QUIT,USR2:none"},
+       {"BYED_SUCCESS_STATUS", "143,3"},
+       {"BYED_PARENT_DEATH_SIGNAL", "HUP"},
+       {"BYED_LISTEN", "a=8080,unix:/tmp/s"},
+       {"BYED_EXIT_DIR", "/e"},
+       {"BYED_NAME", "n"},
+       {"BYED_PIDFILE", "/p"},
+       {"BYED_CONTROL", "/c"},
+       {"BYED_LOG_CHILD", "json"},
+       {"BYED_VERBOSE", "1"},
+       {"BYED_WORKERS", "3"},
+       {"BYED_UPGRADE_BATCH", "1"},
+       {"BYED_NO_SUBREAPER", "1"}},
+      {{"EXIT_DIR", "/x"},
+       {"PIDFILE", "/pid"},
+       {"TINI_KILL_PROCESS_GROUP", "1"},
+       {"DUMB_INIT_SETSID", "0"},
+       {"TINI_SUBREAPER", ""},
+       {"TINI_VERBOSITY", "3"},
+       {"BYED_QUIET", ""}},
+      {{"BYED_WORKER", "0"}, {"BYED_WORKERS", "2"}, {"BYED_LOG_CHILD", "tag"}},
+      {{"BYED_STOP_TIMEOUT", "5"}},
+      {{"BYED_READY", "message"}, {"BYED_QUIET", "maybe"}},
+  };
+  for (const auto& args : argvs) {
+    CHECK_FALSE(has_options(args));
+    for (const Env& env : envs) same_both_ways(args, env);
+  }
+  // The cases above include both outcomes.
+  CHECK(parse_with(byed::ArgvSplit::kAuto, {"prog"}, {}).ok);
+  CHECK_FALSE(parse_with(byed::ArgvSplit::kAuto, {}, {}).ok);
+}
+
+TEST_CASE("cli: any option, --help and --version go through CLI11") {
+  CHECK(has_options({"--help"}));
+  CHECK(has_options({"-h"}));
+  CHECK(has_options({"--version", "prog"}));
+  CHECK(has_options({"-", "prog"}));
+  CHECK(has_options({"-x", "prog"}));
+  CHECK(has_options({"--stop-timeout=5s", "--", "prog"}));
+  // Every flag --help lists (a line "  -l, --listen ..." or "  --name ...").
+  const std::string help = byed::help_text();
+  size_t flags = 0;
+  for (size_t at = help.find("\n  -"); at != std::string::npos;
+       at = help.find("\n  -", at + 1)) {
+    const size_t start = at + 3;
+    const std::string flag =
+        help.substr(start, help.find_first_of(", \n", start) - start);
+    CAPTURE(flag);
+    CHECK(has_options({flag, "prog"}));
+    ++flags;
+  }
+  CHECK(flags > 30);
+  // What CLI11 makes of them is not the fast path's: --help is an outcome,
+  // a flag a setting, an unknown option an error.
+  CHECK(parse({"--help"}).outcome == ParseOutcome::kHelp);
+  CHECK(parse({"--version"}).outcome == ParseOutcome::kVersion);
+  CHECK(ok({"-q", "prog"}).log_level == byed::LogLevel::kWarn);
+  CHECK(error({"-x", "prog"}).find("-x") != std::string::npos);
+}
+
+TEST_CASE("cli: a parser of the options argv names splits it as all of them") {
+  const std::vector<std::vector<std::string>> argvs{
+      {"-q", "--", "prog"},
+      {"-qv", "prog"},
+      {"-vq", "--", "-x"},
+      {"-l8080", "prog"},
+      {"-l", "80", "--listen=81", "--listen", "a=82", "prog"},
+      {"--name", "-q", "prog"},
+      {"--name=", "prog"},
+      {"--name=-v", "prog"},
+      {"--stop-timeout", "--quiet", "prog"},
+      {"--stop-timeout"},
+      {"--stop-timeout", "5s", "--stop-timeout", "6s", "prog"},
+      {"--bogus", "prog"},
+      {"-x"},
+      {"-", "prog"},
+      {"--=x", "prog"},
+      {"---q", "prog"},
+      {"--quiet=1", "prog"},
+      {"--no-subreaper", "prog"},
+      {"--ready", "exec:a,b", "--ready", "message", "prog"},
+      {"--rewrite", "TERM:QUIT", "--rewrite=HUP:none", "--", "prog"},
+      {"--forward-to", "group", "--", "prog", "--stop-timeout", "5s"},
+      {"--workers", "auto", "--upgrade-batch", "1", "prog"},
+      {"--exit-dir", "/e", "--exit-role", "follower", "prog"},
+      {"--log-child", "json", "-v", "prog", "-q"},
+      {"-q", "--help"},
+      {"-h", "prog"},
+      {"--version"},
+      {"--stop-timeout", "8s", "--", "/bin/true"},
+      {"-1", "prog"},
+      {"--health-failures", "-1", "prog"},
+      {"-q1", "prog"},
+  };
+  const std::vector<Env> envs{
+      {},
+      {{"BYED_QUIET", "1"}, {"BYED_LISTEN", "90"}, {"BYED_NAME", "n"}},
+      {{"TINI_VERBOSITY", "3"}, {"BYED_FORWARD_TO", "group"}},
+  };
+  for (const auto& args : argvs) {
+    CHECK(has_options(args));
+    for (const Env& env : envs) same_both_ways(args, env);
+  }
+}

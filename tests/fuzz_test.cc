@@ -374,6 +374,8 @@ TEST_CASE("fuzz: command lines and environments") {
                                           "=",
                                           "--name=",
                                           "--listen=80",
+                                          "-qv",
+                                          "-l80",
                                           "USR1"};
   const std::vector<std::string> vars = {
       "BYED_LISTEN",    "BYED_REWRITE",
@@ -398,8 +400,28 @@ TEST_CASE("fuzz: command lines and environments") {
     Config c;
     std::string err;
     ParseOutcome outcome;
-    if (parse_args(static_cast<int>(args.size()), argv.data(), env, &c, &err,
-                   &outcome)) {
+    const bool ok = parse_args(static_cast<int>(args.size()), argv.data(), env,
+                               &c, &err, &outcome);
+    // byed builds CLI11's parser with only the options argv names, or none:
+    // a parser of them all splits argv the same way.
+    Config all_c;
+    std::string all_err;
+    ParseOutcome all_outcome;
+    REQUIRE(parse_args(static_cast<int>(args.size()), argv.data(), env, &all_c,
+                       &all_err, &all_outcome, ArgvSplit::kParser) == ok);
+    REQUIRE(all_err == err);
+    REQUIRE(all_outcome == outcome);
+    REQUIRE(all_c.command == c.command);
+    REQUIRE(all_c.name == c.name);
+    REQUIRE(all_c.listen.size() == c.listen.size());
+    REQUIRE(all_c.rewrite == c.rewrite);
+    REQUIRE(all_c.log_level == c.log_level);
+    REQUIRE(all_c.forward_to_group == c.forward_to_group);
+    REQUIRE(all_c.stop_timeout == c.stop_timeout);
+    REQUIRE(all_c.upgrade_signal == c.upgrade_signal);
+    REQUIRE(all_c.exit_dir == c.exit_dir);
+    REQUIRE(all_c.notes == c.notes);
+    if (ok) {
       if (outcome != ParseOutcome::kRun) {
         ++help;
         continue;

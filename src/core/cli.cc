@@ -70,7 +70,7 @@ bool set_string(std::string* field, std::string_view v) {
   return true;
 }
 
-const Option kOptions[] = {
+constexpr Option kOptions[] = {
     // Signals and stopping.
     {Group::kStop, "--stop-timeout", "DUR", "BYED_STOP_TIMEOUT", nullptr,
      Kind::kValue, "30s",
@@ -299,11 +299,14 @@ bool set_value(const Option& o, std::string_view v, Config* config,
   return o.set(v, config, err);
 }
 
-size_t index_of(std::string_view flag) {
-  const Option* o =
-      std::find_if(std::begin(kOptions), std::end(kOptions),
-                   [&](const Option& o) { return long_name(o.flags) == flag; });
-  return static_cast<size_t>(o - std::begin(kOptions));  // the flags exist
+// The entry of a long flag, at compile time (a flag that is not in kOptions
+// does not compile).
+constexpr size_t index_of(std::string_view flag) {
+  for (size_t i = 0; i < std::size(kOptions); ++i) {
+    std::string_view f = kOptions[i].flags;
+    if (f.substr(f.rfind(',') + 1) == flag) return i;
+  }
+  throw "no such flag";
 }
 
 // A variable's value, or nullptr when it is unset or empty.
@@ -322,6 +325,16 @@ const std::string* lookup(const Env& env, const char* name) {
   return &it->second;
 }
 
+// What argv gave, before any variable is read: per entry of kOptions
+// whether its flag was given and its values (one for a kValue), and the
+// rest of argv from the program on ("--" first where it was given).
+struct FromArgv {
+  std::vector<char> flagged = std::vector<char>(std::size(kOptions));
+  std::vector<std::vector<std::string>> values =
+      std::vector<std::vector<std::string>>(std::size(kOptions));
+  std::vector<std::string> rest;
+};
+
 // What CLI11 collected, one slot per entry of kOptions.
 struct Collected {
   std::vector<std::string> one = std::vector<std::string>(std::size(kOptions));
@@ -334,12 +347,44 @@ struct Collected {
       std::vector<const CLI::Option*>(std::size(kOptions));
 };
 
-// The CLI11 parser for kOptions. Only argv is split with it: its help
-// formatter and environment lookup go unused (help_text(), Env).
-void add_options(CLI::App* app, Collected* got) {
+// The entries of kOptions an argument of argv may name: "--name" and
+// "--name=value" name one long flag, "-abc" each of the short flags a, b, c
+// (a cluster, or -a with its value attached). CLI11 matches an option only
+// by a name an argument carries (no prefixes, no variables, no config file
+// here), so a parser without the others splits argv the same way.
+std::vector<char> named_in(int argc, const char* const* argv) {
+  std::vector<char> named(std::size(kOptions));
+  auto mark = [&named](std::string_view name) {
+    for (size_t i = 0; i < std::size(kOptions); ++i) {
+      for (std::string_view f = kOptions[i].flags; !f.empty();) {
+        const size_t comma = f.find(',');
+        if (f.substr(0, comma) == name) named[i] = true;
+        f = comma == std::string_view::npos ? "" : f.substr(comma + 1);
+      }
+    }
+  };
+  for (int k = 1; k < argc; ++k) {
+    const std::string_view a = argv[k];
+    if (a.size() > 2 && a.substr(0, 2) == "--") {
+      mark(a.substr(0, a.find('=')));
+    } else if (a.size() > 1 && a[0] == '-') {
+      for (char c : a.substr(1)) mark(std::string{'-', c});
+    }
+  }
+  return named;
+}
+
+// The CLI11 parser for the entries of kOptions that argv names (see
+// named_in: add_option compares each new option with all earlier ones and
+// constructs it twice, 0.8 M instructions for all of them). Only argv is
+// split with it: its help formatter and environment lookup go unused
+// (help_text(), Env).
+void add_options(CLI::App* app, const std::vector<char>& named,
+                 Collected* got) {
   app->set_help_flag("-h,--help");
   app->set_version_flag("--version", std::string("byed"));
   for (size_t i = 0; i < std::size(kOptions); ++i) {
+    if (!named[i]) continue;
     const Option& o = kOptions[i];
     switch (o.kind) {
       case Kind::kValue:
@@ -358,6 +403,40 @@ void add_options(CLI::App* app, Collected* got) {
   // Everything from the first non-option (or after "--") is the command,
   // passed through untouched: `byed -- prog -x` and `byed prog -x` alike.
   app->prefix_command();
+}
+
+// argv split by CLI11 into *out; --help and --version are outcomes.
+bool split_with_parser(int argc, const char* const* argv,
+                       const std::vector<char>& options, FromArgv* out,
+                       std::string* err, ParseOutcome* outcome) {
+  CLI::App app{"", "byed"};
+  Collected got;
+  add_options(&app, options, &got);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    *outcome = ParseOutcome::kHelp;
+    return true;
+  } catch (const CLI::CallForAllHelp&) {
+    *outcome = ParseOutcome::kHelp;
+    return true;
+  } catch (const CLI::CallForVersion&) {
+    *outcome = ParseOutcome::kVersion;
+    return true;
+  } catch (const CLI::ParseError& e) {
+    return fail(err, e.what());
+  }
+  for (size_t i = 0; i < std::size(kOptions); ++i) {
+    if (got.opt[i] == nullptr || got.opt[i]->count() == 0) continue;
+    out->flagged[i] = true;
+    if (kOptions[i].kind == Kind::kValue) {
+      out->values[i].push_back(std::move(got.one[i]));
+    } else if (kOptions[i].kind != Kind::kSwitch) {
+      out->values[i] = std::move(got.many[i]);
+    }
+  }
+  out->rest = app.remaining();
+  return true;
 }
 
 // Which of byed's own settings a flag or a BYED_ variable gave.
@@ -505,28 +584,35 @@ Env make_env(const char* const* environ_strings) {
   return env;
 }
 
+bool argv_has_options(int argc, const char* const* argv) {
+  if (argc < 2) return false;
+  const std::string_view first = argv[1];
+  return first != "--" && !first.empty() && first[0] == '-';
+}
+
 bool parse_args(int argc, const char* const* argv, const Env& env,
-                Config* config, std::string* err, ParseOutcome* outcome) {
+                Config* config, std::string* err, ParseOutcome* outcome,
+                ArgvSplit split) {
   *outcome = ParseOutcome::kRun;
-  CLI::App app{"", "byed"};
-  Collected got;
-  add_options(&app, &got);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    *outcome = ParseOutcome::kHelp;
-    return true;
-  } catch (const CLI::CallForAllHelp&) {
-    *outcome = ParseOutcome::kHelp;
-    return true;
-  } catch (const CLI::CallForVersion&) {
-    *outcome = ParseOutcome::kVersion;
-    return true;
-  } catch (const CLI::ParseError& e) {
-    return fail(err, e.what());
+  // Building CLI11's parser for every option was most of byed's start-up:
+  // argv that starts with the program, or with "--", is split without it,
+  // other argv with a parser of the options it names. The variables are
+  // read below either way, from the same table.
+  FromArgv got;
+  if (split == ArgvSplit::kParser || argv_has_options(argc, argv)) {
+    const std::vector<char> options =
+        split == ArgvSplit::kParser
+            ? std::vector<char>(std::size(kOptions), true)
+            : named_in(argc, argv);
+    if (!split_with_parser(argc, argv, options, &got, err, outcome)) {
+      return false;
+    }
+    if (*outcome != ParseOutcome::kRun) return true;
+  } else {
+    got.rest.assign(argv + std::min(argc, 1), argv + argc);
   }
 
-  config->command = app.remaining();
+  config->command = std::move(got.rest);
   if (!config->command.empty() && config->command.front() == "--") {
     config->command.erase(config->command.begin());
   } else if (!config->command.empty() && config->command.front().size() > 1 &&
@@ -541,7 +627,7 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
     const Option& o = kOptions[i];
     if (o.kind == Kind::kSwitch) {
       bool value{};
-      if (got.opt[i]->count() > 0) {
+      if (got.flagged[i]) {
         on[i] = by_flag[i] = true;
       } else if (const std::string* v = lookup(env, o.env)) {
         if (!parse_switch(o.env, *v, &value, err)) return false;
@@ -552,13 +638,9 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
     }
     std::vector<std::string> values;
     const char* from = nullptr;  // the variable the values came from
-    if (got.opt[i]->count() > 0) {
+    if (got.flagged[i]) {
       by_flag[i] = true;
-      if (o.kind == Kind::kValue) {
-        values.push_back(got.one[i]);
-      } else {
-        values = got.many[i];
-      }
+      values = std::move(got.values[i]);
     } else {
       const std::string* v = lookup(env, o.env);
       from = o.env;
@@ -588,9 +670,10 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
   }
 
   // -q and -v are one setting: a flag for either wins over both variables.
-  const size_t quiet = index_of("--quiet"), verbose = index_of("--verbose");
-  const size_t no_subreaper = index_of("--no-subreaper");
-  const size_t forward_to = index_of("--forward-to");
+  constexpr size_t quiet = index_of("--quiet");
+  constexpr size_t verbose = index_of("--verbose");
+  constexpr size_t no_subreaper = index_of("--no-subreaper");
+  constexpr size_t forward_to = index_of("--forward-to");
   bool is_quiet = on[quiet], is_verbose = on[verbose];
   if (by_flag[quiet] || by_flag[verbose]) {
     is_quiet = by_flag[quiet];
@@ -601,7 +684,7 @@ bool parse_args(int argc, const char* const* argv, const Env& env,
   config->subreaper = !on[no_subreaper];
   // One format reaches the collector: --log-child json makes byed's own
   // records JSON too, unless --log-format says otherwise.
-  const size_t log_format = index_of("--log-format");
+  constexpr size_t log_format = index_of("--log-format");
   if (config->log_child == ChildLogMode::kJson && !by_flag[log_format] &&
       !by_env[log_format]) {
     config->log_format = LogFormat::kJson;

@@ -31,8 +31,20 @@ enum class ParseOutcome {
 // read where its flag is not given (a flag wins; an empty variable counts as
 // unset). Validates the whole Config once. On false, *err is one line that
 // names the culprit: the option or the variable, and its value.
+//
+// CLI11 splits argv only where argv_has_options(), with only the options
+// argv names; kParser splits every argv with a parser of all the options
+// (the tests check that both ways give the same Config).
+enum class ArgvSplit { kAuto, kParser };
 bool parse_args(int argc, const char* const* argv, const Env& env,
-                Config* config, std::string* err, ParseOutcome* outcome);
+                Config* config, std::string* err, ParseOutcome* outcome,
+                ArgvSplit split = ArgvSplit::kAuto);
+
+// Whether argv holds anything for the option parser before the program:
+// argv[1] starts with '-' and is not "--" (an option, --help, --version, or
+// an unknown option to be named). Otherwise argv[1..] is the command as it
+// stands ("--" first, or the program), and no option was given.
+bool argv_has_options(int argc, const char* const* argv);
 
 // What `byed --help` prints.
 std::string help_text();
