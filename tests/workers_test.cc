@@ -155,6 +155,24 @@ TEST_CASE("workers: forwarded and stop signals reach every worker") {
   CHECK(exit_of(s.on(ChildExited{102, exited(7)})) == 7);
 }
 
+TEST_CASE("workers: Ctrl-Z stops the whole job, fg continues all of it") {
+  Supervisor s(workers(3));
+  s.on(Start{true, {}});  // byed has a terminal: worker 0 takes it
+  spawn_all(s, 1, 3, 100);
+  ready_all(s, 1, 3);
+  s.on(ChildStopped{102, SIGSTOP});  // stopped by someone else already
+  auto a = s.on(ChildStopped{100, SIGTSTP});
+  CHECK(signalled(a, SIGSTOP) == std::vector<int>{101});
+  for (const auto& x : only<SendSignal>(a)) {
+    CHECK(x.target == Target::kGroupThenProcess);
+  }
+  CHECK(only<StopSelf>(a).size() == 1);
+  auto c = s.on(SignalReceived{SIGCONT});
+  CHECK(signalled(c, SIGCONT) == std::vector<int>{100, 101, 102});
+  // Stopped by a plain STOP, not the terminal: not the job's stop.
+  CHECK(only<SendSignal>(s.on(ChildStopped{101, SIGSTOP})).empty());
+}
+
 TEST_CASE("workers: one that dies is replaced alone, with its own back-off") {
   Config c = workers(3);
   c.restart = RestartPolicy::kOnFailure;

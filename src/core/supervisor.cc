@@ -1272,7 +1272,16 @@ std::vector<Action> Supervisor::on_stopped(const ChildStopped& e) {
   if (w == nullptr) return out;
   w->stopped = true;
   if (g->num != current_ || stopping()) return out;
-  if (job_stop(e.sig)) stop_job(out);
+  if (!job_stop(e.sig)) return out;
+  // The terminal stops the worker that holds it; the job is all of them.
+  // The others, in groups of their own, get STOP (as `kill -TSTP byed`
+  // without a terminal); CONT later reaches every worker (forward).
+  for (const Worker& o : g->workers) {
+    if (&o != w && o.live() && !o.stopped) {
+      out.push_back(SendSignal{o.pid, SIGSTOP, Target::kGroupThenProcess});
+    }
+  }
+  stop_job(out);
   return out;
 }
 

@@ -150,6 +150,43 @@ class JobControlTests(TerminalTestCase):
         sh.send("echo rc=$?\n")
         sh.expect(r"rc=0")
 
+    def test_ctrl_z_stops_every_worker_and_fg_continues_them(self):
+        # Ctrl-Z reaches the worker that holds the terminal; the others, in
+        # groups of their own, are stopped by byed with it: the whole job.
+        tmp = tempfile.mkdtemp(prefix="byed-tty-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(tmp, True))
+        sh = self.shell()
+        sh.send(f'"$BYED" -q --workers 3 -- /bin/sh -c '
+                f'\'echo $$ > {tmp}/w$BYED_WORKER; exec sleep 1000\'\n')
+        files = [os.path.join(tmp, f"w{i}") for i in range(3)]
+
+        def pids():
+            try:
+                return [int(open(f).read()) for f in files]
+            except (OSError, ValueError):
+                return None
+        workers = wait_until(pids, timeout=30, what="three workers")
+
+        def state(pid):
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+
+        sh.wait_reading("sleep")
+        sh.send("\x1a")  # Ctrl-Z
+        sh.expect(r"Stopped")
+        sh.expect(re.escape(PROMPT))
+        wait_until(lambda: all(state(p) == "T" for p in workers), timeout=30,
+                   what=f"all of {workers} stopped")
+        sh.send("fg\n")
+        wait_until(lambda: all(state(p) == "S" for p in workers), timeout=30,
+                   what=f"all of {workers} running again")
+        sh.wait_reading("sleep")
+        sh.send("\x03")  # Ctrl-C: the job ends
+        sh.expect(re.escape(PROMPT))
+        for p in workers:
+            wait_until(lambda: not os.path.exists(f"/proc/{p}"), timeout=30,
+                       what=f"worker {p} gone")
+
     def test_ctrl_c_stops_byed_and_the_shell_reads_again(self):
         sh = self.shell()
         sh.send('"$BYED" -q -- sleep 1000\n')
