@@ -37,6 +37,7 @@
 #include "log.h"
 #include "orphan_ledger.h"
 #include "probe_runner.h"
+#include "proc.h"
 #include "sockets.h"
 #include "startup.h"
 #include "supervisor.h"
@@ -136,6 +137,7 @@ class Runtime {
   std::map<int, std::pair<int, int>> watched_groups_;
   std::unique_ptr<UvHandle<uv_timer_t>> group_timer_;
   OrphanLedger orphans_;  // which orphan was sent which signal
+  OwnChildren own_children_;
   bool pidfile_written_ = false;
   UniqueFd signal_fd_;
   UvHandle<uv_poll_t> signal_poll_;

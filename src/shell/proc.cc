@@ -76,22 +76,27 @@ std::vector<int> ignored_signals() {
   return out;
 }
 
-std::vector<pid_t> own_children() {
-  // Every child byed has was forked by its main thread or adopted by the
-  // process; the kernel lists both in the main thread's children file.
-  // Reading it costs O(children), whatever the host runs.
+// Every child byed has was forked by its main thread or adopted by the
+// process; the kernel lists both in the main thread's children file.
+// Reading it costs O(children), whatever the host runs.
+OwnChildren::OwnChildren() {
   char path[64];
   snprintf(path, sizeof path, "/proc/self/task/%d/children",
            static_cast<int>(getpid()));
-  UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
-  if (!fd) return children_of(getpid());  // a kernel without the file
-  std::vector<pid_t> out;
+  fd_.reset(open(path, O_RDONLY | O_CLOEXEC));
+}
+
+std::vector<pid_t> OwnChildren::list() {
+  if (!fd_) return children_of(getpid());
   std::string text;
   char buf[4096];
   ssize_t n;
-  while ((n = read(fd.get(), buf, sizeof buf)) > 0) {
+  while ((n = pread(fd_.get(), buf, sizeof buf,
+                    static_cast<off_t>(text.size()))) > 0) {
     text.append(buf, static_cast<size_t>(n));
+    if (static_cast<size_t>(n) < sizeof buf) break;  // all of it
   }
+  std::vector<pid_t> out;
   const char* p = text.c_str();
   while (*p != '\0') {
     char* end = nullptr;

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "fd.h"
+
 namespace byed {
 
 struct ProcStat {
@@ -29,8 +31,17 @@ std::vector<int> ignored_signals();
 
 // byed's own children now (those it started and those it adopted), from
 // /proc/self/task/PID/children: O(children), never a walk of all of /proc
-// (that only where the kernel lacks the file).
-std::vector<pid_t> own_children();
+// (that only where the kernel lacks the file). The file stays open: each
+// look is one pread (the kernel writes the list anew at offset 0), not an
+// open, two reads and a close on a stop's path.
+class OwnChildren {
+ public:
+  OwnChildren();  // opens the file (at start-up, not on a stop's path)
+  std::vector<pid_t> list();
+
+ private:
+  UniqueFd fd_;  // none: a kernel without the file, a walk of /proc
+};
 
 // The processes whose parent is `parent` now: a walk of all of /proc.
 std::vector<pid_t> children_of(pid_t parent);

@@ -104,14 +104,18 @@ void Runtime::do_signal(const SendSignal& s) {
 // each told a given signal once (OrphanLedger): new orphans appear as their
 // parents die, and the ones already told are not told again.
 void Runtime::signal_orphans(const SignalOrphans& s) {
-  for (pid_t pid : own_children()) {
+  const auto& groups = s.generation_groups;
+  for (pid_t pid : own_children_.list()) {
     // The ledger first: a stop with N orphans reaps N times, and asking
-    // each child's group every time would be N² system calls.
-    if (!orphans_.should_tell(pid, s.sig)) continue;
+    // each child's group every time would be N² system calls. A worker's
+    // leader is no orphan: no need to ask its group.
+    if (!orphans_.should_tell(pid, s.sig) ||
+        std::find(groups.begin(), groups.end(), pid) != groups.end()) {
+      continue;
+    }
     pid_t pgid = getpgid(pid);
     if (pgid < 0) continue;  // gone since it was listed: nothing to tell
-    if (std::find(s.generation_groups.begin(), s.generation_groups.end(),
-                  pgid) != s.generation_groups.end()) {
+    if (std::find(groups.begin(), groups.end(), pgid) != groups.end()) {
       continue;
     }
     if (::kill(pid, s.sig) == 0) orphans_.told(pid, s.sig);
