@@ -60,6 +60,7 @@ Runtime::Runtime(Config config, std::vector<HeldSocket> sockets,
     held_inodes_.push_back(ino);
   }
   if (loop_ok_) routed_timer_.init(uv_timer_init, &loop_, this);
+  routed_.reserve(8);  // no allocation between a signal and the program
   probes_ = std::make_unique<ProbeRunner>(
       &loop_, [this](ProbeDone done) { dispatch(std::move(done)); });
 }
