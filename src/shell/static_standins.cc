@@ -7,10 +7,11 @@
 // (uv_os_get_passwd) brings NSS, the DNS resolver and static dlopen;
 // sscanf/fscanf (uv_cpu_info, uv_loadavg, ...) and pathconf (uv_fs_*)
 // glibc's scanf; pthread_create and the semaphores (the thread pool) the
-// thread start-up code. byed calls only uv_loop_init, uv_run, uv_stop,
-// uv_loop_close, uv_poll_{init,start,stop}, uv_timer_{init,start}, uv_close
-// and uv_strerror; following the calls (and the function pointers) from
-// those through libuv's objects reaches none of the functions below.
+// thread start-up code; getifaddrs and if_nametoindex the netlink code.
+// byed calls only uv_loop_init, uv_run, uv_stop, uv_loop_close,
+// uv_poll_{init,start,stop}, uv_timer_{init,start}, uv_close and
+// uv_strerror; following the calls (and the function pointers) from those
+// through libuv's objects reaches none of the functions below.
 //
 // CMakeLists.txt renames, in a copy of libuv_a.a only, each reference to
 // NAME into byed_uv_unlinked_NAME (objcopy --redefine-syms; the list is
@@ -29,6 +30,7 @@
 // prints the same two lines with the type's mangled name, then aborts.
 #include <cxxabi.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <locale.h>
 #include <pwd.h>
 #include <semaphore.h>
@@ -60,6 +62,23 @@ int byed_uv_unlinked_sscanf(const char*, const char*, ...) {
 int byed_uv_unlinked_fscanf(FILE*, const char*, ...) {
   errno = ENOSYS;
   return EOF;
+}
+
+// libuv: uv_interface_addresses, uv_ip6_addr with a %scope,
+// uv_if_indextoname (glibc's netlink code).
+int byed_uv_unlinked_getifaddrs(ifaddrs** list) {
+  *list = nullptr;
+  errno = ENOSYS;
+  return -1;
+}
+void byed_uv_unlinked_freeifaddrs(ifaddrs*) {}
+unsigned byed_uv_unlinked_if_nametoindex(const char*) {
+  errno = ENOSYS;
+  return 0;
+}
+char* byed_uv_unlinked_if_indextoname(unsigned, char*) {
+  errno = ENOSYS;
+  return nullptr;
 }
 
 // libuv: uv_fs_read/uv_fs_readlink (buffer sizes).
