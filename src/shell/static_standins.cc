@@ -16,9 +16,10 @@
 // CMakeLists.txt renames, in a copy of libuv_a.a only, each reference to
 // NAME into byed_uv_unlinked_NAME (objcopy --redefine-syms; the list is
 // read from this file), so byed's own calls still get glibc's functions.
-// Each stand-in fails with ENOSYS. If a libuv update made one reachable,
-// libuv would report that error instead of doing the work: grep for
-// byed_uv_unlinked_ when adding a uv_ call.
+// Each stand-in fails with ENOSYS: if one became reachable, libuv would
+// report that error instead of doing the work. So a new uv_ function in
+// byed's sources fails tests/integration/test_static_standins.py until its
+// paths through libuv are checked the same way.
 //
 // __strftime_l and __wcsftime_l are what libstdc++'s time_put facets call;
 // every C++ stream constructs those facets, byed never formats a time with
