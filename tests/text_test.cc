@@ -30,3 +30,29 @@ TEST_CASE("rfc3339: UTC, with milliseconds or microseconds") {
   CHECK(rfc3339(ts, 3) == "1970-01-01T00:00:00.007Z");
   CHECK(rfc3339(ts, 6) == "1970-01-01T00:00:00.007000Z");
 }
+
+TEST_CASE("rfc3339: the date across leap days, centuries and before 1970") {
+  // Expected values from `date -u -d @SECONDS +%FT%T`.
+  struct Case {
+    long long secs;
+    const char* text;
+  };
+  const Case cases[] = {
+      {951782400, "2000-02-29T00:00:00.000Z"},  // leap day of a 400-year
+      {951868799, "2000-02-29T23:59:59.000Z"},
+      {951868800, "2000-03-01T00:00:00.000Z"},
+      {1709164800, "2024-02-29T00:00:00.000Z"},
+      {1735689599, "2024-12-31T23:59:59.000Z"},  // day 366
+      {4107542400, "2100-03-01T00:00:00.000Z"},  // 2100 has no Feb 29
+      {4107542399, "2100-02-28T23:59:59.000Z"},
+      {-1, "1969-12-31T23:59:59.000Z"},
+      {-86400, "1969-12-31T00:00:00.000Z"},
+      {-2208988800, "1900-01-01T00:00:00.000Z"},
+      {253402300799, "9999-12-31T23:59:59.000Z"},
+  };
+  for (const Case& c : cases) {
+    timespec ts{};
+    ts.tv_sec = static_cast<time_t>(c.secs);
+    CHECK(rfc3339(ts, 3) == c.text);
+  }
+}

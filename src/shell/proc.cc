@@ -27,11 +27,19 @@ bool proc_stat(pid_t pid, ProcStat* out) {
   // read from the last ')'.
   const char* p = strrchr(buf, ')');
   if (p == nullptr) return false;
-  char state = '?';
-  int ppid = 0, pgid = 0;
-  if (sscanf(p + 1, " %c %d %d", &state, &ppid, &pgid) != 3) return false;
-  out->ppid = ppid;
-  out->pgid = pgid;
+  // " S ppid pgrp": the state, then two numbers. (strtol, not sscanf: in
+  // the static build sscanf would link glibc's whole scanf for this line.)
+  ++p;
+  while (*p == ' ') ++p;
+  if (*p == '\0') return false;
+  char* end = nullptr;
+  long ppid = strtol(p + 1, &end, 10);
+  if (end == p + 1) return false;
+  const char* q = end;
+  long pgid = strtol(q, &end, 10);
+  if (end == q) return false;
+  out->ppid = static_cast<pid_t>(ppid);
+  out->pgid = static_cast<pid_t>(pgid);
   return true;
 }
 
