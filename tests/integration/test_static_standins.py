@@ -22,6 +22,7 @@ CHECKED = {
     "uv_strerror",
     "uv_timer_init",
     "uv_timer_start",
+    "uv_timer_stop",  # timer.c: no call out of the object
 }
 
 
