@@ -5,7 +5,8 @@
 
 BUILD_DIR is a static build (the default `cmake -S . -B BUILD_DIR`) with
 byed and the link map byed.map. byed runs under callgrind with a child that
-ignores HUP: start-up (and the forked child up to its exec), one HUP (a
+ignores HUP, once without options and once with one (CLI11's parser built):
+start-up (and the forked child up to its exec), one HUP (a
 plain forward), one TERM (the stop, the child's exit, byed's exit). Every input section that holds an executed
 instruction is listed, in address order, in an output section placed before
 .text. The kernel maps a file's pages 64 KiB around each page fault, so
@@ -73,13 +74,13 @@ def executed(callgrind_out):
     return addrs
 
 
-def profile(byed, out):
+def profile(byed, out, options):
     child = ["/bin/sh", "-c", "trap '' HUP; exec sleep 100"]
     p = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--dump-instr=yes",
          "--dump-before=execve",
          "--callgrind-out-file=" + os.path.join(out, "callgrind.%p"), byed,
-         "--", *child],
+         *options, "--", *child],
         stderr=subprocess.PIPE, text=True)
     for line in p.stderr:  # byed's log: the child runs
         if "started pid=" in line:
@@ -112,7 +113,10 @@ def main():
     secs = input_sections(os.path.join(build, "byed.map"))
     starts = [s[0] for s in secs]
     with tempfile.TemporaryDirectory() as tmp:
-        profile(os.path.join(build, "byed"), tmp)
+        # Without options (argv is split without CLI11) and with one (the
+        # parser is built): both start-ups are common.
+        profile(os.path.join(build, "byed"), tmp, [])
+        profile(os.path.join(build, "byed"), tmp, ["--stop-timeout", "30s"])
         addrs = set()  # byed's and its forked child's before the exec
         for name in os.listdir(tmp):
             addrs |= executed(os.path.join(tmp, name))
