@@ -173,6 +173,24 @@ TEST_CASE("workers: Ctrl-Z stops the whole job, fg continues all of it") {
   CHECK(only<SendSignal>(s.on(ChildStopped{101, SIGSTOP})).empty());
 }
 
+TEST_CASE("workers: Ctrl-Z in a rolling upgrade stops who forwards reach") {
+  Config c = workers(3);
+  c.upgrade_batch = 1;
+  Supervisor s(c);
+  s.on(Start{true, {}});
+  spawn_all(s, 1, 3, 100);
+  ready_all(s, 1, 3);
+  s.on(ControlRequest{7, Command::kUpgrade});
+  s.on(Spawned{2, 200, "", 0});
+  s.on(ChildReady{2, "notify", 0});  // new 0 took over, old 0 drained
+  s.on(Spawned{2, 201, "", 1});      // new 1 still starting
+  auto a = s.on(ChildStopped{101, SIGTSTP});
+  // The serving old 2 and the new 0 that took over; not the stopped one,
+  // not old 0 on its way out, not new 1 still starting.
+  CHECK(signalled(a, SIGSTOP) == std::vector<int>{102, 200});
+  CHECK(only<StopSelf>(a).size() == 1);
+}
+
 TEST_CASE("workers: one that dies is replaced alone, with its own back-off") {
   Config c = workers(3);
   c.restart = RestartPolicy::kOnFailure;

@@ -167,10 +167,10 @@ void Runtime::on_signal(int sig) {
 void Runtime::flush_routed() {
   if (routed_.empty() || dispatching_) return;
   uv_timer_stop(routed_timer_.get());
-  std::vector<std::pair<SignalReceived, Now>> routed;
-  routed.swap(routed_);
   dispatching_ = true;
-  for (const auto& [event, at] : routed) run_event(event, at);
+  // Only on_signal adds to routed_, never while the core is being asked.
+  for (const auto& [event, at] : routed_) run_event(event, at);
+  routed_.clear();  // the room reserved at start-up stays
   dispatching_ = false;
 }
 
@@ -193,6 +193,9 @@ void Runtime::arm_timer(const TimerId& id, Millis after) {
 
 void Runtime::on_timer(uv_timer_t* handle) {
   auto* self = static_cast<Runtime*>(handle->data);
+  // A routed signal first: the core may cancel (or re-arm) this very timer
+  // as it hears of it, and a cancelled timer must not fire.
+  self->flush_routed();
   for (auto it = self->timers_.begin(); it != self->timers_.end(); ++it) {
     if (it->second.get() != handle) continue;
     TimerId id = it->first;

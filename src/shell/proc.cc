@@ -94,6 +94,10 @@ OwnChildren::OwnChildren() {
   fd_.reset(open(path, O_RDONLY | O_CLOEXEC));
 }
 
+namespace {
+constexpr size_t kMaxRecord = 16;  // "4194304 ": pid_max is 2^22
+}  // namespace
+
 std::vector<pid_t> OwnChildren::list() {
   if (!fd_) return children_of(getpid());
   std::string text;
@@ -102,7 +106,10 @@ std::vector<pid_t> OwnChildren::list() {
   while ((n = pread(fd_.get(), buf, sizeof buf,
                     static_cast<off_t>(text.size()))) > 0) {
     text.append(buf, static_cast<size_t>(n));
-    if (static_cast<size_t>(n) < sizeof buf) break;  // all of it
+    // The kernel fills a read with whole records ("PID "), at most a page:
+    // a read with room for another record left has them all, one that
+    // stopped short of the end of the page may not.
+    if (static_cast<size_t>(n) + kMaxRecord < sizeof buf) break;
   }
   std::vector<pid_t> out;
   const char* p = text.c_str();
