@@ -88,9 +88,21 @@ if os.environ.get("WARM_STYLE") == "asyncio":
         writer.close()
 
     active = 0
+    accepted = 0  # connections this process took off the socket
+    started = 0   # of them, the ones whose handler has started
+
+    class Counting(socket.socket):
+        def accept(self):
+            global accepted
+            pair = super().accept()
+            accepted += 1
+            return pair
+
+    sock = Counting(fileno=sock.detach())
 
     async def counted(reader, writer):
-        global active
+        global active, started
+        started += 1
         active += 1
         try:
             await serve(reader, writer)
@@ -106,13 +118,12 @@ if os.environ.get("WARM_STYLE") == "asyncio":
         serving()
         await term.wait()
         server.close()  # byed keeps the socket: nothing is refused
-        # A connection accepted just before close() reaches its handler
-        # (and `active`) only a few loop turns later: let them run first,
-        # or it would be dropped unanswered.
-        for _ in range(20):
-            await asyncio.sleep(0)
-        while active:
-            await asyncio.sleep(0.01)
+        # Every connection taken off the socket is answered: one accepted
+        # just before close() reaches its handler some loop turns later
+        # (more on a loaded machine), so wait for the counts, not turns.
+        deadline = time.monotonic() + 30
+        while (started < accepted or active) and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
 
     asyncio.run(main())
 else:
