@@ -88,6 +88,15 @@ Supervisor serving(const Config& c) {
   return s;
 }
 
+// --upgrade-batch 1 under way: gen 2's worker 0 (200) took over (the old
+// worker 0, pid 100, drained), its worker 1 (201) is spawned, not ready.
+void first_batch_handed_over(Supervisor& s) {
+  s.on(ControlRequest{7, Command::kUpgrade});
+  s.on(Spawned{2, 200, "", 0});
+  s.on(ChildReady{2, "notify", 0});
+  s.on(Spawned{2, 201, "", 1});
+}
+
 const StatusView::WorkerView& worker_view(const Supervisor& s, int gen,
                                           int index) {
   static StatusView view;
@@ -180,10 +189,7 @@ TEST_CASE("workers: Ctrl-Z in a rolling upgrade stops who forwards reach") {
   s.on(Start{true, {}});
   spawn_all(s, 1, 3, 100);
   ready_all(s, 1, 3);
-  s.on(ControlRequest{7, Command::kUpgrade});
-  s.on(Spawned{2, 200, "", 0});
-  s.on(ChildReady{2, "notify", 0});  // new 0 took over, old 0 drained
-  s.on(Spawned{2, 201, "", 1});      // new 1 still starting
+  first_batch_handed_over(s);
   auto a = s.on(ChildStopped{101, SIGTSTP});
   // The serving old 2 and the new 0 that took over; not the stopped one,
   // not old 0 on its way out, not new 1 still starting.
@@ -325,10 +331,7 @@ TEST_CASE(
   Config c = workers(3);
   c.upgrade_batch = 1;
   Supervisor s = serving(c);
-  s.on(ControlRequest{7, Command::kUpgrade});
-  s.on(Spawned{2, 200, "", 0});
-  s.on(ChildReady{2, "notify", 0});  // old 100 drained
-  s.on(Spawned{2, 201, "", 1});
+  first_batch_handed_over(s);
   auto a = s.on(ChildExited{201, exited(3)});
   auto r = only<ReplyUpgrade>(a);
   REQUIRE(r.size() == 1);
@@ -427,10 +430,7 @@ TEST_CASE(
   Config c = workers(2);
   c.upgrade_batch = 1;
   Supervisor s = serving(c);
-  s.on(ControlRequest{7, Command::kUpgrade});
-  s.on(Spawned{2, 200, "", 0});
-  s.on(ChildReady{2, "notify", 0});  // old worker 0 (100) drained
-  s.on(Spawned{2, 201, "", 1});
+  first_batch_handed_over(s);
   s.on(ChildExited{201, exited(3)});  // the upgrade fails; 101 serves
   auto a = s.on(ControlRequest{8, Command::kWorkers, 2});  // 100 still runs
   auto sp = only<SpawnGeneration>(a);
