@@ -94,12 +94,7 @@ const Supervisor::Worker* Supervisor::Generation::worker(int index) const {
 }
 
 Supervisor::Supervisor(Config config)
-    : cfg_(std::move(config)), workers_(cfg_.workers) {
-  for (int sig = 1; sig < kSignals; ++sig) {
-    routed_as_[sig] = forwarded_as(sig);
-    routed_class_[sig] = classify_signal(sig, cfg_.upgrade_signal);
-  }
-}
+    : cfg_(std::move(config)), workers_(cfg_.workers) {}
 
 int Supervisor::upgrading() const {
   const auto* up = std::get_if<phase::Upgrading>(&phase_);
@@ -237,11 +232,12 @@ void Supervisor::update_routes() {
     }
   }
   for (int sig = 1; sig < kSignals; ++sig) {
-    const int as = routed_as_[sig];
+    const int as = forwarded_as(sig);
+    const SignalClass what = classify_signal(sig, cfg_.upgrade_signal);
     const std::vector<SendSignal>* sends =
-        routed_class_[sig] == SignalClass::kForward ? &forwards
-        : routed_class_[sig] == SignalClass::kStop  ? &stops
-                                                    : nullptr;
+        what == SignalClass::kForward ? &forwards
+        : what == SignalClass::kStop  ? &stops
+                                      : nullptr;
     if (as == 0 || sends == nullptr ||
         sends->size() > static_cast<size_t>(SignalRoute::kMax)) {
       continue;

@@ -673,11 +673,8 @@ class Supervisor {
   } ending_;
   std::optional<UpgradeResult> last_upgrade_;
 
-  // route(): per signal, what it sends at once. What each signal is sent
-  // on as and what it means depend on the configuration only.
+  // route(): per signal, what it sends at once.
   SignalRoute routes_[kSignals]{};
-  int routed_as_[kSignals]{};
-  SignalClass routed_class_[kSignals]{};
 };
 
 }  // namespace byed
