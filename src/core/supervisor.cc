@@ -225,7 +225,7 @@ void Supervisor::update_routes() {
   if (stop_sends_now()) {
     for (const auto& g : gens_) {
       for (const auto& w : g.workers) {
-        if (w.pid > 0 && w.alive()) {
+        if (w.reachable()) {
           stops.push_back(stop_send(w, 0, forward_target()));
         }
       }
@@ -827,7 +827,7 @@ void Supervisor::fail_starting(std::vector<Action>& out, Generation& g,
 // or a drain signal goes out to one worker.
 void Supervisor::stop_worker(std::vector<Action>& out, const Generation& g,
                              Worker& w, int sig, Target target) {
-  if (w.pid <= 0 || !w.alive()) return;
+  if (!w.reachable()) return;
   w.stop_signal = sig;
   out.push_back(stop_send(w, sig, target));
   if (cfg_.stop_timeout.count() > 0 && !stopping()) {
@@ -1417,7 +1417,7 @@ std::vector<int> Supervisor::live_groups() const {
   std::vector<int> groups;
   for (const auto& g : gens_) {
     for (const auto& w : g.workers) {
-      if (w.pid > 0 && w.alive()) groups.push_back(w.pid);
+      if (w.reachable()) groups.push_back(w.pid);
     }
   }
   return groups;
@@ -1477,7 +1477,7 @@ void Supervisor::signal_new_orphans(std::vector<Action>& out) {
 // SIGKILL to what is left of a worker: its whole group.
 void Supervisor::kill_worker(std::vector<Action>& out, const Generation& g,
                              const Worker& w) {
-  if (w.pid <= 0 || !w.alive()) return;
+  if (!w.reachable()) return;
   log(out, LogLevel::kWarn, g.num,
       "still running after stop-timeout, sending KILL",
       worker_fields(w, {{"pid", pid_str(w.pid)},

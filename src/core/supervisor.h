@@ -486,6 +486,8 @@ class Supervisor {
     std::string ready_via;      // what made it ready
     bool alive() const { return state != GenState::kExited || lingering; }
     bool live() const { return pid > 0 && state != GenState::kExited; }
+    // Something of it a signal can reach: its leader, or its group.
+    bool reachable() const { return pid > 0 && alive(); }
   };
   // One run of the program: its workers, started together.
   struct Generation {
